@@ -1,0 +1,38 @@
+# Two commands for a fresh machine: `make run` starts the service on an embedded SQLite file,
+# `make test` runs the whole test suite against the local PostgreSQL.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint openapi bench-ingest bench-matching clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/cme serve
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/ruff format --check app tests bench migrations
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+openapi: $(BIN)/.installed
+	$(BIN)/cme openapi > openapi/openapi.json
+
+bench-ingest: $(BIN)/.bench-installed
+	$(BIN)/python bench/ingest.py
+
+bench-matching: $(BIN)/.bench-installed
+	$(BIN)/python bench/matching.py
+
+clean:
+	rm -rf $(VENV) var

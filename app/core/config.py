@@ -1,0 +1,79 @@
+"""One typed settings object, read from the environment (prefix CME_) and an optional .env file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+@cache
+def wales_reference() -> dict[str, Any]:
+    """The reference data shipped with the service (LAs, health boards, pilot flags)."""
+    text = resources.files("app.core").joinpath("reference/wales-reference.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _default_pilot_las() -> list[str]:
+    return list(wales_reference()["pilot"]["pilot_la_gss"])
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CME_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/cme-hub.db",
+        validation_alias=AliasChoices("CME_DATABASE_URL", "DATABASE_URL"),
+        description="SQLAlchemy URL. Defaults to an embedded SQLite file; production and tests use PostgreSQL.",
+    )
+    audience: str = Field(
+        default="https://cme-hub.invalid",
+        description="This service's identifier: the `aud` every partner token must carry.",
+    )
+    service_key_file: Path = Field(
+        default=Path("var/service-signing-key.pem"),
+        description="PEM file of the service's own ES256 key that signs receipts; created on first start.",
+    )
+    max_body_bytes: int = Field(default=256 * MiB, gt=0, description="Request bodies above this get 413.")
+    max_records: int = Field(default=1_000_000, gt=0, description="Most records one submission may carry.")
+    max_match_records: int = Field(default=100, gt=0, le=1000)
+    token_max_lifetime_seconds: int = Field(default=300, gt=0, le=300)
+    clock_skew_seconds: int = Field(default=10, ge=0, le=60)
+    nhs_number_enabled: bool = Field(
+        default=False, description="Accept the (non-Schedule 2) NHS number as an optional field."
+    )
+    run_worker_in_process: bool = Field(
+        default=True, description="Run the job worker inside the API process (the embedded default)."
+    )
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    log_level: str = "INFO"
+    pilot_las: list[str] = Field(default_factory=_default_pilot_las)
+    legal_window_start: dt.date = dt.date(2025, 4, 8)
+    legal_window_end: dt.date = dt.date(2026, 4, 8)
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg3(cls, value: str) -> str:
+        # Plain postgresql:// would select psycopg2, which is not a dependency.
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()
