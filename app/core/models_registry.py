@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from app.core.db import Base
+from app.partners import models as partners_models  # noqa: F401
+from app.security import models as security_models  # noqa: F401
 
 metadata = Base.metadata

@@ -1,0 +1,45 @@
+"""The authentication dependency every partner-facing route uses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.dependencies import SettingsDep
+from app.core.errors import Unauthorized, problem_responses
+from app.security.clock import ClockDep
+from app.security.tokens import Caller, authenticate_token
+
+__all__ = ["Caller", "CallerDep", "authenticate", "authenticated_router"]
+
+# auto_error=False: a missing or non-Bearer header must give our problem+json 401, not FastAPI's.
+_bearer = HTTPBearer(
+    auto_error=False, description="A fresh JWT (typ cme-auth+jwt) signed with the partner's key."
+)
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Caller:
+    if credentials is None:
+        raise Unauthorized("no bearer token")
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    # Its own short transaction, committed now: the jti stays burned even if the request then fails,
+    # and every process sharing the database sees it.
+    with factory.begin() as session:
+        return authenticate_token(session, credentials.credentials, settings=settings, now=clock.now())
+
+
+CallerDep = Annotated[Caller, Depends(authenticate)]
+
+
+def authenticated_router(**kwargs: Any) -> APIRouter:
+    """A router whose every route requires a valid bearer token (deny by default); 401 is documented."""
+    responses = {**problem_responses(401), **kwargs.pop("responses", {})}
+    return APIRouter(dependencies=[Depends(authenticate)], responses=responses, **kwargs)

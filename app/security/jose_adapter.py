@@ -1,0 +1,262 @@
+"""The only module that imports python-jose: compact JWS parsing, header rules, key checks, sign/verify.
+
+python-jose does no `crit`, `typ` or `kid` processing, tries every key it is given and turns its own
+algorithm allow-list off when `algorithms` is None (see docs/decisions/0001-jose-envelope.md). So the
+protected header is parsed and judged here first, exactly one key is built for the algorithm that key was
+registered with, and the header's `alg` must equal that algorithm before any signature check runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, cast
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jose import jwk as jose_jwk
+from jose import jws as jose_jws
+from jose.exceptions import JOSEError
+
+from app.core.errors import Unauthorized
+from app.security.exceptions import InvalidKey
+
+MAX_HEADER_SEGMENT_BYTES = 4096
+# Header parameters we understand; anything else (jku, x5u, jwk, x5c, crit, b64, zip, ...) is refused.
+ALLOWED_HEADER_PARAMS = frozenset({"alg", "kid", "typ", "cty"})
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_MIN_RSA_BITS = 2048
+_P256_COORDINATE_BYTES = 32
+
+
+class KeyAlg(StrEnum):
+    """The allow-list. Every registered key is bound to exactly one of these."""
+
+    ES256 = "ES256"
+    RS512 = "RS512"
+
+
+_KTY_FOR_ALG = {KeyAlg.ES256: "EC", KeyAlg.RS512: "RSA"}
+
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode_strict(segment: bytes | memoryview, what: str) -> bytes:
+    """Decode unpadded base64url, refusing any byte outside the alphabet (the lenient decoder skips them)."""
+    raw = bytes(segment)
+    if b"+" in raw or b"/" in raw or b"=" in raw:
+        raise Unauthorized(f"{what}: not base64url")
+    standard = raw.translate(_URLSAFE_TO_STANDARD)
+    del raw  # the next step pads a second copy; drop the first before it is made
+    try:
+        return binascii.a2b_base64(standard + b"=" * (-len(standard) % 4), strict_mode=True)
+    except binascii.Error as exc:
+        raise Unauthorized(f"{what}: not base64url") from exc
+
+
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+
+
+@dataclass(frozen=True, slots=True)
+class CompactJws:
+    """A compact JWS whose protected header passed the header rules; signature not yet checked.
+
+    Offsets point into `data` so that nothing the size of the payload is copied until asked for.
+    """
+
+    data: bytes
+    header: dict[str, Any]
+    header_end: int
+    payload_end: int
+
+    @property
+    def kid(self) -> str:
+        kid: str = self.header["kid"]
+        return kid
+
+    @property
+    def alg(self) -> str:
+        alg: str = self.header["alg"]
+        return alg
+
+    def signing_input(self) -> memoryview:
+        return memoryview(self.data)[: self.payload_end]
+
+    def signature(self) -> bytes:
+        return _b64url_decode_strict(memoryview(self.data)[self.payload_end + 1 :], "signature")
+
+    def payload(self) -> bytes:
+        return _b64url_decode_strict(memoryview(self.data)[self.header_end + 1 : self.payload_end], "payload")
+
+
+def parse_compact(data: bytes, *, typ: str) -> CompactJws:
+    """Split a compact JWS and apply the header rules; raise `Unauthorized` with the precise reason."""
+    header_end = data.find(b".", 0, MAX_HEADER_SEGMENT_BYTES + 1)
+    if header_end < 0:
+        raise Unauthorized("header segment missing or too large")
+    payload_end = data.rfind(b".")
+    if payload_end == header_end:
+        raise Unauthorized("not a compact JWS (two dots expected)")
+    try:
+        header = json.loads(_b64url_decode_strict(data[:header_end], "header"))
+    except ValueError as exc:
+        raise Unauthorized("header is not JSON") from exc
+    check_header(header, typ=typ)
+    # A third dot would sit inside the payload segment, where the strict decoder refuses it.
+    return CompactJws(data=data, header=header, header_end=header_end, payload_end=payload_end)
+
+
+def check_header(header: object, *, typ: str) -> None:
+    if not isinstance(header, dict):
+        raise Unauthorized("header is not a JSON object")
+    unexpected = sorted(set(header) - ALLOWED_HEADER_PARAMS)
+    if unexpected:
+        raise Unauthorized(f"header parameters not allowed: {','.join(unexpected)[:80]}")
+    if header.get("typ") != typ:
+        raise Unauthorized("typ missing or wrong for this token kind")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not 1 <= len(kid) <= 128:
+        raise Unauthorized("kid missing or malformed")
+    if header.get("alg") not in set(KeyAlg):
+        raise Unauthorized("alg not on the allow-list")
+    if "cty" in header and not isinstance(header["cty"], str):
+        raise Unauthorized("cty malformed")
+
+
+def verify_signature(jws: CompactJws, public_jwk: Mapping[str, Any], alg: KeyAlg) -> None:
+    """Check the signature with the one key registered for (partner, kid), bound to `alg`."""
+    if jws.alg != alg:
+        raise Unauthorized("alg differs from the algorithm the key is registered for")
+    try:
+        key = jose_jwk.construct(dict(public_jwk), algorithm=alg.value)
+        # Key.verify hands the signing input to cryptography, which reads any buffer in place; jose_jws.verify
+        # would copy a 130 MB body several times. The memoryview is a bytes-like object, hence the cast.
+        valid = bool(key.verify(cast(bytes, jws.signing_input()), jws.signature()))
+    except (JOSEError, ValueError) as exc:
+        raise Unauthorized("signature could not be checked") from exc
+    if not valid:
+        raise Unauthorized("bad signature")
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedJwk:
+    """A public JWK reduced to its required members, with the type facts stored beside it."""
+
+    jwk: dict[str, str]
+    alg: KeyAlg
+    kty: str
+    crv: str | None
+    thumbprint: str
+
+
+def thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256, base64url) over the required members in lexicographic order."""
+    required = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
+    canonical = json.dumps({m: jwk[m] for m in required}, separators=(",", ":"), sort_keys=True)
+    return b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+def _coordinate(jwk: Mapping[str, Any], member: str) -> int:
+    value = jwk.get(member)
+    if not isinstance(value, str):
+        raise InvalidKey(f"JWK member {member} missing")
+    try:
+        raw = _b64url_decode_strict(value.encode("ascii"), member)
+    except (Unauthorized, UnicodeEncodeError) as exc:
+        raise InvalidKey(f"JWK member {member} is not base64url") from exc
+    if member in {"x", "y"} and len(raw) != _P256_COORDINATE_BYTES:
+        raise InvalidKey(f"JWK member {member} has the wrong length for P-256")
+    return int.from_bytes(raw, "big")
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any], alg: KeyAlg) -> PublicKey:
+    """The cryptography public key of a JWK, refusing anything but the key type bound to `alg`."""
+    if _PRIVATE_JWK_MEMBERS & set(jwk):
+        raise InvalidKey("private key material given where a public key is expected")
+    if jwk.get("kty") != _KTY_FOR_ALG[alg]:
+        raise InvalidKey(f"{alg} keys must have kty {_KTY_FOR_ALG[alg]}")
+    if "alg" in jwk and jwk["alg"] != alg:
+        raise InvalidKey("the JWK names a different alg")
+    if "use" in jwk and jwk["use"] != "sig":
+        raise InvalidKey("the JWK is not a signing key")
+    try:
+        if alg is KeyAlg.ES256:
+            if jwk.get("crv") != "P-256":
+                raise InvalidKey("ES256 keys must be on curve P-256")
+            numbers = ec.EllipticCurvePublicNumbers(
+                _coordinate(jwk, "x"), _coordinate(jwk, "y"), ec.SECP256R1()
+            )
+            return numbers.public_key()
+        rsa_key = rsa.RSAPublicNumbers(_coordinate(jwk, "e"), _coordinate(jwk, "n")).public_key()
+    except ValueError as exc:  # point not on the curve, bad RSA numbers
+        raise InvalidKey("the JWK does not describe a valid public key") from exc
+    if rsa_key.key_size < _MIN_RSA_BITS:
+        raise InvalidKey(f"RSA keys must have at least {_MIN_RSA_BITS} bits")
+    return rsa_key
+
+
+def public_jwk(key: PublicKey) -> dict[str, str]:
+    """The minimal public JWK of a cryptography key (ES256 on P-256, or RSA)."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise InvalidKey("EC keys must be on curve P-256")
+        numbers = key.public_numbers()
+        size = _P256_COORDINATE_BYTES
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url_encode(numbers.x.to_bytes(size, "big")),
+            "y": b64url_encode(numbers.y.to_bytes(size, "big")),
+        }
+    rsa_numbers = key.public_numbers()
+    return {
+        "kty": "RSA",
+        "n": b64url_encode(rsa_numbers.n.to_bytes((rsa_numbers.n.bit_length() + 7) // 8, "big")),
+        "e": b64url_encode(rsa_numbers.e.to_bytes((rsa_numbers.e.bit_length() + 7) // 8, "big")),
+    }
+
+
+def validate_public_jwk(jwk: object, alg: KeyAlg) -> ValidatedJwk:
+    """Check a partner's public JWK for registration and reduce it to its canonical members."""
+    if not isinstance(jwk, Mapping):
+        raise InvalidKey("a JWK must be a JSON object")
+    canonical = public_jwk(public_key_from_jwk(jwk, alg))
+    try:
+        jose_jwk.construct(canonical, algorithm=alg.value)
+    except JOSEError as exc:
+        raise InvalidKey("python-jose cannot use this key") from exc
+    return ValidatedJwk(
+        jwk=canonical,
+        alg=alg,
+        kty=canonical["kty"],
+        crv=canonical.get("crv"),
+        thumbprint=thumbprint(canonical),
+    )
+
+
+def alg_for_private_key(key: PrivateKey) -> KeyAlg:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise InvalidKey("EC keys must be on curve P-256")
+        return KeyAlg.ES256
+    if key.key_size < _MIN_RSA_BITS:
+        raise InvalidKey(f"RSA keys must have at least {_MIN_RSA_BITS} bits")
+    return KeyAlg.RS512
+
+
+def sign_compact(payload: bytes, key: PrivateKey, *, kid: str, typ: str) -> str:
+    """Compact JWS of `payload` with protected header {alg, kid, typ}; alg follows from the key type."""
+    alg = alg_for_private_key(key)
+    # python-jose takes cryptography key objects as they are; its type stubs only list the serialised forms.
+    jose_key = jose_jwk.construct(cast(Any, key), algorithm=alg.value)
+    signed: str = jose_jws.sign(payload, jose_key, headers={"kid": kid, "typ": typ}, algorithm=alg.value)
+    return signed

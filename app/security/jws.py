@@ -1,0 +1,77 @@
+"""Signed bodies and tokens checked against a partner's registered keys, looked up by (partner, kid) only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.core.errors import Unauthorized
+from app.partners import service as partners_service
+from app.partners.models import Partner, PartnerKey, PartnerStatus
+from app.security.jose_adapter import CompactJws, KeyAlg, parse_compact, verify_signature
+
+SUBMISSION_TYP = "cme-submission+jws"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedJws:
+    """A compact JWS whose signature was made with the registered key (partner_id, kid)."""
+
+    partner_id: str
+    kid: str
+    alg: KeyAlg
+    header: dict[str, Any]
+    payload: bytes
+    thumbprint: str  # RFC 7638 thumbprint of the registered public key
+    content_sha256: str  # hex SHA-256 of the exact compact serialisation received
+
+
+@dataclass(frozen=True, slots=True)
+class SignerKey:
+    key: PartnerKey
+    partner: Partner
+
+
+def verify_parsed(session: Session, jws: CompactJws, *, expected_partner: str, now: dt.datetime) -> SignerKey:
+    """Check `jws` was signed by `expected_partner` with a key usable at `now`, else raise `Unauthorized`."""
+    found = partners_service.signing_key(session, expected_partner, jws.kid)
+    if found is None:
+        raise Unauthorized("no key registered under this kid for this partner")
+    key, partner = found
+    if partner.status is not PartnerStatus.active:
+        raise Unauthorized("partner suspended")
+    if not key.usable_at(now):
+        raise Unauthorized("key revoked or not yet valid")
+    verify_signature(jws, key.public_jwk, key.alg)
+    return SignerKey(key=key, partner=partner)
+
+
+def verify_jws(
+    session: Session,
+    body: bytes,
+    *,
+    typ: str,
+    expected_partner: str,
+    now: dt.datetime | None = None,
+) -> VerifiedJws:
+    """Verify a compact JWS body (`application/jose`) signed by `expected_partner`, the authenticated caller.
+
+    `now` (defaults to the system time) decides whether the key is within its validity.
+    """
+    jws = parse_compact(body, typ=typ)
+    signer = verify_parsed(
+        session, jws, expected_partner=expected_partner, now=now or dt.datetime.now(dt.UTC)
+    )
+    return VerifiedJws(
+        partner_id=signer.partner.id,
+        kid=signer.key.kid,
+        alg=signer.key.alg,
+        header=jws.header,
+        payload=jws.payload(),
+        thumbprint=signer.key.thumbprint,
+        content_sha256=hashlib.sha256(body).hexdigest(),
+    )

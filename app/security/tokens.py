@@ -1,0 +1,138 @@
+"""Bearer tokens: a short-lived JWT each partner signs with its own registered key, one per request.
+
+Header: typ `cme-auth+jwt`, kid, alg (the key's registered algorithm).
+Claims: iss = sub = partner id, aud = this service (exact), iat, exp (exp - iat <= the configured maximum),
+jti (a UUID, refused the second time), and optionally `officer` = {"id", "role"} from an LA case system.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.errors import Unauthorized
+from app.partners.models import PartnerKind
+from app.security.jose_adapter import parse_compact
+from app.security.jws import verify_parsed
+from app.security.replay import record_jti
+from app.security.roles import OfficerRole
+
+TOKEN_TYP = "cme-auth+jwt"
+MAX_TOKEN_BYTES = 8192
+_OFFICER_ID = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the authenticated partner and, for LA case systems, the acting officer."""
+
+    partner_id: str
+    partner_kind: PartnerKind
+    kid: str
+    jti: str
+    officer_id: str | None
+    officer_role: OfficerRole | None
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> float:
+    value = claims.get(name)
+    # bool is an int in Python; a JSON true is not a date.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unauthorized(f"{name} missing or not a number")
+    return float(value)
+
+
+def _unverified_claims(payload: bytes) -> dict[str, Any]:
+    try:
+        claims = json.loads(payload)
+    except ValueError as exc:
+        raise Unauthorized("claims are not JSON") from exc
+    if not isinstance(claims, dict):
+        raise Unauthorized("claims are not a JSON object")
+    return claims
+
+
+def _check_times(claims: dict[str, Any], settings: Settings, now: dt.datetime) -> float:
+    """Check iat/exp against `now` and the configured skew and lifetime; return exp."""
+    iat = _numeric_date(claims, "iat")
+    exp = _numeric_date(claims, "exp")
+    skew = settings.clock_skew_seconds
+    current = now.timestamp()
+    if exp <= iat or exp - iat > settings.token_max_lifetime_seconds:
+        raise Unauthorized("exp - iat outside (0, max lifetime]")
+    if iat > current + skew:
+        raise Unauthorized("iat in the future beyond the allowed skew")
+    if current > exp + skew:
+        raise Unauthorized("token expired")
+    if "nbf" in claims and _numeric_date(claims, "nbf") > current + skew:
+        raise Unauthorized("token not yet valid (nbf)")
+    return exp
+
+
+def _jti(claims: dict[str, Any]) -> str:
+    value = claims.get("jti")
+    if not isinstance(value, str):
+        raise Unauthorized("jti missing")
+    try:
+        # Canonical form, so that case or brace variants of one UUID count as the same token.
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise Unauthorized("jti is not a UUID") from exc
+
+
+def _officer(claims: dict[str, Any], kind: PartnerKind) -> tuple[str | None, OfficerRole | None]:
+    officer = claims.get("officer")
+    if officer is None:
+        return None, OfficerRole.statistics if kind is PartnerKind.welsh_government else None
+    if kind is not PartnerKind.local_authority:
+        raise Unauthorized("only local authorities may name an officer")
+    if not isinstance(officer, dict) or set(officer) != {"id", "role"}:
+        raise Unauthorized("officer claim malformed")
+    officer_id, role = officer["id"], officer["role"]
+    if not isinstance(officer_id, str) or not _OFFICER_ID.fullmatch(officer_id):
+        raise Unauthorized("officer id malformed")
+    if role not in set(OfficerRole):
+        raise Unauthorized("officer role unknown")
+    return officer_id, OfficerRole(role)
+
+
+def authenticate_token(session: Session, token: str, *, settings: Settings, now: dt.datetime) -> Caller:
+    """Verify a bearer token and burn its jti; raise `Unauthorized` (reason logged only) on any failure.
+
+    The jti row is written through `session`; the caller commits it on its own, before the request's work.
+    """
+    data = token.encode("ascii", errors="replace")
+    if len(data) > MAX_TOKEN_BYTES:
+        raise Unauthorized("token too large")
+    jws = parse_compact(data, typ=TOKEN_TYP)
+    claims = _unverified_claims(jws.payload())
+    issuer = claims.get("iss")
+    if not isinstance(issuer, str) or not issuer:
+        raise Unauthorized("iss missing")
+    signer = verify_parsed(session, jws, expected_partner=issuer, now=now)
+    # From here the claims are the partner's own.
+    if claims.get("sub") != issuer:
+        raise Unauthorized("sub differs from iss")
+    if claims.get("aud") != settings.audience:
+        raise Unauthorized("aud missing or not this service")
+    exp = _check_times(claims, settings, now)
+    jti = _jti(claims)
+    officer_id, officer_role = _officer(claims, signer.partner.kind)
+    expires_at = dt.datetime.fromtimestamp(exp + settings.clock_skew_seconds, dt.UTC)
+    if not record_jti(session, partner_id=issuer, jti=jti, expires_at=expires_at, now=now):
+        raise Unauthorized("jti replayed")
+    return Caller(
+        partner_id=signer.partner.id,
+        partner_kind=signer.partner.kind,
+        kid=signer.key.kid,
+        jti=jti,
+        officer_id=officer_id,
+        officer_role=officer_role,
+    )
