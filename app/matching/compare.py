@@ -1,0 +1,228 @@
+"""Field comparisons for candidate pairs: one comparison level per field, computed column-wise.
+
+Input is two canonical frames and two equal-length arrays of row positions; output is one row per pair
+with an Int8 level per field (codes from `app.matching.params.FIELD_LEVELS`, 0 = missing), whether the
+names were matched the other way round, and the values needed for term-frequency adjustment. String
+similarities are computed once per distinct pair of strings with `rapidfuzz.process.cpdist`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA, JaroWinkler
+
+from app.matching.params import FIELD_LEVELS, level_code
+
+FUZZY_HIGH = 0.92
+FUZZY_LOW = 0.85
+STREET_SIMILAR = 0.85
+
+_COLUMNS = (
+    "given1", "given_tokens", "given_alt", "pref_given1", "given_c1", "given_c2", "pref_c1", "pref_c2",
+    "given_ph", "family", "family_tokens", "pref_family", "former_family", "family_ph",
+    "dob", "dob_y", "dob_m", "dob_d", "postcode", "pc_sector", "pc_district", "pc_area",
+    "house_no", "street", "sex", "nhs",
+)  # fmt: skip
+
+
+def _gather(frame: pl.DataFrame, rows: npt.NDArray[Any], prefix: str) -> pl.DataFrame:
+    picked = frame.select(_COLUMNS)[pl.Series(rows, dtype=pl.UInt32)]
+    return picked.rename({c: prefix + c for c in _COLUMNS})
+
+
+def _similarity(
+    pairs: pl.DataFrame,
+    left: str,
+    right: str,
+    scorer: Callable[..., float],
+    scale: float = 1.0,
+    equal: float = 1.0,
+    unknown: float = 0.0,
+) -> pl.Series:
+    """A scorer over two string columns: `equal` when equal, `unknown` when either is null."""
+    both = pairs.select(pl.col(left).alias("a"), pl.col(right).alias("b"))
+    distinct = both.filter(pl.col("a").is_not_null() & pl.col("b").is_not_null() & (pl.col("a") != pl.col("b")))
+    distinct = distinct.unique()
+    scores = process.cpdist(
+        distinct["a"].to_list(), distinct["b"].to_list(), scorer=scorer, workers=-1, dtype=np.float32
+    )
+    scored = distinct.with_columns(sim=pl.Series(scores, dtype=pl.Float32) / scale)
+    joined = both.join(scored, on=["a", "b"], how="left", maintain_order="left")
+    return joined.select(
+        pl.when(pl.col("a") == pl.col("b"))
+        .then(pl.lit(equal, pl.Float32))
+        .otherwise(pl.col("sim").fill_null(unknown))
+    ).to_series()
+
+
+def _jw(pairs: pl.DataFrame, left: str, right: str) -> pl.Series:
+    return _similarity(pairs, left, right, JaroWinkler.normalized_similarity)
+
+
+def _edits(pairs: pl.DataFrame, left: str, right: str) -> pl.Series:
+    """Optimal-string-alignment distance: one typo or one transposition is 1; 99 when either is null."""
+    return _similarity(pairs, left, right, OSA.distance, equal=0.0, unknown=99.0)
+
+
+def _one_typo(distance: str, left: str) -> pl.Expr:
+    """At most one edit, on a name long enough that one edit does not make it another common name."""
+    return (pl.col(distance) <= 1) & (pl.col(left).str.len_chars() >= 4)
+
+
+def _prefix(left: str, right: str) -> pl.Expr:
+    """A name cut short (Gwil, Cat, Dafy): one is a prefix of the other, at least three letters long."""
+    shorter_ok = pl.min_horizontal(pl.col(left).str.len_chars(), pl.col(right).str.len_chars()) >= 3
+    return (shorter_ok & (pl.col(left).str.starts_with(pl.col(right)) | pl.col(right).str.starts_with(pl.col(left)))).fill_null(False)
+
+
+def _levels(conditions: list[tuple[pl.Expr, str]], field: str, missing: pl.Expr) -> pl.Expr:
+    """First true condition wins (conditions are listed best first); missing beats everything."""
+    chain: Any = pl.when(missing).then(pl.lit(0, pl.Int8))
+    for condition, level in conditions:
+        chain = chain.when(condition).then(pl.lit(level_code(field, level), pl.Int8))
+    worst = FIELD_LEVELS[field][-1]
+    return chain.otherwise(pl.lit(level_code(field, worst), pl.Int8)).alias(field)
+
+
+def _eq(a: str, b: str) -> pl.Expr:
+    return (pl.col(a) == pl.col(b)).fill_null(False)
+
+
+def _any_group_shared() -> pl.Expr:
+    left = ("q_given_c1", "q_given_c2", "q_pref_c1", "q_pref_c2")
+    right = ("r_given_c1", "r_given_c2", "r_pref_c1", "r_pref_c2")
+    return pl.any_horizontal([_eq(a, b) for a in left for b in right])
+
+
+def _contains(list_col: str, value_col: str) -> pl.Expr:
+    return pl.col(list_col).list.contains(pl.col(value_col)).fill_null(False)
+
+
+def compare(
+    query: pl.DataFrame, reference: pl.DataFrame, rows: npt.NDArray[Any], ref_rows: npt.NDArray[Any]
+) -> pl.DataFrame:
+    """Comparison levels for pairs (query[rows[i]], reference[ref_rows[i]])."""
+    pairs = pl.concat([_gather(query, rows, "q_"), _gather(reference, ref_rows, "r_")], how="horizontal")
+    pairs = pairs.with_columns(
+        _jw(pairs, "q_given1", "r_given1").alias("jw_given"),
+        _jw(pairs, "q_given1", "r_pref_given1").alias("jw_given_pref"),
+        _edits(pairs, "q_given1", "r_given1").alias("osa_given"),
+        _edits(pairs, "q_given1", "r_pref_given1").alias("osa_given_pref"),
+        _jw(pairs, "q_family", "r_family").alias("jw_family"),
+        _edits(pairs, "q_family", "r_family").alias("osa_family"),
+        _jw(pairs, "q_family", "r_pref_family").alias("jw_family_pref"),
+        _jw(pairs, "q_given1", "r_family").alias("jw_swap_given"),
+        _jw(pairs, "q_family", "r_given1").alias("jw_swap_family"),
+        _similarity(pairs, "q_street", "r_street", fuzz.token_set_ratio, scale=100.0).alias("sim_street"),
+        q_given_key=pl.col("q_given_tokens").list.join(""),
+        r_given_key=pl.col("r_given_tokens").list.join(""),
+    )
+    given_sim = pl.max_horizontal("jw_given", "jw_given_pref")
+    family_sim = pl.max_horizontal("jw_family", "jw_family_pref")
+    given = _levels(
+        [
+            (_eq("q_given1", "r_given1") | _eq("q_given1", "r_pref_given1") | _eq("q_given_key", "r_given_key"),
+             "exact"),
+            (_any_group_shared(), "equivalent"),
+            (_contains("r_given_alt", "q_given1") | _contains("q_given_alt", "r_given1")
+             | _contains("q_given_alt", "r_pref_given1"), "alternative"),
+            (_one_typo("osa_given", "q_given1") | _one_typo("osa_given_pref", "q_given1")
+             | _prefix("q_given1", "r_given1") | _prefix("q_given1", "r_pref_given1"), "fuzzy_high"),
+            ((given_sim >= FUZZY_LOW) | _eq("q_given_ph", "r_given_ph"), "fuzzy_low"),
+        ],
+        "given",
+        pl.col("q_given1").is_null() | (pl.col("r_given1").is_null() & pl.col("r_pref_given1").is_null()),
+    )  # fmt: skip
+    family = _levels(
+        [
+            (_eq("q_family", "r_family") | _eq("q_family", "r_pref_family"), "exact"),
+            (pl.col("q_family_tokens").list.set_intersection("r_family_tokens").list.len().fill_null(0) > 0,
+             "partial"),
+            (_contains("r_former_family", "q_family") | _contains("q_former_family", "r_family")
+             | _contains("q_former_family", "r_pref_family"), "former"),
+            ((family_sim >= FUZZY_HIGH) | _one_typo("osa_family", "q_family"), "fuzzy_high"),
+            ((family_sim >= FUZZY_LOW) | _eq("q_family_ph", "r_family_ph"), "fuzzy_low"),
+        ],
+        "family",
+        pl.col("q_family").is_null() | pl.col("r_family").is_null(),
+    )  # fmt: skip
+    same_parts = (
+        _eq("q_dob_y", "r_dob_y").cast(pl.Int8) + _eq("q_dob_m", "r_dob_m").cast(pl.Int8)
+        + _eq("q_dob_d", "r_dob_d").cast(pl.Int8)
+    )  # fmt: skip
+    dob = _levels(
+        [
+            (_eq("q_dob", "r_dob"), "exact"),
+            (_eq("q_dob_y", "r_dob_y") & _eq("q_dob_d", "r_dob_m") & _eq("q_dob_m", "r_dob_d"), "transposed"),
+            (((pl.col("q_dob") - pl.col("r_dob")).dt.total_days().abs() == 1).fill_null(False), "one_day"),
+            (same_parts == 2, "two_of_three"),
+        ],
+        "dob",
+        pl.col("q_dob").is_null() | pl.col("r_dob").is_null(),
+    )
+    house_same = _eq("q_house_no", "r_house_no")
+    house_unknown = pl.col("q_house_no").is_null() | pl.col("r_house_no").is_null()
+    street_same = pl.col("sim_street") >= STREET_SIMILAR
+    postcode_same = _eq("q_postcode", "r_postcode")
+    address = _levels(
+        [
+            (postcode_same & (house_same | (house_unknown & street_same)), "postcode_and_house"),
+            (postcode_same, "postcode"),
+            (house_same & street_same, "house_and_street"),
+            (_eq("q_pc_sector", "r_pc_sector"), "sector"),
+            (_eq("q_pc_district", "r_pc_district"), "district"),
+            (_eq("q_pc_area", "r_pc_area"), "area"),
+        ],
+        "address",
+        (pl.col("q_postcode").is_null() & pl.col("q_street").is_null())
+        | (pl.col("r_postcode").is_null() & pl.col("r_street").is_null()),
+    )
+    sex = _levels(
+        [(_eq("q_sex", "r_sex"), "agree")],
+        "sex",
+        pl.col("q_sex").is_null() | pl.col("r_sex").is_null(),
+    )
+    nhs = _levels(
+        [(_eq("q_nhs", "r_nhs"), "agree")],
+        "nhs",
+        pl.col("q_nhs").is_null() | pl.col("r_nhs").is_null(),
+    )
+    # Given and family written the other way round on one side: each name agrees with the other's
+    # opposite part, exactly, as a token of it, or nearly.
+    swap_given = (
+        _eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1") | (pl.col("jw_swap_given") >= FUZZY_HIGH)
+    )
+    swap_family = (
+        _eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1")
+        | (pl.col("jw_swap_family") >= FUZZY_HIGH)
+    )  # fmt: skip
+    levelled = pairs.select(
+        given, family, dob, address, sex, nhs,
+        swap=swap_given & swap_family,
+        swap_given_exact=_eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1"),
+        swap_family_exact=_eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1"),
+        tf_given_value=pl.col("q_given1"),
+        tf_family_value=pl.col("q_family"),
+        tf_postcode_value=pl.col("q_postcode"),
+    )  # fmt: skip
+    poor = level_code("given", "fuzzy_low")
+    use_swap = pl.col("swap") & ((pl.col("given") >= poor) | (pl.col("family") >= poor))
+    exact_g, fuzzy_g = level_code("given", "exact"), level_code("given", "fuzzy_high")
+    exact_f, fuzzy_f = level_code("family", "exact"), level_code("family", "fuzzy_high")
+    return levelled.with_columns(
+        given=pl.when(use_swap)
+        .then(pl.when("swap_given_exact").then(pl.lit(exact_g, pl.Int8)).otherwise(pl.lit(fuzzy_g, pl.Int8)))
+        .otherwise("given"),
+        family=pl.when(use_swap)
+        .then(pl.when("swap_family_exact").then(pl.lit(exact_f, pl.Int8)).otherwise(pl.lit(fuzzy_f, pl.Int8)))
+        .otherwise("family"),
+        names_swapped=use_swap,
+        tf_given_value=pl.when(use_swap).then(None).otherwise("tf_given_value"),
+        tf_family_value=pl.when(use_swap).then(None).otherwise("tf_family_value"),
+    ).drop("swap", "swap_given_exact", "swap_family_exact")

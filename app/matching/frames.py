@@ -1,0 +1,228 @@
+"""Canonical matching frames: one row per child record, normalised columns, ready for blocking.
+
+Two entry points build the same frame:
+- `records_to_frame` from submission-shaped dicts (as `app.submissions.schemas` records dump them);
+- `columns_to_frame` from flat raw columns (`RAW_COLUMNS`), which is what stored rows load as.
+Scalar cleaning (`app.matching.normalise`) runs once per distinct value, never per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jellyfish
+import polars as pl
+
+from app.matching import normalise
+from app.matching.names import given_groups
+
+# Raw column -> polars dtype. A stored row loads as these columns; `id` is the caller's row id.
+RAW_COLUMNS: dict[str, pl.DataType] = {
+    "id": pl.Int64(),
+    "given_name": pl.String(),
+    "middle_names": pl.String(),
+    "family_name": pl.String(),
+    "former_given_names": pl.List(pl.String()),
+    "former_family_names": pl.List(pl.String()),
+    "preferred_given_name": pl.String(),
+    "preferred_family_name": pl.String(),
+    "date_of_birth": pl.Date(),
+    "address_lines": pl.List(pl.String()),
+    "town": pl.String(),
+    "postcode": pl.String(),
+    "sex": pl.String(),
+    "nhs_number": pl.String(),
+    "register": pl.String(),
+    "la": pl.String(),
+}
+
+SEXES = frozenset({"F", "M"})
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def records_to_frame(
+    records: Sequence[Mapping[str, Any]],
+    ids: Sequence[int],
+    *,
+    registers: Sequence[str | None] | None = None,
+    las: Sequence[str | None] | None = None,
+) -> pl.DataFrame:
+    """Submission-shaped records (health or education) with their row ids -> canonical frame.
+
+    `registers` names the register each record came from (for example a submission kind or school) and
+    `las` the local authority holding it; both are carried through untouched for the caller.
+    """
+    if len(ids) != len(records):
+        raise ValueError("ids and records differ in length")
+    count = len(records)
+    columns: dict[str, list[Any]] = {name: [] for name in RAW_COLUMNS}
+    for record in records:
+        address = record.get("address") or {}
+        former = record.get("former_names") or []
+        columns["given_name"].append(record.get("given_name"))
+        columns["middle_names"].append(record.get("middle_names"))
+        columns["family_name"].append(record.get("family_name"))
+        # Multi-valued items travel as one newline-joined string (building nested Series is slow) and are
+        # split again by polars.
+        columns["former_given_names"].append("\n".join(f.get("given_name") or "" for f in former))
+        columns["former_family_names"].append("\n".join(f.get("family_name") or "" for f in former))
+        columns["preferred_given_name"].append(record.get("preferred_given_name"))
+        columns["preferred_family_name"].append(record.get("preferred_family_name"))
+        columns["date_of_birth"].append(_as_date(record.get("date_of_birth")))
+        columns["address_lines"].append("\n".join(address.get("lines") or []))
+        columns["town"].append(address.get("town"))
+        columns["postcode"].append(address.get("postcode"))
+        sex = record.get("sex")
+        columns["sex"].append(str(getattr(sex, "value", sex)) if sex is not None else None)
+        columns["nhs_number"].append(record.get("nhs_number"))
+    columns["id"] = list(ids)
+    columns["register"] = list(registers) if registers is not None else [None] * count
+    columns["la"] = list(las) if las is not None else [None] * count
+    joined = {"former_given_names", "former_family_names", "address_lines"}
+    split = {
+        name: pl.Series(name, columns[name], dtype=pl.String()).str.split("\n").list.eval(
+            pl.element().filter(pl.element() != "")
+        )
+        for name in joined
+    }
+    return columns_to_frame({**{k: v for k, v in columns.items() if k not in joined}, **split})
+
+
+def columns_to_frame(columns: Mapping[str, Sequence[Any] | pl.Series]) -> pl.DataFrame:
+    """Flat raw columns (names from `RAW_COLUMNS`; absent ones are null) -> canonical frame."""
+    unknown = set(columns) - set(RAW_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown raw columns: {sorted(unknown)}")
+    if "id" not in columns:
+        raise ValueError("an id column is required")
+    height = len(columns["id"])
+    raw = pl.DataFrame(
+        {
+            name: pl.Series(name, columns[name], dtype=dtype, strict=False)
+            if name in columns
+            else pl.Series(name, [None] * height, dtype=dtype)
+            for name, dtype in RAW_COLUMNS.items()
+        }
+    )
+    return canonicalise(raw)
+
+
+def _map_unique(series: pl.Series, fn: Callable[[Any], Any], dtype: pl.DataType) -> pl.Series:
+    """Apply a scalar cleaner once per distinct non-null value."""
+    mapping = {v: fn(v) for v in series.unique().to_list() if v is not None}
+    if not mapping:
+        return pl.Series(series.name, [None] * len(series), dtype=dtype)
+    return series.replace_strict(mapping, default=None, return_dtype=dtype).alias(series.name)
+
+
+def _map_elements(series: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
+    """Apply a string cleaner to every element of a list-of-strings column, once per distinct element."""
+    distinct = series.explode().unique().drop_nulls().to_list()
+    mapping = {v: fn(v) for v in distinct}
+    return series.list.eval(pl.element().replace_strict(mapping, default=None, return_dtype=pl.String()))
+
+
+def _phonetic(token: str | None) -> str | None:
+    return jellyfish.metaphone(token) or None if token else None
+
+
+def _split(folded: pl.Series) -> pl.Series:
+    return folded.str.split(" ").fill_null([])
+
+
+def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
+    """Raw columns -> the canonical matching columns (see docs/decisions/0002-matching.md)."""
+    s = pl.String()
+    folded = {
+        name: _map_unique(raw[name], normalise.fold, s)
+        for name in ("given_name", "middle_names", "family_name", "preferred_given_name", "preferred_family_name")
+    }
+    address_text = raw["address_lines"].list.join("\n")
+    postcode = _map_unique(raw["postcode"], normalise.postcode, s)
+    frame = pl.DataFrame(
+        {
+            "id": raw["id"],
+            "register": raw["register"],
+            "la": raw["la"],
+            "given_tokens": _split(folded["given_name"]),
+            "middle_tokens": _split(folded["middle_names"]),
+            "family_tokens": _split(folded["family_name"]),
+            "pref_tokens": _split(folded["preferred_given_name"]),
+            "former_given": _map_elements(raw["former_given_names"], lambda v: (normalise.tokens(v) or [None])[0])
+            .list.drop_nulls()
+            .fill_null([]),
+            "former_family": _map_elements(raw["former_family_names"], normalise.compact).list.drop_nulls().fill_null([]),
+            "family": folded["family_name"].str.replace_all(" ", "", literal=True),
+            "pref_family": folded["preferred_family_name"].str.replace_all(" ", "", literal=True),
+            "dob": raw["date_of_birth"],
+            "postcode": postcode,
+            "house_no": _map_unique(address_text, lambda t: normalise.house_number(t.split("\n")), s),
+            "street": _map_unique(address_text, lambda t: normalise.street_key(t.split("\n")), s),
+            "sex": raw["sex"].str.to_uppercase().str.strip_chars(),
+            "nhs": _map_unique(raw["nhs_number"], normalise.nhs_number, s),
+        }
+    )
+    frame = frame.with_columns(
+        given1=pl.col("given_tokens").list.first(),
+        pref_given1=pl.col("pref_tokens").list.first(),
+        middle1=pl.col("middle_tokens").list.first(),
+        # Every given-type token other than the first: middle names, second given names, the rest of a
+        # preferred name. A name moved between "given" and "middle" is found here.
+        given_alt=pl.concat_list(
+            pl.col("given_tokens").list.slice(1), pl.col("middle_tokens"), pl.col("pref_tokens").list.slice(1)
+        ),
+        sex=pl.when(pl.col("sex").is_in(sorted(SEXES))).then(pl.col("sex")),
+        dob_y=pl.col("dob").dt.year().cast(pl.Int32),
+        dob_m=pl.col("dob").dt.month().cast(pl.Int8),
+        dob_d=pl.col("dob").dt.day().cast(pl.Int8),
+    )
+    outward = frame["postcode"].str.split(" ").list.first()
+    frame = frame.with_columns(
+        pc_sector=frame["postcode"].str.slice(0, frame["postcode"].str.len_chars() - 2),
+        pc_district=outward,
+        pc_area=outward.str.extract(r"^([A-Z]+)"),
+    )
+    groups = {}
+    for column in ("given1", "pref_given1"):
+        mapped = _map_unique(frame[column], lambda g: "\t".join(x or "" for x in given_groups(g)), s)
+        groups[column] = mapped.str.split("\t")
+    frame = frame.with_columns(
+        given_c1=groups["given1"].list.get(0, null_on_oob=True),
+        given_c2=groups["given1"].list.get(1, null_on_oob=True).replace("", None),
+        pref_c1=groups["pref_given1"].list.get(0, null_on_oob=True),
+        pref_c2=groups["pref_given1"].list.get(1, null_on_oob=True).replace("", None),
+    )
+    return frame.with_columns(
+        name_keys=_name_keys(frame),
+        given_ph=_map_unique(frame["given1"], _phonetic, s),
+        family_ph=_map_unique(frame["family"], _phonetic, s),
+    )
+
+
+def _name_keys(frame: pl.DataFrame) -> pl.Series:
+    """Blocking keys from every name part: the metaphone of each token plus given-name identity groups.
+
+    Keeping all parts (given, middle, family, preferred, former) is what lets blocking survive swapped
+    names, a dropped half of a double-barrelled surname, a changed surname and a middle name moved.
+    """
+    tokens = frame.select(
+        pl.concat_list(
+            "given_tokens", "middle_tokens", "family_tokens", "pref_tokens", "former_given", "former_family", "family"
+        ).list.drop_nulls().list.unique().alias("t")
+    )["t"]
+    phonetic = _map_elements(tokens, lambda t: _phonetic(t))
+    groups = frame.select(
+        pl.concat_list("given_c1", "given_c2", "pref_c1", "pref_c2").list.drop_nulls().list.eval("=" + pl.element())
+    ).to_series()
+    return (
+        pl.DataFrame({"p": phonetic, "g": groups})
+        .select(pl.concat_list("p", "g").list.drop_nulls().list.unique().alias("name_keys"))
+        .to_series()
+    )

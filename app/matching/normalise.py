@@ -1,0 +1,100 @@
+"""Scalar normalisation of names, postcodes, addresses and NHS numbers.
+
+These are the single source of truth for cleaning: the frame builder applies them to the *unique* values of
+a column (so 500,000 rows cost one call per distinct value), and the real-time path uses the same frames.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NON_LETTER = re.compile(r"[^a-z ]+")
+_SPACES = re.compile(r"\s+")
+# Apostrophes and dots join (O'Brien -> obrien, St. -> st); hyphens and other punctuation separate tokens.
+_JOINERS = re.compile(r"['’`.]")
+_SEPARATORS = re.compile(r"[-‐‑–—_/,]+")
+# Letters that Unicode does not decompose into base + accent.
+_UNDECOMPOSABLE = str.maketrans({"ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ı": "i"})
+_POSTCODE = re.compile(r"^([A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-Z]?)([0-9][ABD-HJLNP-UW-Z]{2})$")
+_HOUSE_NUMBER = re.compile(r"\b(\d+[a-z]?)\b")
+# Street-type words in both languages and their abbreviations carry little identity: dropped from the
+# street key so "Heol y Bont" and "Heol-y-Bont Road" still compare on their distinctive words.
+_ADDRESS_STOPWORDS = frozenset(
+    {
+        "flat", "apartment", "apt", "unit", "house", "cottage", "road", "rd", "street", "st", "avenue", "ave",
+        "lane", "ln", "close", "cl", "drive", "dr", "court", "ct", "place", "pl", "way", "crescent", "cres",
+        "terrace", "ter", "gardens", "gdns", "heol", "ffordd", "stryd", "lon", "y", "yr", "r", "the", "and",
+    }
+)  # fmt: skip
+
+
+def fold(value: str | None) -> str | None:
+    """NFC, strip accents (ŵ -> w, ô -> o), lowercase, letters and single spaces only; None if empty."""
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFC", value))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower().translate(_UNDECOMPOSABLE)
+    text = _SEPARATORS.sub(" ", _JOINERS.sub("", text))
+    text = _SPACES.sub(" ", _NON_LETTER.sub(" ", text)).strip()
+    return text or None
+
+
+def tokens(value: str | None) -> list[str]:
+    folded = fold(value)
+    return folded.split(" ") if folded else []
+
+
+def compact(value: str | None) -> str | None:
+    """Folded with no separators, so "Jones-Evans", "Jones Evans" and "JonesEvans" are one key."""
+    folded = fold(value)
+    return folded.replace(" ", "") if folded else None
+
+
+def postcode(value: str | None) -> str | None:
+    """Canonical "AA9A 9AA" form, or None when the value is not a well-formed UK postcode."""
+    if value is None:
+        return None
+    squashed = re.sub(r"[^0-9A-Za-z]", "", value).upper()
+    found = _POSTCODE.match(squashed)
+    if found is None:
+        return None
+    return f"{found.group(1)} {found.group(2)}"
+
+
+def postcode_parts(canonical: str | None) -> tuple[str | None, str | None, str | None]:
+    """(sector, district, area) of a canonical postcode: "CF10 1", "CF10", "CF"."""
+    if canonical is None:
+        return None, None, None
+    outward, inward = canonical.split(" ")
+    area = re.match(r"[A-Z]+", outward)
+    return f"{outward} {inward[0]}", outward, area.group(0) if area else None
+
+
+def house_number(lines: list[str]) -> str | None:
+    for line in lines:
+        found = _HOUSE_NUMBER.search(line.lower())
+        if found:
+            return found.group(1)
+    return None
+
+
+def street_key(lines: list[str]) -> str | None:
+    """Distinctive address words (no numbers, no street-type words), sorted, for a token-set comparison."""
+    words = {
+        word for line in lines for word in (fold(line) or "").split(" ") if word and word not in _ADDRESS_STOPWORDS
+    }
+    return " ".join(sorted(words)) or None
+
+
+def nhs_number(value: str | None) -> str | None:
+    """The ten digits if the modulus-11 check digit is right, else None (an invalid number is no evidence)."""
+    if value is None:
+        return None
+    digits = re.sub(r"[\s-]", "", value)
+    if not re.fullmatch(r"[0-9]{10}", digits):
+        return None
+    total = sum(int(d) * (10 - i) for i, d in enumerate(digits[:9]))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return digits if check != 10 and check == int(digits[9]) else None

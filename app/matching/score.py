@@ -1,0 +1,103 @@
+"""Fellegi-Sunter weights: per-field log2(m/u), term-frequency adjustment, prior, probability."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from app.matching.params import FIELDS, TF_LEVELS, MatchModel, level_code
+
+# Which reference column each term-frequency-adjusted field counts, and the compare column holding the value.
+_TF_SOURCES: dict[str, tuple[str, str]] = {
+    "given": ("given1", "tf_given_value"),
+    "family": ("family", "tf_family_value"),
+    "address": ("postcode", "tf_postcode_value"),
+}
+# Bounds on the adjustment: a value seen once is strong evidence, but not unbounded evidence.
+TF_MIN_BITS = -5.0
+TF_MAX_BITS = 8.0
+
+
+@dataclass(frozen=True)
+class TermFrequencies:
+    """Value frequencies in the reference population, and the mean frequency of a random record's value."""
+
+    tables: dict[str, pl.DataFrame]
+    mean: dict[str, float]
+    size: int
+
+    @classmethod
+    def build(cls, reference: pl.DataFrame) -> TermFrequencies:
+        tables: dict[str, pl.DataFrame] = {}
+        mean: dict[str, float] = {}
+        for field, (column, value_column) in _TF_SOURCES.items():
+            counts = reference.select(pl.col(column).alias(value_column)).drop_nulls().group_by(value_column).len()
+            total = max(int(counts["len"].sum()), 1)
+            tables[field] = counts.select(value_column, (pl.col("len") / total).alias(f"tf_{field}"))
+            mean[field] = float((counts["len"].cast(pl.Float64) ** 2).sum()) / total**2 if counts.height else 1.0
+        return cls(tables, mean, reference.height)
+
+
+def score(levels: pl.DataFrame, model: MatchModel, tf: TermFrequencies) -> pl.DataFrame:
+    """Adds weight_<field> (bits), prior, match_weight and match_probability to compared pairs."""
+    prior = model.prior_bits(tf.size)
+    scored = levels
+    for field in FIELDS:
+        table = model.weight_table(field)
+        base = pl.Series(f"weight_{field}", table[scored[field].to_numpy()])
+        scored = scored.with_columns(base)
+        if field not in _TF_SOURCES:
+            continue
+        _, value_column = _TF_SOURCES[field]
+        codes = [level_code(field, level) for level in TF_LEVELS[field]]
+        scored = scored.join(tf.tables[field], on=value_column, how="left", maintain_order="left")
+        adjustment = (
+            (math.log2(tf.mean[field]) - pl.col(f"tf_{field}").clip(lower_bound=model.tf_floor).log(2))
+            .clip(TF_MIN_BITS, TF_MAX_BITS)
+            .fill_null(0.0)
+        )
+        scored = scored.with_columns(
+            pl.when(pl.col(field).is_in(codes))
+            .then(pl.col(f"weight_{field}") + adjustment)
+            .otherwise(pl.col(f"weight_{field}"))
+            .alias(f"weight_{field}")
+        ).drop(f"tf_{field}")
+    scored = scored.with_columns(weight_address=_household_capped(model, tf.size))
+    total = pl.sum_horizontal([f"weight_{f}" for f in FIELDS]) + prior
+    return scored.with_columns(prior=pl.lit(prior), match_weight=total).with_columns(
+        match_probability=probability(pl.col("match_weight"))
+    )
+
+
+def _household_capped(model: MatchModel, reference_size: int) -> pl.Expr:
+    """Address weight after capping surname + address agreement at what a shared household is worth.
+
+    Fellegi-Sunter multiplies the surname and address evidence as if independent, but siblings share
+    both: among non-matching pairs, "same surname at the same address" happens about `household_children`
+    times per child, not tf(surname) x tf(postcode). Without the cap a rare surname plus a small postcode
+    outweighs a different given name and date of birth, and siblings get merged.
+    """
+    family = [level_code("family", lv) for lv in ("exact", "partial", "former")]
+    address = [level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")]
+    m_family = model.fields["family"].m[0]
+    m_address = model.fields["address"].m[0]
+    cap = math.log2(m_family * m_address * max(reference_size, 1) / model.household_children)
+    shared = pl.col("family").is_in(family) & pl.col("address").is_in(address)
+    over = pl.col("weight_family") + pl.col("weight_address") - cap
+    return (
+        pl.when(shared & (over > 0))
+        .then(pl.col("weight_address") - over)
+        .otherwise(pl.col("weight_address"))
+        .alias("weight_address")
+    )
+
+
+def probability(weight: pl.Expr) -> pl.Expr:
+    return 1.0 / (1.0 + (2.0 ** (-weight.clip(-60.0, 60.0))))
+
+
+def weight_for_probability(p: float) -> float:
+    return float(np.log2(p / (1 - p)))
