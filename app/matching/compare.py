@@ -71,8 +71,8 @@ def _edits(pairs: pl.DataFrame, left: str, right: str) -> pl.Series:
 
 
 def _one_typo(distance: str, left: str) -> pl.Expr:
-    """At most one edit, on a name long enough that one edit does not make it another common name."""
-    return (pl.col(distance) <= 1) & (pl.col(left).str.len_chars() >= 4)
+    """At most one edit (a slip, a transposition), on a name of at least three letters."""
+    return (pl.col(distance) <= 1) & (pl.col(left).str.len_chars() >= 3)
 
 
 def _prefix(left: str, right: str) -> pl.Expr:
@@ -117,8 +117,8 @@ def compare(
         _jw(pairs, "q_family", "r_family").alias("jw_family"),
         _edits(pairs, "q_family", "r_family").alias("osa_family"),
         _jw(pairs, "q_family", "r_pref_family").alias("jw_family_pref"),
-        _jw(pairs, "q_given1", "r_family").alias("jw_swap_given"),
-        _jw(pairs, "q_family", "r_given1").alias("jw_swap_family"),
+        _edits(pairs, "q_given1", "r_family").alias("osa_swap_given"),
+        _edits(pairs, "q_family", "r_given1").alias("osa_swap_family"),
         _similarity(pairs, "q_street", "r_street", fuzz.token_set_ratio, scale=100.0).alias("sim_street"),
         q_given_key=pl.col("q_given_tokens").list.join(""),
         r_given_key=pl.col("r_given_tokens").list.join(""),
@@ -183,6 +183,12 @@ def compare(
         (pl.col("q_postcode").is_null() & pl.col("q_street").is_null())
         | (pl.col("r_postcode").is_null() & pl.col("r_street").is_null()),
     )
+    # Middle names only count when both sides have given-type names beyond the first.
+    middle = _levels(
+        [(pl.col("q_given_alt").list.set_intersection("r_given_alt").list.len() > 0, "agree")],
+        "middle",
+        (pl.col("q_given_alt").list.len() == 0) | (pl.col("r_given_alt").list.len() == 0),
+    )
     sex = _levels(
         [(_eq("q_sex", "r_sex"), "agree")],
         "sex",
@@ -196,14 +202,15 @@ def compare(
     # Given and family written the other way round on one side: each name agrees with the other's
     # opposite part, exactly, as a token of it, or nearly.
     swap_given = (
-        _eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1") | (pl.col("jw_swap_given") >= FUZZY_HIGH)
+        _eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1") | _one_typo("osa_swap_given", "q_given1")
     )
     swap_family = (
         _eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1")
-        | (pl.col("jw_swap_family") >= FUZZY_HIGH)
+        | _one_typo("osa_swap_family", "q_family")
     )  # fmt: skip
     levelled = pairs.select(
-        given, family, dob, address, sex, nhs,
+        given, family, dob, address, middle, sex, nhs,
+        given_registered_same=_eq("q_given1", "r_given1"),
         swap=swap_given & swap_family,
         swap_given_exact=_eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1"),
         swap_family_exact=_eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1"),

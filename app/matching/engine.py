@@ -28,7 +28,7 @@ _GIVEN_DIFFERENT = level_code("given", "different")
 # Two records on the same side are only merged as one child when the identity fields themselves agree:
 # household fields (surname, address) are what siblings and twins share.
 _SAME_CHILD_GIVEN = [level_code("given", lv) for lv in ("exact", "equivalent", "alternative", "fuzzy_high")]
-_SAME_CHILD_DOB = [level_code("dob", lv) for lv in ("exact", "transposed", "one_day")]
+_SAME_CHILD_DOB = [0, *(level_code("dob", lv) for lv in ("exact", "transposed", "one_day", "two_of_three"))]
 
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     "health_id": pl.Int64(),
@@ -62,37 +62,42 @@ def score_pairs(
     return scored.with_columns(pl.Series(ROW, rows, dtype=pl.UInt32), pl.Series(REF_ROW, ref_rows, dtype=pl.UInt32))
 
 
-def _same_child(scored: pl.DataFrame, model: MatchModel) -> pl.Expr:
+def _same_child(model: MatchModel, threshold: float | None = None) -> pl.Expr:
     """Two records of one side are the same child: a confident match whose given names are known and agree.
 
     Requiring known, non-different given names is the twin guard: twins agree on everything else.
     """
     return (
-        (pl.col("match_probability") >= model.thresholds.matched)
+        (pl.col("match_probability") >= (threshold or model.thresholds.matched))
         & pl.col("given").is_in(_SAME_CHILD_GIVEN)
         & pl.col("dob").is_in(_SAME_CHILD_DOB)
     )
 
 
-def _groups(
-    frame: pl.DataFrame, left: np.ndarray[Any, Any], right: np.ndarray[Any, Any], model: MatchModel, tf: TermFrequencies
-) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Group positions of `frame` that are the same child, testing only the given pairs."""
-    if not len(left):
-        return np.arange(frame.height, dtype=np.int64)
+def _same_child_pairs(
+    frame: pl.DataFrame,
+    left: pl.Series,
+    right: pl.Series,
+    model: MatchModel,
+    tf: TermFrequencies,
+    registered_names: bool = False,
+    threshold: float | None = None,
+) -> pl.Series:
+    """For pairs of positions within one frame: are the two records the same child?
+
+    With `registered_names` (two education records) the registered first given names, or the middle
+    names, must agree and sex must not differ: twins may share a known-as name (Ioan and Iwan both
+    "Ioan"), but not their registered names.
+    """
     pairs = pl.DataFrame({ROW: left, REF_ROW: right}, schema={ROW: pl.UInt32, REF_ROW: pl.UInt32})
+    if not pairs.height:
+        return pl.Series("same", [], dtype=pl.Boolean)
     scored = score_pairs(frame, frame, pairs, model, tf)
-    same = scored.filter(_same_child(scored, model))
-    return components(frame.height, same[ROW].to_numpy(), same[REF_ROW].to_numpy())
-
-
-def _competitor_pairs(eligible: pl.DataFrame, shared: str, member: str) -> tuple[np.ndarray[Any, Any], ...]:
-    """Pairs of `member` positions that are candidates for the same `shared` position."""
-    slim = eligible.select(shared, member)
-    crowded = slim.filter(pl.len().over(shared) > 1)
-    joined = crowded.join(crowded, on=shared, suffix="_b").filter(pl.col(member) < pl.col(f"{member}_b"))
-    joined = joined.select(member, f"{member}_b").unique()
-    return joined[member].to_numpy(), joined[f"{member}_b"].to_numpy()
+    same = _same_child(model, threshold)
+    if registered_names:
+        names_agree = pl.col("given_registered_same") | (pl.col("middle") == level_code("middle", "agree"))
+        same = same & names_agree & (pl.col("sex") != level_code("sex", "disagree"))
+    return scored.select(same.alias("same")).to_series()
 
 
 def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None = None) -> pl.DataFrame:
@@ -108,53 +113,79 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
 def _decide(
     health: pl.DataFrame, education: pl.DataFrame, scored: pl.DataFrame, model: MatchModel, tf: TermFrequencies
 ) -> pl.DataFrame:
-    possible_weight = weight_for_probability(model.thresholds.possible)
     margin = model.thresholds.margin_bits
-    eligible = scored.filter(pl.col("match_weight") >= possible_weight)
+    eligible = scored.filter(pl.col("match_weight") >= weight_for_probability(model.thresholds.possible))
+    eligible = eligible.select(ROW, REF_ROW, "match_weight")
+    assigned = one_to_one(eligible, ROW, REF_ROW, "match_weight").select(ROW, REF_ROW)
 
-    # Records on one side that compete for the same record on the other may be one child listed twice
-    # (a health board and a GP practice; a school roll and an EOTAS register): group them first, so the
-    # one-to-one rule applies to children, not to rows.
-    health_group = _groups(health, *_competitor_pairs(eligible, REF_ROW, ROW), model, tf)
-    education_group = _groups(education, *_competitor_pairs(eligible, ROW, REF_ROW), model, TermFrequencies.build(education))
-    eligible = eligible.with_columns(
-        hg=pl.Series(health_group[eligible[ROW].to_numpy()]),
-        eg=pl.Series(education_group[eligible[REF_ROW].to_numpy()]),
+    # One child listed twice on the health side (a health board and a GP practice): a row whose best
+    # candidate went to a row that is the same child shares that record (and gives up any weaker one it
+    # was left with). Two different children with one name and birthday each keep their own record,
+    # because each has a better candidate of its own.
+    best = eligible.group_by(ROW).agg(
+        pl.col(REF_ROW).sort_by("match_weight", descending=True).first(),
+        pl.col("match_weight").max().alias("best_w"),
     )
-    group_pairs = eligible.group_by("hg", "eg").agg(pl.col("match_weight").max().alias("w"))
-    assigned = one_to_one(group_pairs, "hg", "eg", "w")
+    own = assigned.join(eligible, on=[ROW, REF_ROW]).select(ROW, pl.col("match_weight").alias("own_w"))
+    taken = (
+        best.join(assigned.rename({ROW: "holder"}), on=REF_ROW, how="inner")
+        .filter(pl.col("holder") != pl.col(ROW))
+        .join(own, on=ROW, how="left")
+        .filter(pl.col("own_w").is_null() | (pl.col("own_w") < pl.col("best_w")))
+    )
+    shared = taken.filter(
+        _same_child_pairs(health, taken[ROW], taken["holder"], model, tf, threshold=model.thresholds.possible)
+    )
+    assigned = pl.concat(
+        [assigned.join(shared.select(ROW), on=ROW, how="anti"), shared.select(ROW, REF_ROW)]
+    )
 
-    # A rival is a competing candidate that is not already clearly explained by its own assignment.
-    own_h = assigned.select("hg", pl.col("w").alias("own_h"))
-    own_e = assigned.select("eg", pl.col("w").alias("own_e"))
-    rivals = group_pairs.join(own_h, on="hg", how="left").join(own_e, on="eg", how="left")
-    threat_to_e = rivals.filter(pl.col("own_h").is_null() | (pl.col("own_h") < pl.col("w") + margin))
-    threat_to_h = rivals.filter(pl.col("own_e").is_null() | (pl.col("own_e") < pl.col("w") + margin))
-    runner_e = assigned.join(threat_to_e.select("eg", pl.col("hg").alias("hg2"), pl.col("w").alias("w2")), on="eg")
-    runner_h = assigned.join(threat_to_h.select("hg", pl.col("eg").alias("eg2"), pl.col("w").alias("w2")), on="hg")
-    runner = pl.concat(
-        [
-            runner_e.filter(pl.col("hg2") != pl.col("hg")).select("hg", "w2"),
-            runner_h.filter(pl.col("eg2") != pl.col("eg")).select("hg", "w2"),
-        ]
-    ).group_by("hg").agg(pl.col("w2").max().alias("runner_up_weight"))
-    assigned = assigned.join(runner, on="hg", how="left")
+    # Rivals: close competitors that are not already clearly explained elsewhere, and not the same child
+    # (a child on two registers; a child listed twice).
+    pairs_w = assigned.join(eligible, on=[ROW, REF_ROW], how="left")
+    own_h = pairs_w.group_by(ROW).agg(pl.col("match_weight").max().alias("own_h"))
+    own_e = pairs_w.group_by(REF_ROW).agg(pl.col("match_weight").max().alias("own_e"))
+    competing = eligible.join(own_h, on=ROW, how="left").join(own_e, on=REF_ROW, how="left")
+    rival_e = pairs_w.join(
+        competing.select(ROW, pl.col(REF_ROW).alias("rival"), pl.col("match_weight").alias("w2"), "own_e"), on=ROW
+    ).filter(
+        (pl.col("rival") != pl.col(REF_ROW))
+        & (pl.col("w2") >= pl.col("match_weight") - margin)
+        & (pl.col("own_e").is_null() | (pl.col("own_e") < pl.col("w2") + margin))
+    )
+    rival_h = pairs_w.join(
+        competing.select(pl.col(ROW).alias("rival"), REF_ROW, pl.col("match_weight").alias("w2"), "own_h"),
+        on=REF_ROW,
+    ).filter(
+        (pl.col("rival") != pl.col(ROW))
+        & (pl.col("w2") >= pl.col("match_weight") - margin)
+        & (pl.col("own_h").is_null() | (pl.col("own_h") < pl.col("w2") + margin))
+    )
+    rival_e = rival_e.filter(
+        ~_same_child_pairs(education, rival_e[REF_ROW], rival_e["rival"], model, tf, registered_names=True)
+    )
+    rival_h = rival_h.filter(~_same_child_pairs(health, rival_h[ROW], rival_h["rival"], model, tf))
+    runner = (
+        pl.concat([rival_e.select(ROW, "w2"), rival_h.select(ROW, "w2")])
+        .group_by(ROW)
+        .agg(pl.col("w2").max().alias("runner_up_weight"))
+    )
 
-    # Each health row reports its own best pair inside its group's assigned education group.
-    rows = pl.DataFrame({ROW: np.arange(health.height, dtype=np.uint32), "hg": health_group})
-    rows = rows.join(assigned.select("hg", "eg", "runner_up_weight"), on="hg", how="left")
-    scored_g = scored.with_columns(eg=pl.Series(education_group[scored[REF_ROW].to_numpy()]))
-    ranked = scored_g.sort(["match_weight", REF_ROW], descending=[True, False])
-    in_group = rows.join(ranked, on=[ROW, "eg"], how="inner").group_by(ROW, maintain_order=True).first()
-    best_any = ranked.group_by(ROW, maintain_order=True).first()
+    ranked = scored.sort(["match_weight", REF_ROW], descending=[True, False])
     chosen = pl.concat(
         [
-            in_group.drop("hg", "eg", "runner_up_weight", strict=False).with_columns(assigned=pl.lit(True)),
-            best_any.join(in_group.select(ROW), on=ROW, how="anti").drop("eg").with_columns(assigned=pl.lit(False)),
+            ranked.join(assigned, on=[ROW, REF_ROW], how="semi").with_columns(assigned=pl.lit(True)),
+            ranked.join(assigned, on=ROW, how="anti").group_by(ROW, maintain_order=True).first()
+            .with_columns(assigned=pl.lit(False)),
         ],
-        how="diagonal_relaxed",
+        how="diagonal",
+    )  # fmt: skip
+    out = (
+        pl.DataFrame({ROW: np.arange(health.height, dtype=np.uint32)})
+        .join(chosen, on=ROW, how="left")
+        .join(runner, on=ROW, how="left")
+        .sort(ROW)
     )
-    out = rows.select(ROW, "runner_up_weight").join(chosen, on=ROW, how="left").sort(ROW)
     return _outcomes(health, education, out, model)
 
 

@@ -119,6 +119,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "harriet": ("harriet", "hattie", "harri"),
     "penelope": ("penelope", "penny", "poppy"),
     "madeleine": ("madeleine", "madeline", "madison", "maddie", "maddy"),
+    "muhammad": ("muhammad", "mohammed", "mohammad", "mohamed", "muhammed", "mohamad", "mohammod"),
     "mathilda": ("matilda", "mathilda", "tilly", "tillie"),
 }  # fmt: skip
 

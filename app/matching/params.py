@@ -22,6 +22,7 @@ FIELD_LEVELS: dict[str, tuple[str, ...]] = {
     "address": (
         "postcode_and_house", "postcode", "house_and_street", "sector", "district", "area", "different"
     ),
+    "middle": ("agree", "disagree"),
     "sex": ("agree", "disagree"),
     "nhs": ("agree", "disagree"),
 }
@@ -47,14 +48,16 @@ _DEFAULT_M: dict[str, tuple[float, ...]] = {
     "family": (0.86, 0.04, 0.04, 0.03, 0.015, 0.015),
     "dob": (0.90, 0.02, 0.02, 0.054, 0.006),
     "address": (0.70, 0.05, 0.02, 0.03, 0.04, 0.05, 0.11),
+    "middle": (0.92, 0.08),
     "sex": (0.98, 0.02),
     "nhs": (0.995, 0.005),
 }
 _DEFAULT_U: dict[str, tuple[float, ...]] = {
     "given": (0.01, 0.002, 0.002, 0.003, 0.02, 0.963),
     "family": (0.01, 0.001, 0.0005, 0.002, 0.02, 0.9665),
-    "dob": (0.00025, 0.00002, 0.0005, 0.03, 0.96923),
+    "dob": (0.00025, 0.00002, 0.0005, 0.012, 0.98723),
     "address": (0.00001, 0.00002, 0.00001, 0.002, 0.02, 0.2, 0.77796),
+    "middle": (0.03, 0.97),
     "sex": (0.5, 0.5),
     "nhs": (0.000001, 0.999999),
 }
@@ -117,6 +120,12 @@ class MatchModel(BaseModel):
         description="Expected share of health-list children who are on some education register; with the "
         "reference size it sets the prior odds that a given pair is the child's record.",
     )
+    population_size: int = Field(
+        480_000,
+        gt=0,
+        description="School-age children in Wales, roughly: the least population a coincidental match is "
+        "drawn from, whatever the size of the registers being linked.",
+    )
     household_children: float = Field(
         1.0,
         gt=0,
@@ -153,9 +162,14 @@ class MatchModel(BaseModel):
     def m_table(self, field: str) -> npt.NDArray[np.float64]:
         return np.array([1.0, *self.fields[field].m])
 
+    def population(self, reference_size: int) -> int:
+        """How many children a record could coincide with: the registers held, but never fewer than the
+        population they are drawn from (the children on no register are exactly the ones that matter)."""
+        return max(reference_size, self.population_size)
+
     def prior_bits(self, reference_size: int) -> float:
-        """log2 prior odds that one given reference record is the child's, among `reference_size`."""
-        return math.log2(self.match_rate / (1 - self.match_rate) / max(reference_size, 1))
+        """log2 prior odds that one given reference record is the child's."""
+        return math.log2(self.match_rate / (1 - self.match_rate) / self.population(reference_size))
 
 
 Outcome = Literal["matched", "possible", "unmatched"]

@@ -84,7 +84,7 @@ def _household_capped(model: MatchModel, reference_size: int) -> pl.Expr:
     address = [level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")]
     m_family = model.fields["family"].m[0]
     m_address = model.fields["address"].m[0]
-    cap = math.log2(m_family * m_address * max(reference_size, 1) / model.household_children)
+    cap = math.log2(m_family * m_address * model.population(reference_size) / model.household_children)
     shared = pl.col("family").is_in(family) & pl.col("address").is_in(address)
     over = pl.col("weight_family") + pl.col("weight_address") - cap
     return (
