@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.partners import repository
 from app.partners.exceptions import (
     InvalidPartner,
     KeyAlreadyExists,
@@ -25,6 +24,7 @@ from app.partners.exceptions import (
     PartnerNotFound,
 )
 from app.partners.models import Partner, PartnerKey, PartnerKind, PartnerStatus
+from app.partners.repository import PartnerRepository
 from app.partners.schemas import AREA_KINDS, KID_PATTERN, PartnerCreate, SeedFile
 from app.security.exceptions import InvalidKey
 from app.security.jose_adapter import KeyAlg, validate_public_jwk
@@ -33,7 +33,7 @@ _ALG_FOR_KTY = {"EC": KeyAlg.ES256, "RSA": KeyAlg.RS512}
 
 
 def get_partner(session: Session, partner_id: str) -> Partner:
-    partner = repository.get_partner(session, partner_id)
+    partner = PartnerRepository(session).get(partner_id)
     if partner is None:
         raise PartnerNotFound(f"No partner {partner_id}.")
     return partner
@@ -42,10 +42,10 @@ def get_partner(session: Session, partner_id: str) -> Partner:
 def create_partner(
     session: Session, data: PartnerCreate, *, pilot_las: Collection[str], now: dt.datetime
 ) -> Partner:
-    if repository.get_partner(session, data.id) is not None:
+    if PartnerRepository(session).get(data.id) is not None:
         raise PartnerAlreadyExists(f"Partner {data.id} already exists.")
     if data.area_id is not None:
-        area = repository.get_partner(session, data.area_id)
+        area = PartnerRepository(session).get(data.area_id)
         if area is None or area.kind not in AREA_KINDS[data.kind]:
             raise InvalidPartner(f"area_id {data.area_id} is not a partner a {data.kind} can sit in.")
     partner = Partner(
@@ -57,12 +57,12 @@ def create_partner(
         area_id=data.area_id,
         created_at=now,
     )
-    repository.add_partner(session, partner)
+    PartnerRepository(session).add(partner)
     return partner
 
 
 def list_partners(session: Session, kind: PartnerKind | None = None) -> Sequence[Partner]:
-    return repository.list_partners(session, kind)
+    return PartnerRepository(session).list(kind)
 
 
 def set_status(session: Session, partner_id: str, status: PartnerStatus) -> Partner:
@@ -96,7 +96,7 @@ def seed_partners(
     present: list[str] = []
     # Areas (LAs, health boards) first, so practices and schools can refer to them.
     for data in sorted(partners, key=lambda p: p.area_id is not None):
-        if repository.get_partner(session, data.id) is not None:
+        if PartnerRepository(session).get(data.id) is not None:
             present.append(data.id)
             continue
         create_partner(session, data, pilot_las=pilot_las, now=now)
@@ -106,7 +106,7 @@ def seed_partners(
 
 def seed_if_empty(session: Session, *, pilot_las: Collection[str] | None = None) -> int:
     """Seed the demo registry into an empty database (the one-command start); return how many were created."""
-    if repository.list_partners(session):
+    if PartnerRepository(session).list():
         return 0
     result = seed_partners(
         session,
@@ -149,7 +149,7 @@ def register_key(
     chosen_kid = kid or jwk.get("kid") or validated.thumbprint
     if not isinstance(chosen_kid, str) or not KID_PATTERN.fullmatch(chosen_kid):
         raise InvalidKey("kid must be 1-128 characters of A-Z a-z 0-9 . _ : -")
-    if repository.get_key(session, partner.id, chosen_kid) is not None:
+    if PartnerRepository(session).get_key(partner.id, chosen_kid) is not None:
         raise KeyAlreadyExists(f"Partner {partner.id} already has a key {chosen_kid}.")
     key = PartnerKey(
         partner_id=partner.id,
@@ -163,7 +163,7 @@ def register_key(
         revoked_at=None,
         created_at=now,
     )
-    repository.add_key(session, key)
+    PartnerRepository(session).add_key(key)
     return key
 
 
@@ -177,12 +177,12 @@ def parse_jwk(text: str) -> object:
 
 def list_keys(session: Session, partner_id: str) -> Sequence[PartnerKey]:
     get_partner(session, partner_id)
-    return repository.list_keys(session, partner_id)
+    return PartnerRepository(session).list_keys(partner_id)
 
 
 def revoke_key(session: Session, partner_id: str, kid: str, *, now: dt.datetime) -> PartnerKey:
     """Revocation takes effect at once: tokens signed with the key are refused from `now`."""
-    key = repository.get_key(session, partner_id, kid)
+    key = PartnerRepository(session).get_key(partner_id, kid)
     if key is None:
         raise KeyNotFound(f"Partner {partner_id} has no key {kid}.")
     if key.revoked_at is None:
@@ -193,4 +193,4 @@ def revoke_key(session: Session, partner_id: str, kid: str, *, now: dt.datetime)
 
 def signing_key(session: Session, partner_id: str, kid: str) -> tuple[PartnerKey, Partner] | None:
     """The key registered as (partner, kid) with its partner, for signature checks."""
-    return repository.get_key_and_partner(session, partner_id, kid)
+    return PartnerRepository(session).get_key_and_partner(partner_id, kid)

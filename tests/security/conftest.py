@@ -11,23 +11,31 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from app.core.config import Settings
+from app.core.errors import Conflict
 from app.main import create_app
 from app.security.dependencies import CallerDep
 from tests.support.clock import FrozenClock
 
 WHOAMI = "/_test/whoami"
+FAILS_AFTER_AUTH = "/_test/fails"
 
 
-def add_whoami_route(app: FastAPI) -> None:
+def add_test_routes(app: FastAPI) -> None:
+    """`WHOAMI` echoes the authenticated caller; `FAILS_AFTER_AUTH` authenticates, then fails with 409."""
+
     @app.get(WHOAMI)
     def whoami(caller: CallerDep) -> dict[str, Any]:
         return dataclasses.asdict(caller)
+
+    @app.post(FAILS_AFTER_AUTH)
+    def fails(caller: CallerDep) -> None:
+        raise Conflict("the request failed after authentication")
 
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine) -> FastAPI:
     app = create_app(settings)
-    add_whoami_route(app)
+    add_test_routes(app)
     return app
 
 
