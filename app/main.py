@@ -4,23 +4,53 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.core import health
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory
-from app.core.errors import install_error_handlers
-from app.core.logging import configure_logging
+from app.core.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.jobs import router as jobs_router
+from app.jobs.handlers import default_handlers
+from app.jobs.worker import BackgroundWorker, Worker
 from app.security import router as security_router
 from app.security.clock import SystemClock
 from app.security.service_key import load_or_create_service_signer
+from app.submissions import router as submissions_router
 
 
 def _operation_id(route: APIRoute) -> str:
     return route.name
+
+
+def _problem_only_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI documents 422 as its own JSON shape; we answer problem+json, so say so."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                invalid = operation.get("responses", {}).get("422")
+                if invalid is not None and "application/json" in invalid.get("content", {}):
+                    invalid["description"] = "Validation failed; `errors` names the field."
+                    invalid["content"] = {
+                        PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    }
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,9 +62,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.service_signer = load_or_create_service_signer(settings.service_key_file)
+        # By default the job worker runs inside the API process (the embedded start).
+        worker = BackgroundWorker(
+            Worker(app.state.session_factory, default_handlers(), poll_seconds=settings.worker_poll_seconds)
+        )
+        if settings.run_worker_in_process:
+            worker.start()
         try:
             yield
         finally:
+            if settings.run_worker_in_process:
+                worker.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -51,4 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(security_router.router)
+    app.include_router(submissions_router.router)
+    app.include_router(jobs_router.router)
+    app.openapi = lambda: _problem_only_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, generated without touching a database (for `cme openapi` and the drift test)."""
+    return create_app(Settings()).openapi()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -143,7 +144,7 @@ def _loc_to_item(loc: tuple[int | str, ...], error_type: str, message: str) -> P
     return ProblemItem(field=".".join(str(p) for p in parts) or None, code=error_type, message=message)
 
 
-def validation_items(errors: list[dict[str, Any]], *, skip_prefix: int = 0) -> list[ProblemItem]:
+def validation_items(errors: Sequence[Mapping[str, Any]], *, skip_prefix: int = 0) -> list[ProblemItem]:
     """Problem items from pydantic errors. `skip_prefix` drops leading location parts (a union tag)."""
     return [
         _loc_to_item(tuple(err["loc"][skip_prefix:]), str(err["type"]), str(err["msg"])) for err in errors
@@ -190,9 +191,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error")
-        return problem_response(
-            500, "internal-error", "Internal server error", instance=request.url.path
-        )
+        return problem_response(500, "internal-error", "Internal server error", instance=request.url.path)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from app.core.db import Base
+from app.jobs import models as jobs_models  # noqa: F401
 from app.partners import models as partners_models  # noqa: F401
 from app.security import models as security_models  # noqa: F401
+from app.submissions import models as submissions_models  # noqa: F401
 
 metadata = Base.metadata

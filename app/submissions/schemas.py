@@ -26,7 +26,9 @@ class SubmissionKind(StrEnum):
     eotas_register = "eotas_register"
 
 
-EDUCATION_KINDS = frozenset({SubmissionKind.school_roll, SubmissionKind.ehe_register, SubmissionKind.eotas_register})
+EDUCATION_KINDS = frozenset(
+    {SubmissionKind.school_roll, SubmissionKind.ehe_register, SubmissionKind.eotas_register}
+)
 
 
 class InboundModel(BaseModel):
@@ -120,7 +122,9 @@ class EotasRecord(EducationRecord):
 
 
 class _SubmissionBase(InboundModel):
-    submission_id: uuid.UUID = Field(description="Chosen by the sender; re-sending the same id is idempotent.")
+    submission_id: uuid.UUID = Field(
+        description="Chosen by the sender; re-sending the same id is idempotent."
+    )
     sender: ShortText = Field(description="Partner id of the sender; must equal the signer.")
     recipient: ShortText | None = Field(
         default=None, description="Partner id of the recipient local authority, where the kind has one."

@@ -1,0 +1,95 @@
+"""Operational `cme` sub-commands: serve, migrate, worker, openapi."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+from typing import Any
+
+from app.core.config import get_settings
+from app.core.db import make_engine, make_session_factory
+from app.core.logging import configure_logging
+from app.core.migrate import upgrade
+
+logger = logging.getLogger(__name__)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if args.migrate:
+        upgrade(settings.database_url)
+    if args.seed_demo:
+        from app.partners.service import seed_if_empty
+
+        factory = make_session_factory(make_engine(settings.database_url))
+        with factory.begin() as session:
+            seeded = seed_if_empty(session)
+        if seeded:
+            logger.info("seeded the demo partner registry", extra={"count": seeded})
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, workers=1)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    upgrade(get_settings().database_url, args.revision)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from app.jobs.handlers import default_handlers
+    from app.jobs.worker import Worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    factory = make_session_factory(make_engine(settings.database_url))
+    worker = Worker(factory, default_handlers(), poll_seconds=settings.worker_poll_seconds)
+    if args.once:
+        print(json.dumps({"jobs_run": worker.run_until_idle()}))
+        return 0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.run_forever(stop)
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from app.main import openapi_document
+
+    print(json.dumps(openapi_document(), indent=2, sort_keys=True, ensure_ascii=False))
+    return 0
+
+
+def add_commands(subparsers: Any) -> None:
+    serve = subparsers.add_parser("serve", help="Run the API (and, by default, an in-process job worker).")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--no-migrate", dest="migrate", action="store_false", help="Do not apply migrations before starting."
+    )
+    serve.add_argument(
+        "--no-seed-demo",
+        dest="seed_demo",
+        action="store_false",
+        help="Do not seed the demo partner registry when it is empty.",
+    )
+    serve.set_defaults(handler=_serve)
+
+    migrate = subparsers.add_parser("migrate", help="Apply database migrations.")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(handler=_migrate)
+
+    worker = subparsers.add_parser("worker", help="Run a job worker process (scale out matching).")
+    worker.add_argument("--once", action="store_true", help="Run due jobs until idle, then exit.")
+    worker.set_defaults(handler=_worker)
+
+    openapi = subparsers.add_parser("openapi", help="Print the OpenAPI document.")
+    openapi.set_defaults(handler=_openapi)

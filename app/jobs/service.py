@@ -1,0 +1,116 @@
+"""Enqueue, claim (FOR UPDATE SKIP LOCKED), complete and fail jobs. Callers own the transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.jobs.models import Job
+
+# A running job whose worker has not been heard of for this long is taken over (its worker died).
+LEASE = dt.timedelta(minutes=10)
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    now: dt.datetime,
+    visible_to: list[str] | None = None,
+    max_attempts: int = 5,
+) -> Job:
+    job = Job(
+        id=uuid.uuid4(),
+        kind=kind,
+        payload=payload,
+        visible_to=visible_to or [],
+        status=JobStatus.queued,
+        attempts=0,
+        max_attempts=max_attempts,
+        run_after=now,
+        progress_done=0,
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def claim_next(session: Session, *, worker_id: str, now: dt.datetime, kinds: frozenset[str]) -> Job | None:
+    """Lock the oldest runnable job for this worker; concurrent workers skip rows others hold."""
+    stmt = (
+        select(Job)
+        .where(
+            Job.kind.in_(kinds),
+            or_(
+                (Job.status == JobStatus.queued) & (Job.run_after <= now),
+                (Job.status == JobStatus.running) & (Job.locked_at < now - LEASE),
+            ),
+        )
+        .order_by(Job.run_after, Job.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    job = session.scalars(stmt).first()
+    if job is None:
+        return None
+    job.status = JobStatus.running
+    job.locked_by = worker_id
+    job.locked_at = now
+    job.attempts += 1
+    session.flush()
+    return job
+
+
+def report_progress(
+    session: Session, job_id: uuid.UUID, *, done: int, total: int | None, now: dt.datetime
+) -> None:
+    job = session.get(Job, job_id)
+    if job is not None:
+        job.progress_done = done
+        job.progress_total = total
+        job.locked_at = now
+
+
+def complete(session: Session, job_id: uuid.UUID, *, result: dict[str, Any], now: dt.datetime) -> None:
+    job = session.get(Job, job_id)
+    if job is not None:
+        job.status = JobStatus.succeeded
+        job.result = result
+        job.finished_at = now
+        job.locked_by = None
+
+
+def fail(session: Session, job_id: uuid.UUID, *, error: str, now: dt.datetime) -> None:
+    """Retry with exponential backoff until attempts run out, then mark failed."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return
+    job.error = error[:200]
+    job.locked_by = None
+    if job.attempts >= job.max_attempts:
+        job.status = JobStatus.failed
+        job.finished_at = now
+    else:
+        job.status = JobStatus.queued
+        job.run_after = now + dt.timedelta(seconds=2**job.attempts)
+
+
+def get_visible(session: Session, job_id: uuid.UUID, partner_id: str) -> Job | None:
+    job = session.get(Job, job_id)
+    if job is None or partner_id not in job.visible_to:
+        return None
+    return job

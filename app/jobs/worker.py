@@ -1,0 +1,113 @@
+"""The job worker: runs inside the API process by default, or as `cme worker` processes to scale out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.jobs import service
+
+logger = logging.getLogger(__name__)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    job_id: uuid.UUID
+    payload: Mapping[str, Any]
+    session_factory: sessionmaker[Session]
+    now: Callable[[], dt.datetime]
+
+    def progress(self, done: int, total: int | None) -> None:
+        with self.session_factory.begin() as session:
+            service.report_progress(session, self.job_id, done=done, total=total, now=self.now())
+
+
+Handler = Callable[[JobContext], dict[str, Any]]
+
+
+class Worker:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        handlers: Mapping[str, Handler],
+        *,
+        poll_seconds: float = 1.0,
+        now: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.session_factory = session_factory
+        self.handlers = dict(handlers)
+        self.poll_seconds = poll_seconds
+        self.now = now
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+    def run_once(self) -> bool:
+        """Run one job if any is due; True when a job was run (whatever its outcome)."""
+        with self.session_factory.begin() as session:
+            job = service.claim_next(
+                session, worker_id=self.worker_id, now=self.now(), kinds=frozenset(self.handlers)
+            )
+            if job is None:
+                return False
+            job_id, kind, payload = job.id, job.kind, dict(job.payload)
+        context = JobContext(
+            job_id=job_id, payload=payload, session_factory=self.session_factory, now=self.now
+        )
+        try:
+            result = self.handlers[kind](context)
+        except Exception as exc:
+            logger.exception("job failed", extra={"job_id": str(job_id), "kind": kind})
+            with self.session_factory.begin() as session:
+                service.fail(session, job_id, error=type(exc).__name__, now=self.now())
+            return True
+        with self.session_factory.begin() as session:
+            service.complete(session, job_id, result=result, now=self.now())
+        return True
+
+    def run_until_idle(self, max_jobs: int = 10_000) -> int:
+        """Run due jobs until none is left (tests, CLI one-shot); returns how many ran."""
+        ran = 0
+        while ran < max_jobs and self.run_once():
+            ran += 1
+        return ran
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                # The database may be briefly away; keep the worker alive and try again.
+                logger.exception("worker loop error")
+                busy = False
+            if not busy:
+                stop.wait(self.poll_seconds)
+
+
+class BackgroundWorker:
+    """A worker on a daemon thread, started and stopped with the app's lifespan."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=worker.run_forever, args=(self._stop,), name="cme-worker", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)

@@ -1,0 +1,155 @@
+"""Record-level data rules: every record gets a fate, and no record is ever silently dropped.
+
+The rule (docs/decisions/0004-record-fates.md):
+- *rejected*: the record cannot lawfully or usefully be held: no name at all, no date of birth, a birth
+  date in the future, or (health lists) a child outside compulsory school age on the list's as-of date,
+  whom the service must not hold (R3.5). Rejected records are not stored; the receipt names each one
+  with its index, field and code so the sender can correct and resend.
+- *flagged*: stored and matched, with the finding recorded: a postcode that does not parse or is absent,
+  a partial name, an invalid NHS number (the number itself is dropped), an education-register child
+  outside compulsory school age. Dropping such a child could leave a missing child unfound.
+- *accepted*: no findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from app.cme.csa import CsaStatus, csa_status
+from app.core.identifiers import is_valid_nhs_number, normalise_postcode
+from app.submissions.schemas import EducationRecord, HealthRecord, SchoolRollRecord
+
+# Education registers legitimately hold children just outside CSA (nursery, sixth form); beyond these
+# ages a birth date is more likely wrong than real.
+EDUCATION_MIN_AGE_YEARS = 2
+EDUCATION_MAX_AGE_YEARS = 20
+
+
+class Fate(StrEnum):
+    accepted = "accepted"
+    flagged = "flagged"
+    rejected = "rejected"
+
+
+class IssueCode(StrEnum):
+    missing_name = "missing_name"
+    partial_name = "partial_name"
+    missing_date_of_birth = "missing_date_of_birth"
+    date_of_birth_in_future = "date_of_birth_in_future"
+    outside_compulsory_school_age = "outside_compulsory_school_age"
+    implausible_date_of_birth = "implausible_date_of_birth"
+    missing_postcode = "missing_postcode"
+    invalid_postcode = "invalid_postcode"
+    invalid_nhs_number = "invalid_nhs_number"
+    admission_date_in_future = "admission_date_in_future"
+
+
+_MESSAGES = {
+    IssueCode.missing_name: "Neither given name nor family name is present.",
+    IssueCode.partial_name: "Only one of given name and family name is present.",
+    IssueCode.missing_date_of_birth: "The date of birth is required.",
+    IssueCode.date_of_birth_in_future: "The date of birth is after the as-of date.",
+    IssueCode.outside_compulsory_school_age: "The child is not of compulsory school age on the as-of date.",
+    IssueCode.implausible_date_of_birth: "The date of birth gives an age no education register would hold.",
+    IssueCode.missing_postcode: "No postcode is given.",
+    IssueCode.invalid_postcode: "The postcode is not a valid UK postcode.",
+    IssueCode.invalid_nhs_number: "The NHS number fails its modulus-11 check; it was not stored.",
+    IssueCode.admission_date_in_future: "The admission date is after the as-of date.",
+}
+
+_REJECTING = frozenset(
+    {
+        IssueCode.missing_name,
+        IssueCode.missing_date_of_birth,
+        IssueCode.date_of_birth_in_future,
+        IssueCode.implausible_date_of_birth,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    code: IssueCode
+    field: str
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self.code]
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    fate: Fate
+    issues: tuple[Issue, ...]
+    postcode_norm: str | None
+    nhs_number: str | None
+
+
+def _age_on(dob: dt.date, on: dt.date) -> int:
+    return on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
+
+
+def _common(
+    record: HealthRecord | EducationRecord, as_of: dt.date
+) -> tuple[list[Issue], str | None, str | None]:
+    issues: list[Issue] = []
+    if record.given_name is None and record.family_name is None:
+        issues.append(Issue(IssueCode.missing_name, "given_name"))
+    elif record.given_name is None or record.family_name is None:
+        issues.append(
+            Issue(IssueCode.partial_name, "given_name" if record.given_name is None else "family_name")
+        )
+    if record.date_of_birth is None:
+        issues.append(Issue(IssueCode.missing_date_of_birth, "date_of_birth"))
+    elif record.date_of_birth > as_of:
+        issues.append(Issue(IssueCode.date_of_birth_in_future, "date_of_birth"))
+    raw_postcode = record.address.postcode if record.address is not None else None
+    postcode_norm = normalise_postcode(raw_postcode)
+    if raw_postcode is None:
+        issues.append(Issue(IssueCode.missing_postcode, "address.postcode"))
+    elif postcode_norm is None:
+        issues.append(Issue(IssueCode.invalid_postcode, "address.postcode"))
+    nhs_number = record.nhs_number
+    if nhs_number is not None:
+        if is_valid_nhs_number(nhs_number):
+            nhs_number = nhs_number.replace(" ", "")
+        else:
+            issues.append(Issue(IssueCode.invalid_nhs_number, "nhs_number"))
+            nhs_number = None
+    return issues, postcode_norm, nhs_number
+
+
+def _fate(issues: list[Issue]) -> Fate:
+    if any(issue.code in _REJECTING for issue in issues):
+        return Fate.rejected
+    return Fate.flagged if issues else Fate.accepted
+
+
+def assess_health_record(record: HealthRecord, as_of: dt.date) -> Assessment:
+    issues, postcode_norm, nhs_number = _common(record, as_of)
+    dob = record.date_of_birth
+    if dob is not None and dob <= as_of and csa_status(dob, as_of) is not CsaStatus.WITHIN:
+        # R3.5: the service must not hold children outside compulsory school age.
+        issues.append(Issue(IssueCode.outside_compulsory_school_age, "date_of_birth"))
+        return Assessment(Fate.rejected, tuple(issues), postcode_norm, nhs_number)
+    return Assessment(_fate(issues), tuple(issues), postcode_norm, nhs_number)
+
+
+def assess_education_record(record: EducationRecord, as_of: dt.date) -> Assessment:
+    issues, postcode_norm, nhs_number = _common(record, as_of)
+    dob = record.date_of_birth
+    if dob is not None and dob <= as_of:
+        age = _age_on(dob, as_of)
+        if not EDUCATION_MIN_AGE_YEARS <= age <= EDUCATION_MAX_AGE_YEARS:
+            issues.append(Issue(IssueCode.implausible_date_of_birth, "date_of_birth"))
+        elif csa_status(dob, as_of) is not CsaStatus.WITHIN:
+            issues.append(Issue(IssueCode.outside_compulsory_school_age, "date_of_birth"))
+    if (
+        isinstance(record, SchoolRollRecord)
+        and record.admission_date is not None
+        and record.admission_date > as_of
+    ):
+        issues.append(Issue(IssueCode.admission_date_in_future, "admission_date"))
+    return Assessment(_fate(issues), tuple(issues), postcode_norm, nhs_number)
