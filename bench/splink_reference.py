@@ -1,0 +1,355 @@
+"""Reference linkage with Splink 5 (DuckDB), configured as a careful user would, without the truth.
+
+The point is a yardstick for cme-hub's own engine: same input records, same outcome vocabulary
+(matched / possible / unmatched per health row), scored by the same `app.synthetic.scoring`.
+
+Model (Fellegi-Sunter, link_only health -> education):
+* names: one combined comparison so that swapped given/family names, known-as forms (Welsh/English
+  equivalents and diminutives from a public-knowledge table, preferred names, middle names) and
+  hyphen/former surnames each get a level of their own; term-frequency adjustment on full name,
+  family name and given name at their exact levels.
+* date of birth: exact, day/month transposed, one day apart, one edit apart, same day and month a
+  year apart.
+* postcode: exact (term-frequency adjusted), sector, district; address line: exact, same number with
+  a similar street.
+* u by random sampling; prior by deterministic rules at an assumed recall; m by EM over three blocking
+  rules, each leaving different comparisons free to train.
+* Prediction blocking: DOB; transposed DOB; postcode; full name; family name + birth year.
+* Decision: one-to-one per health list (a list does not name a child twice; two lists may), greedy by
+  match weight. Match probability >= 0.9 is `matched`, >= 0.5 `possible`, otherwise `unmatched`.
+  Both thresholds are the conventional ones, fixed before looking at any score.
+
+Run alone: `python bench/splink_reference.py --children 20000` prints a ScoreReport.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+import unicodedata
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import polars as pl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.blocking_rule_library import CustomRule
+
+MATCH_PROBABILITY = 0.9
+POSSIBLE_PROBABILITY = 0.5
+
+# Known-as equivalence classes: Welsh/English pairs from the project's domain notes plus common
+# English diminutives. A name may sit in several classes (Ioan is both John and Evan).
+_NAME_CLASSES: tuple[tuple[str, ...], ...] = (
+    ("john", "sion", "shon", "johnny", "jack", "jac", "ioan", "ieuan", "iwan", "ifan", "iefan"),
+    ("evan", "ieuan", "ifan", "iefan", "iwan", "ianto", "efan", "ioan"),
+    ("david", "dafydd", "dai", "dave", "davie", "deicyn", "dafy"),
+    ("william", "gwilym", "will", "wil", "gwil", "bill", "billy", "liam"),
+    ("howell", "hywel", "howel"),
+    ("griffith", "gruffudd", "gruffydd", "gruff", "guto"),
+    ("thomas", "tomos", "tom", "tommy", "twm"),
+    ("harry", "harri", "henry", "hal"),
+    ("alice", "alys", "ali"),
+    ("ella", "ela"),
+    ("lily", "lili"),
+    ("eve", "efa", "ava", "evie"),
+    ("nancy", "nansi"),
+    ("hugh", "huw", "hughie", "huwcyn"),
+    ("jane", "sian"),
+    ("catherine", "catrin", "cathy", "kate", "katie", "cat", "cati"),
+    ("mary", "mair", "molly"),
+    ("rhys", "rees", "reece"),
+    ("llewellyn", "llywelyn", "llew", "llewelyn"),
+    ("elizabeth", "elisabeth", "beth", "lisa", "liz", "libby", "eliza"),
+    ("gwen", "gwenllian", "gwendolen"),
+    ("owen", "owain"),
+    ("stephen", "steffan", "steve", "steff"),
+    ("oliver", "ollie", "olly"),
+    ("olivia", "liv", "livvy"),
+    ("frederick", "freddie", "fred"),
+    ("alfred", "alfie"),
+    ("archibald", "archie"),
+    ("charles", "charlie"),
+    ("charlotte", "lottie"),
+    ("isabella", "bella", "izzy"),
+    ("jessica", "jess"),
+    ("amelia", "millie", "amy"),
+    ("sophie", "sophia"),
+    ("joshua", "josh"),
+    ("muhammad", "mohammed", "mohammad"),
+    ("max", "macsen"),
+    ("megan", "meg"),
+)
+_CLASSES_OF: dict[str, list[str]] = {}
+for _members in _NAME_CLASSES:
+    for _member in _members:
+        _CLASSES_OF.setdefault(_member, []).append(_members[0])
+
+
+def _fold(text: str | None) -> str | None:
+    """Lower case, accents off, punctuation to spaces; None when nothing is left."""
+    if not text:
+        return None
+    decomposed = unicodedata.normalize("NFKD", text)
+    letters = "".join(ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch))
+    folded = " ".join(letters.lower().split())
+    return folded or None
+
+
+def _postcode(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    compact = "".join(raw.upper().split())
+    return f"{compact[:-3]} {compact[-3:]}" if len(compact) >= 5 else None
+
+
+def _flatten(records: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> pl.DataFrame:
+    """One row per record with the columns the Splink model compares."""
+    columns: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "unique_id", "list_id", "given", "family", "full_name", "name_tokens", "name_classes",
+            "family_parts", "dob", "dob_days", "dob_year", "dob_swapped", "dob_month_day", "postcode",
+            "postcode_sector", "postcode_district", "address_line", "house_number",
+        )
+    }  # fmt: skip
+    epoch = date(1970, 1, 1)
+    for row, (record, source) in enumerate(zip(records, sources, strict=True)):
+        given_all = (_fold(record.get("given_name")) or "").split()
+        given = given_all[0] if given_all else None
+        family = _fold(record.get("family_name"))
+        tokens = set(given_all)
+        tokens.update((_fold(record.get("preferred_given_name")) or "").split())
+        tokens.update((_fold(record.get("middle_names")) or "").split())
+        family_parts = set((family or "").split())
+        for extra in [record.get("preferred_family_name")] + [
+            former.get("family_name") for former in record.get("former_names", [])
+        ]:
+            family_parts.update((_fold(extra) or "").split())
+        dob_text = record.get("date_of_birth")
+        dob = date.fromisoformat(dob_text) if dob_text else None
+        address = record.get("address") or {}
+        postcode = _postcode(address.get("postcode"))
+        lines = address.get("lines") or []
+        line = _fold(" ".join(lines))
+        number = line.split()[0] if line and line[0].isdigit() else None
+        columns["unique_id"].append(row)
+        columns["list_id"].append(source)
+        columns["given"].append(given)
+        columns["family"].append(family)
+        columns["full_name"].append(f"{given} {family}" if given and family else None)
+        columns["name_tokens"].append(sorted(tokens))
+        columns["name_classes"].append(
+            sorted({cls for token in tokens for cls in _CLASSES_OF.get(token, [token])})
+        )
+        columns["family_parts"].append(sorted(family_parts))
+        columns["dob"].append(dob_text)
+        columns["dob_days"].append((dob - epoch).days if dob else None)
+        columns["dob_year"].append(dob.year if dob else None)
+        columns["dob_swapped"].append(f"{dob.year:04d}-{dob.day:02d}-{dob.month:02d}" if dob else None)
+        columns["dob_month_day"].append(dob_text[5:] if dob_text else None)
+        columns["postcode"].append(postcode)
+        columns["postcode_sector"].append(postcode[:-2] if postcode else None)
+        columns["postcode_district"].append(postcode.split()[0] if postcode else None)
+        columns["address_line"].append(line)
+        columns["house_number"].append(number)
+    return pl.DataFrame(columns)
+
+
+def _level(sql: str, label: str, **options: Any) -> dict[str, Any]:
+    return {"sql_condition": sql, "label_for_charts": label, **options}
+
+
+def _null(sql: str) -> dict[str, Any]:
+    return {"sql_condition": sql, "label_for_charts": "null", "is_null_level": True}
+
+
+_SHARES = "len(list_intersect({0}_l, {0}_r)) > 0"
+_GIVEN_KNOWN_AS = "(" + _SHARES.format("name_tokens") + " or " + _SHARES.format("name_classes") + ")"
+_FAMILY_PARTS = _SHARES.format("family_parts")
+
+
+def _settings() -> SettingsCreator:
+    names = {
+        "output_column_name": "name",
+        "comparison_levels": [
+            _null("given_l is null or given_r is null or family_l is null or family_r is null"),
+            _level("full_name_l = full_name_r", "exact full name", tf_adjustment_column="full_name"),
+            _level("given_l = family_r and family_l = given_r", "given and family swapped"),
+            _level(f"family_l = family_r and {_GIVEN_KNOWN_AS}", "family exact, known-as given",
+                   tf_adjustment_column="family"),
+            _level("family_l = family_r and jaro_winkler_similarity(given_l, given_r) >= 0.9",
+                   "family exact, given similar", tf_adjustment_column="family"),
+            _level(f"{_FAMILY_PARTS} and (given_l = given_r or {_GIVEN_KNOWN_AS})",
+                   "family part or former family, given same or known-as"),
+            _level("given_l = given_r and jaro_winkler_similarity(family_l, family_r) >= 0.9",
+                   "given exact, family similar"),
+            _level("jaro_winkler_similarity(given_l, given_r) >= 0.88 and "
+                   "jaro_winkler_similarity(family_l, family_r) >= 0.88", "both similar"),
+            _level("family_l = family_r", "family only", tf_adjustment_column="family"),
+            _level(f"given_l = given_r or {_GIVEN_KNOWN_AS}", "given only"),
+            _level("ELSE", "else"),
+        ],
+    }  # fmt: skip
+    dob = {
+        "output_column_name": "dob",
+        "comparison_levels": [
+            _null("dob_l is null or dob_r is null"),
+            _level("dob_l = dob_r", "exact"),
+            _level("dob_swapped_l = dob_r", "day and month transposed"),
+            _level("abs(dob_days_l - dob_days_r) <= 1", "one day apart"),
+            _level("levenshtein(dob_l, dob_r) <= 1", "one edit"),
+            _level(
+                "dob_month_day_l = dob_month_day_r and abs(dob_year_l - dob_year_r) = 1", "year off by one"
+            ),
+            _level("ELSE", "else"),
+        ],
+    }
+    postcode = {
+        "output_column_name": "postcode",
+        "comparison_levels": [
+            _null("postcode_l is null or postcode_r is null"),
+            _level("postcode_l = postcode_r", "exact", tf_adjustment_column="postcode"),
+            _level("postcode_sector_l = postcode_sector_r", "sector"),
+            _level("postcode_district_l = postcode_district_r", "district"),
+            _level("ELSE", "else"),
+        ],
+    }
+    address = {
+        "output_column_name": "address",
+        "comparison_levels": [
+            _null("address_line_l is null or address_line_r is null"),
+            _level("address_line_l = address_line_r", "exact line"),
+            _level("house_number_l = house_number_r and "
+                   "jaro_winkler_similarity(address_line_l, address_line_r) >= 0.8", "number and similar street"),
+            _level("ELSE", "else"),
+        ],
+    }  # fmt: skip
+    return SettingsCreator(
+        link_type="link_only",
+        comparisons=[names, dob, postcode, address],
+        blocking_rules_to_generate_predictions=[
+            block_on("dob"),
+            CustomRule("l.dob_swapped = r.dob"),
+            block_on("postcode"),
+            block_on("full_name"),
+            block_on("family", "dob_year"),
+        ],
+        retain_matching_columns=False,
+        additional_columns_to_retain=["list_id"],
+    )
+
+
+def link_with_splink(
+    health_records: Sequence[Mapping[str, Any]],
+    health_lists: Sequence[str],
+    education_records: Sequence[Mapping[str, Any]],
+    *,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """One row per health record: health_id, outcome, education_id (nullable), match_weight."""
+    health = _flatten(health_records, health_lists)
+    education = _flatten(education_records, ["education"] * len(education_records))
+    db_api = DuckDBAPI()
+    linker = Linker(
+        [
+            db_api.register(health.to_arrow(), table_name="health"),
+            db_api.register(education.to_arrow(), table_name="education"),
+        ],
+        _settings(),
+        log_level=logging.WARNING,
+    )
+    training = linker.training
+    training.estimate_probability_two_random_records_match(
+        ["l.full_name = r.full_name and l.dob = r.dob", "l.postcode = r.postcode and l.dob = r.dob"],
+        recall=0.8,
+    )
+    training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+    for rule in (block_on("dob"), block_on("postcode"), block_on("full_name")):
+        training.estimate_parameters_using_expectation_maximisation(rule)
+    predictions = linker.inference.predict(threshold_match_probability=POSSIBLE_PROBABILITY)
+    pairs = pl.from_arrow(predictions.as_pyarrow_table())
+    assert isinstance(pairs, pl.DataFrame)
+    return _decide(pairs, health)
+
+
+def _decide(pairs: pl.DataFrame, health: pl.DataFrame) -> pl.DataFrame:
+    """Greedy one-to-one per health list by match weight; leftovers with a candidate are `possible`."""
+    if pairs.is_empty():
+        ordered: list[tuple[int, int, float, float, str]] = []
+    else:
+        # Splink orders each pair by source dataset name, so health may be on either side.
+        health_left = pl.col("source_dataset_l") == "health"
+        ordered = (
+            pairs.select(
+                pl.when(health_left).then("unique_id_l").otherwise("unique_id_r").alias("health_id"),
+                pl.when(health_left).then("unique_id_r").otherwise("unique_id_l").alias("education_id"),
+                "match_weight",
+                "match_probability",
+                pl.when(health_left).then("list_id_l").otherwise("list_id_r").alias("list_id"),
+            )
+            .sort("match_weight", descending=True)
+            .rows()
+        )
+    chosen: dict[int, tuple[int, float, float]] = {}
+    best: dict[int, tuple[int, float]] = {}
+    taken: set[tuple[str, int]] = set()
+    for health_id, education_id, weight, probability, list_id in ordered:
+        best.setdefault(health_id, (education_id, weight))
+        if health_id in chosen or (list_id, education_id) in taken:
+            continue
+        chosen[health_id] = (education_id, weight, probability)
+        taken.add((list_id, education_id))
+    health_ids, outcomes, education_ids, weights = [], [], [], []
+    for health_id in health["unique_id"].to_list():
+        health_ids.append(health_id)
+        if health_id in chosen:
+            education_id, weight, probability = chosen[health_id]
+            outcomes.append("matched" if probability >= MATCH_PROBABILITY else "possible")
+        elif health_id in best:
+            education_id, weight = best[health_id]
+            outcomes.append("possible")
+        else:
+            education_id, weight = None, None
+            outcomes.append("unmatched")
+        education_ids.append(education_id)
+        weights.append(weight)
+    return pl.DataFrame(
+        {
+            "health_id": health_ids,
+            "outcome": outcomes,
+            "education_id": education_ids,
+            "match_weight": weights,
+        },
+        schema={
+            "health_id": pl.Int64,
+            "outcome": pl.String,
+            "education_id": pl.Int64,
+            "match_weight": pl.Float64,
+        },
+    )
+
+
+def main() -> None:
+    from app.synthetic import PopulationConfig, generate
+    from app.synthetic.scoring import LinkOutcome, Truth, score
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--children", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    population = generate(PopulationConfig(children=args.children, seed=args.seed))
+    started = time.perf_counter()
+    result = link_with_splink(
+        population.health_records, population.health_senders, population.education_records, seed=args.seed
+    )
+    print(f"splink: {time.perf_counter() - started:.1f} s")
+    outcomes = (
+        LinkOutcome(h, o, e) for h, o, e in result.select("health_id", "outcome", "education_id").rows()
+    )
+    print(score(Truth.from_population(population), outcomes))
+
+
+if __name__ == "__main__":
+    main()
