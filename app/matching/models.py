@@ -1,0 +1,92 @@
+"""Tables of the matching integration: model versions, runs, per-record outcomes, the register generation.
+
+Outcomes hold ids, comparison levels and weights only: never a name, date or address. They outlive the
+health staging rows they describe, so the evidence of every decision remains after minimisation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, JSONType, UTCDateTime
+
+_BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class MatchModelVersion(Base):
+    """One set of matching parameters (a `MatchModel` as JSON); exactly one row is active."""
+
+    __tablename__ = "match_model"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, index=True)
+
+
+class MatchRun(Base):
+    """One matching pass: a health list against every register, or a re-match after a register change."""
+
+    __tablename__ = "match_run"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    submission_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    model_version: Mapped[str] = mapped_column(String(64))
+    model_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Counts by outcome and by register type, and timings: no personal data.
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class MatchOutcome(Base):
+    """The decision for one health-list row; `possible` ones form the LA's review queue."""
+
+    __tablename__ = "match_outcome"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "record_index"),
+        Index("ix_match_outcome_review_queue", "recipient_la", "review_status", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    submission_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    record_index: Mapped[int] = mapped_column(Integer)
+    recipient_la: Mapped[str] = mapped_column(String(20))
+    # The staging row's id; the row itself is deleted once nothing needs it.
+    health_child_id: Mapped[int] = mapped_column(_BigId, index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    education_child_id: Mapped[int | None] = mapped_column(_BigId)
+    education_la: Mapped[str | None] = mapped_column(String(20))
+    register: Mapped[str | None] = mapped_column(String(32))
+    match_weight: Mapped[float | None] = mapped_column(Float)
+    match_probability: Mapped[float | None] = mapped_column(Float)
+    model_version: Mapped[str] = mapped_column(String(64))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Review of a `possible` outcome: pending, confirmed (matched) or rejected (unmatched).
+    review_status: Mapped[str | None] = mapped_column(String(16))
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    review_reason: Mapped[str | None] = mapped_column(String(500))
+    candidate_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class MatchIndexGeneration(Base):
+    """A counter bumped whenever a register changes, so every process knows its real-time index is stale."""
+
+    __tablename__ = "match_index_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(_BigId)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,219 @@
+"""Every query of the matching integration. Bulk reads are plain Core selects of the needed columns only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import CursorResult, Row, and_, delete, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.cme.models import CmeCandidate, CmeRecord
+from app.matching.models import MatchIndexGeneration, MatchModelVersion, MatchOutcome, MatchRun
+from app.submissions.models import EducationChild, HealthChild, Submission
+
+_CHUNK = 10_000
+_GENERATION_ROW = 1
+
+# The columns matching reads; everything else (flags, provision, admission date) is never loaded.
+_NAME_COLUMNS = (
+    "given_name",
+    "middle_names",
+    "family_name",
+    "former_names",
+    "date_of_birth",
+    "address_lines",
+)
+HEALTH_MATCH_COLUMNS = (
+    "id",
+    "record_index",
+    "recipient_la",
+    *_NAME_COLUMNS,
+    "town",
+    "postcode",
+    "nhs_number",
+)
+EDUCATION_MATCH_COLUMNS = (
+    "id", "register", "la_id", *_NAME_COLUMNS, "town", "postcode", "nhs_number",
+    "preferred_given_name", "preferred_family_name", "sex", "school_number", "school_name",
+)  # fmt: skip
+CME_MATCH_COLUMNS = ("id", "la_id", *_NAME_COLUMNS, "town", "postcode")
+
+
+# --- Model versions -----------------------------------------------------------------------------------
+
+
+def active_model(session: Session) -> MatchModelVersion | None:
+    return session.scalars(
+        select(MatchModelVersion).where(MatchModelVersion.active.is_(True)).limit(1)
+    ).first()
+
+
+def add_model(
+    session: Session, *, version: str, content_hash: str, params: dict[str, Any], now: dt.datetime
+) -> None:
+    session.add(
+        MatchModelVersion(
+            version=version, content_hash=content_hash, params=params, created_at=now, active=True
+        )
+    )
+    session.flush()
+
+
+# --- Staging and registers ------------------------------------------------------------------------------
+
+
+def lock_submission(session: Session, submission_id: uuid.UUID) -> Submission | None:
+    """The submission row, locked, so two runs over one health list serialise."""
+    return session.get(Submission, submission_id, with_for_update=True)
+
+
+def set_submission_status(session: Session, submission_id: uuid.UUID, status: str) -> None:
+    session.execute(update(Submission).where(Submission.id == submission_id).values(status=status))
+
+
+def health_rows(session: Session, submission_id: uuid.UUID) -> Sequence[Row[Any]]:
+    columns = [getattr(HealthChild, name) for name in HEALTH_MATCH_COLUMNS]
+    stmt = (
+        select(*columns).where(HealthChild.submission_id == submission_id).order_by(HealthChild.record_index)
+    )
+    return session.execute(stmt).all()
+
+
+def health_rows_by_id(session: Session, ids: Sequence[int]) -> list[HealthChild]:
+    rows: list[HealthChild] = []
+    for chunk in _chunks(ids):
+        rows.extend(session.scalars(select(HealthChild).where(HealthChild.id.in_(chunk))))
+    return rows
+
+
+def education_rows(session: Session) -> Sequence[Row[Any]]:
+    """Every register row of every LA (children cross LA borders)."""
+    columns = [getattr(EducationChild, name) for name in EDUCATION_MATCH_COLUMNS]
+    return session.execute(select(*columns).order_by(EducationChild.id)).all()
+
+
+def education_by_ids(session: Session, ids: Sequence[int]) -> dict[int, EducationChild]:
+    if not ids:
+        return {}
+    return {row.id: row for row in session.scalars(select(EducationChild).where(EducationChild.id.in_(ids)))}
+
+
+def delete_health_rows(session: Session, ids: Sequence[int]) -> int:
+    deleted = 0
+    for chunk in _chunks(ids):
+        result: CursorResult[Any] = session.execute(delete(HealthChild).where(HealthChild.id.in_(chunk)))  # type: ignore[assignment]
+        deleted += result.rowcount
+    return deleted
+
+
+def open_cme_children(session: Session) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+    """Open candidates and CME records (with identifying data): what a register change may resolve."""
+    candidate_columns = [getattr(CmeCandidate, name) for name in CME_MATCH_COLUMNS]
+    record_columns = [getattr(CmeRecord, name) for name in CME_MATCH_COLUMNS]
+    candidates = session.execute(select(*candidate_columns).where(CmeCandidate.status == "open")).all()
+    records = session.execute(select(*record_columns)).all()
+    return candidates, records
+
+
+# --- Runs and outcomes ----------------------------------------------------------------------------------
+
+
+def finished_run(session: Session, submission_id: uuid.UUID, kind: str) -> MatchRun | None:
+    stmt = select(MatchRun).where(
+        MatchRun.submission_id == submission_id, MatchRun.kind == kind, MatchRun.status == "succeeded"
+    )
+    return session.scalars(stmt.limit(1)).first()
+
+
+def add_run(session: Session, run: MatchRun) -> None:
+    session.add(run)
+    session.flush()
+
+
+def insert_outcomes(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+    inserted = 0
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, _CHUNK)):
+        session.execute(insert(MatchOutcome), chunk)
+        inserted += len(chunk)
+    return inserted
+
+
+def outcomes_of_run(session: Session, run_id: uuid.UUID, outcome: str) -> Sequence[MatchOutcome]:
+    stmt = select(MatchOutcome).where(MatchOutcome.run_id == run_id, MatchOutcome.outcome == outcome)
+    return session.scalars(stmt.order_by(MatchOutcome.record_index)).all()
+
+
+def matched_health_ids(session: Session, run_id: uuid.UUID) -> list[int]:
+    stmt = select(MatchOutcome.health_child_id).where(
+        MatchOutcome.run_id == run_id, MatchOutcome.outcome == "matched"
+    )
+    return list(session.scalars(stmt))
+
+
+# --- Review queue ---------------------------------------------------------------------------------------
+
+
+def list_reviews(
+    session: Session, *, la_id: str, after: tuple[dt.datetime, uuid.UUID] | None, limit: int
+) -> Sequence[MatchOutcome]:
+    """Pending reviews of one LA, oldest first, keyset-paginated on (created_at, id)."""
+    stmt = select(MatchOutcome).where(
+        MatchOutcome.recipient_la == la_id, MatchOutcome.review_status == "pending"
+    )
+    if after is not None:
+        at, last_id = after
+        stmt = stmt.where(
+            or_(MatchOutcome.created_at > at, and_(MatchOutcome.created_at == at, MatchOutcome.id > last_id))
+        )
+    return session.scalars(stmt.order_by(MatchOutcome.created_at, MatchOutcome.id).limit(limit)).all()
+
+
+def get_review(
+    session: Session, *, la_id: str, review_id: uuid.UUID, lock: bool = False
+) -> MatchOutcome | None:
+    stmt = select(MatchOutcome).where(
+        MatchOutcome.id == review_id,
+        MatchOutcome.recipient_la == la_id,
+        MatchOutcome.review_status.is_not(None),
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def get_health_row(session: Session, health_child_id: int) -> HealthChild | None:
+    return session.get(HealthChild, health_child_id)
+
+
+# --- Register generation --------------------------------------------------------------------------------
+
+
+def register_generation(session: Session) -> int:
+    value = session.scalar(
+        select(MatchIndexGeneration.generation).where(MatchIndexGeneration.id == _GENERATION_ROW)
+    )
+    return int(value or 0)
+
+
+def bump_register_generation(session: Session, now: dt.datetime) -> int:
+    updated = session.execute(
+        update(MatchIndexGeneration)
+        .where(MatchIndexGeneration.id == _GENERATION_ROW)
+        .values(generation=MatchIndexGeneration.generation + 1, changed_at=now)
+        .returning(MatchIndexGeneration.generation)
+    ).scalar()
+    if updated is not None:
+        return int(updated)
+    session.add(MatchIndexGeneration(id=_GENERATION_ROW, generation=1, changed_at=now))
+    session.flush()
+    return 1
+
+
+def _chunks(ids: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]

@@ -1,0 +1,136 @@
+"""Request and response bodies of the review queue and real-time matching."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.submissions.schemas import Address, FormerName, HealthRecord
+
+
+class Decision(StrEnum):
+    confirm = "confirm"
+    reject = "reject"
+
+
+class ReviewDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Decision = Field(
+        description="confirm: the same child (matched); reject: not the same (unmatched)."
+    )
+    reason: str = Field(min_length=1, max_length=500, description="Why; kept with the decision.")
+
+
+class Explanation(BaseModel):
+    """Comparison levels and Fellegi-Sunter weights per field: ids and levels only, never values."""
+
+    levels: dict[str, str]
+    weights: dict[str, float]
+    match_weight: float | None
+    match_probability: float | None
+    runner_up_weight: float | None = None
+    reason: str | None = None
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    model_version: str | None = None
+
+
+class ReviewSummary(BaseModel):
+    id: uuid.UUID
+    submission_id: uuid.UUID
+    record_index: int
+    created_at: dt.datetime
+    review_status: str
+    register_type: str | None
+    education_la: str | None
+    match_probability: float | None
+
+
+class ReviewPage(BaseModel):
+    items: list[ReviewSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class ChildDetail(BaseModel):
+    """A child's Schedule 2 items as held, for the reviewing officer."""
+
+    given_name: str | None
+    middle_names: str | None
+    family_name: str | None
+    former_names: list[FormerName]
+    date_of_birth: dt.date | None
+    address: Address | None
+
+
+class CandidateRecord(BaseModel):
+    """A register record the health child may be. Full detail only for the caller's own LA's registers."""
+
+    la_id: str
+    register_type: str
+    education_child_id: int | None = None
+    school_number: str | None = None
+    school_name: str | None = None
+    child: ChildDetail | None = None
+
+
+class ReviewDetail(ReviewSummary):
+    health_child: ChildDetail | None = Field(
+        description="Null once the review is decided (the row is deleted)."
+    )
+    candidates: list[CandidateRecord]
+    explanation: Explanation
+    decided_at: dt.datetime | None = None
+    candidate_id: uuid.UUID | None = Field(default=None, description="The CME candidate a rejection opened.")
+
+
+class MatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[HealthRecord] = Field(min_length=1, max_length=100)
+
+
+class MatchCandidate(BaseModel):
+    """One register record a queried child may be.
+
+    For another LA's register only `la_id` and `known` are given: that LA holds the child, nothing more.
+    """
+
+    la_id: str
+    known: bool = True
+    register_type: str | None = None
+    education_child_id: int | None = None
+    school_number: str | None = None
+    school_name: str | None = None
+    outcome: str | None = None
+    match_weight: float | None = None
+    match_probability: float | None = None
+    explanation: Explanation | None = None
+
+
+class MatchResult(BaseModel):
+    record_index: int
+    candidates: list[MatchCandidate]
+
+
+class MatchResponse(BaseModel):
+    results: list[MatchResult]
+    model_version: str
+
+
+def dump_child(row: Any) -> ChildDetail:
+    """A stored child row (health or education) as `ChildDetail`."""
+    has_address = bool(row.address_lines) or row.town is not None or row.postcode is not None
+    return ChildDetail(
+        given_name=row.given_name,
+        middle_names=row.middle_names,
+        family_name=row.family_name,
+        former_names=[FormerName.model_validate(name) for name in row.former_names or []],
+        date_of_birth=row.date_of_birth,
+        address=Address(lines=list(row.address_lines or []), town=row.town, postcode=row.postcode)
+        if has_address
+        else None,
+    )

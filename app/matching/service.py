@@ -1,0 +1,723 @@
+"""Use cases of matching: the active model, batch runs with minimisation, the review queue, real-time queries.
+
+Services never commit: a request or a job owns the transaction. The CME and audit domains are reached
+through one small function each (`_open_candidates`, `_report_found_on_register`, `_audit`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sqlalchemy import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.audit import service as audit_service
+from app.cme import service as cme_service
+from app.cme.domain import CandidateInput
+from app.core.errors import Conflict, Forbidden, NotFound, ProblemError
+from app.matching import repository
+from app.matching.blocking import PASSES, ROW, build_reference
+from app.matching.engine import REF_ROW, link, score_pairs
+from app.matching.frames import columns_to_frame, records_to_frame
+from app.matching.models import MatchOutcome, MatchRun
+from app.matching.params import DEFAULT_MODEL, FIELD_LEVELS, FIELDS, MatchModel
+from app.matching.schemas import (
+    CandidateRecord,
+    Decision,
+    Explanation,
+    MatchCandidate,
+    MatchResponse,
+    MatchResult,
+    ReviewDecision,
+    ReviewDetail,
+    ReviewPage,
+    ReviewSummary,
+    dump_child,
+)
+from app.matching.score import TermFrequencies
+from app.partners.models import PartnerKind
+from app.security.dependencies import Caller
+from app.submissions.models import HealthChild
+from app.submissions.schemas import HealthRecord
+
+logger = logging.getLogger(__name__)
+
+HEALTH_LIST_RUN = "health_list"
+REMATCH_RUN = "rematch"
+PURPOSE = "reg3_identification"
+MAX_REALTIME_CANDIDATES = 5
+
+
+class NotALocalAuthority(Forbidden):
+    slug, title = "not-a-local-authority", "Only local authorities may do this"
+
+
+class ReviewNotFound(NotFound):
+    slug, title = "review-not-found", "No such review"
+
+
+class ReviewDecided(Conflict):
+    slug, title = "review-decided", "The review has already been decided"
+
+
+class InvalidCursor(ProblemError):
+    status, slug, title = 400, "invalid-cursor", "Invalid cursor"
+
+
+# --- The model as data ----------------------------------------------------------------------------------
+
+
+def active_model(session: Session, now: dt.datetime) -> MatchModel:
+    """The active model; the shipped default is stored (and so versioned) on first use."""
+    row = repository.active_model(session)
+    if row is not None:
+        return MatchModel.model_validate(row.params)
+    try:
+        with session.begin_nested():
+            repository.add_model(
+                session,
+                version=DEFAULT_MODEL.version,
+                content_hash=DEFAULT_MODEL.content_hash,
+                params=DEFAULT_MODEL.model_dump(mode="json"),
+                now=now,
+            )
+    except IntegrityError:
+        pass  # a concurrent first use stored it: the same parameters
+    return DEFAULT_MODEL
+
+
+# --- Frames from stored rows ----------------------------------------------------------------------------
+
+
+def _former(names: Sequence[Mapping[str, Any]] | None, part: str) -> list[str]:
+    return [name[part] for name in names or () if name.get(part)]
+
+
+def rows_to_frame(rows: Sequence[Sequence[Any]], names: Sequence[str], *, la_column: str) -> pl.DataFrame:
+    """Stored child rows (a Core select of `names`) -> canonical matching frame, column by column."""
+    transposed: dict[str, Sequence[Any]] = (
+        dict(zip(names, zip(*rows, strict=True), strict=True)) if rows else {name: () for name in names}
+    )
+    former = transposed["former_names"]
+    raw: dict[str, Sequence[Any] | pl.Series] = {
+        "id": transposed["id"],
+        "given_name": transposed["given_name"],
+        "middle_names": transposed["middle_names"],
+        "family_name": transposed["family_name"],
+        "former_given_names": [_former(f, "given_name") for f in former],
+        "former_family_names": [_former(f, "family_name") for f in former],
+        "date_of_birth": transposed["date_of_birth"],
+        "address_lines": [list(lines or ()) for lines in transposed["address_lines"]],
+        "town": transposed["town"],
+        "postcode": transposed["postcode"],
+        "la": transposed[la_column],
+    }
+    for optional in ("register", "nhs_number", "preferred_given_name", "preferred_family_name", "sex"):
+        if optional in transposed:
+            raw[optional] = transposed[optional]
+    return columns_to_frame(raw)
+
+
+def _level_name(field: str, code: int) -> str:
+    return "missing" if code == 0 else FIELD_LEVELS[field][code - 1]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def explanation(row: Mapping[str, Any], model: MatchModel) -> dict[str, Any]:
+    """Per-field comparison levels and weights of one scored pair, totals and thresholds: no values."""
+    levels = {f: _level_name(f, int(row[f"level_{f}"])) for f in FIELDS if row.get(f"level_{f}") is not None}
+    weights = {f: round(float(row[f"weight_{f}"]), 4) for f in FIELDS if row.get(f"weight_{f}") is not None}
+    return {
+        "levels": levels,
+        "weights": weights,
+        "match_weight": _rounded(row.get("match_weight")),
+        "match_probability": _rounded(row.get("match_probability")),
+        "runner_up_weight": _rounded(row.get("runner_up_weight")),
+        "reason": row.get("reason"),
+        "thresholds": model.thresholds.model_dump(),
+        "model_version": model.version,
+    }
+
+
+# --- Hand-overs to other domains ------------------------------------------------------------------------
+
+
+def _audit(
+    session: Session, actor: Caller | None, action: str, object_type: str, ids: Sequence[object]
+) -> None:
+    audit_service.record(
+        session,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_ids=[str(i) for i in ids],
+        purpose=PURPOSE,
+    )
+
+
+def _open_candidates(
+    session: Session,
+    *,
+    la_id: str,
+    submission_id: uuid.UUID,
+    children: Sequence[CandidateInput],
+    now: dt.datetime,
+) -> list[uuid.UUID]:
+    return cme_service.open_candidates(
+        session, la_id=la_id, submission_id=submission_id, children=children, now=now
+    )
+
+
+def _report_found_on_register(
+    session: Session, *, candidate_ids: Sequence[uuid.UUID], record_ids: Sequence[uuid.UUID]
+) -> None:
+    """Tell the CME domain which open candidates and records are now on a register.
+
+    The CME domain has no use case for this yet ("resolve: on a school roll", "removal due: registered
+    pupil"); until it has, the finding is written to the audit log, where officers and the CME service can
+    pick it up. Wiring the CME call in here is the one change needed.
+    """
+    if candidate_ids:
+        _audit(session, None, "matching.candidate_on_register", "cme_candidate", candidate_ids)
+    if record_ids:
+        _audit(session, None, "matching.record_on_register", "cme_record", record_ids)
+
+
+def to_candidates(
+    session: Session,
+    outcomes: Sequence[MatchOutcome],
+    *,
+    la_id: str,
+    submission_id: uuid.UUID,
+    now: dt.datetime,
+) -> int:
+    """Hand unmatched health rows to the LA's CME work queue, then delete their staging rows."""
+    if not outcomes:
+        return 0
+    staged = {
+        row.id: row for row in repository.health_rows_by_id(session, [o.health_child_id for o in outcomes])
+    }
+    waiting = [o for o in outcomes if o.health_child_id in staged]
+    children = [_candidate_input(staged[o.health_child_id], o.run_id) for o in waiting]
+    ids = _open_candidates(session, la_id=la_id, submission_id=submission_id, children=children, now=now)
+    for outcome, candidate_id in zip(waiting, ids, strict=True):
+        outcome.candidate_id = candidate_id
+    repository.delete_health_rows(session, list(staged))
+    return len(waiting)
+
+
+def _candidate_input(row: HealthChild, run_id: uuid.UUID) -> CandidateInput:
+    return CandidateInput(
+        health_child_id=row.id,
+        match_run_id=run_id,
+        given_name=row.given_name,
+        middle_names=row.middle_names,
+        family_name=row.family_name,
+        former_names=list(row.former_names or []),
+        date_of_birth=row.date_of_birth,
+        address_lines=list(row.address_lines or []),
+        town=row.town,
+        postcode=row.postcode,
+        address_is_last_known=row.address_is_last_known,
+    )
+
+
+# --- Batch: one health list ------------------------------------------------------------------------------
+
+
+Progress = Callable[[int, int | None], None]
+
+
+def begin_health_list(session: Session, submission_id: uuid.UUID) -> dict[str, Any] | None:
+    """Mark the list as being matched; returns the earlier summary when a run already finished."""
+    submission = repository.lock_submission(session, submission_id)
+    if submission is None:
+        return {"submission_id": str(submission_id), "skipped": "no_such_submission"}
+    done = repository.finished_run(session, submission_id, HEALTH_LIST_RUN)
+    if done is not None:
+        return {**done.summary, "replayed": True}
+    repository.set_submission_status(session, submission_id, "matching")
+    return None
+
+
+def match_health_list(
+    session: Session,
+    submission_id: uuid.UUID,
+    *,
+    job_id: uuid.UUID | None,
+    now: dt.datetime,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Link a stored health list against every register, store outcomes, minimise, summarise.
+
+    All in the caller's transaction, under a lock on the submission: a crash leaves nothing behind, and
+    a re-run after success finds the finished run and changes nothing.
+    """
+    earlier = begin_health_list(session, submission_id)
+    if earlier is not None:
+        return earlier
+    started = time.perf_counter()
+    submission = repository.lock_submission(session, submission_id)
+    assert submission is not None  # locked by begin_health_list in this transaction
+    la_id = str(submission.recipient_id)
+    model = active_model(session, now)
+
+    health_rows = repository.health_rows(session, submission_id)
+    total = len(health_rows)
+    progress(0, total)
+    education_rows = repository.education_rows(session)
+    health = rows_to_frame(health_rows, repository.HEALTH_MATCH_COLUMNS, la_column="recipient_la")
+    education = rows_to_frame(education_rows, repository.EDUCATION_MATCH_COLUMNS, la_column="la_id")
+    loaded = time.perf_counter()
+
+    result = link(health, education, model)
+    linked = time.perf_counter()
+
+    run = MatchRun(
+        id=uuid.uuid4(),
+        kind=HEALTH_LIST_RUN,
+        submission_id=submission_id,
+        job_id=job_id,
+        model_version=model.version,
+        model_hash=model.content_hash,
+        status="running",
+        started_at=now,
+        summary={},
+    )
+    repository.add_run(session, run)
+    register_of = education.select(
+        pl.col("id").alias("education_id"), "register", pl.col("la").alias("education_la")
+    )
+    result = result.join(register_of, on="education_id", how="left", maintain_order="left")
+    record_index = dict(zip(health["id"].to_list(), (r.record_index for r in health_rows), strict=True))
+    repository.insert_outcomes(
+        session, _outcome_rows(result, run.id, submission_id, la_id, record_index, model, now)
+    )
+    progress(total, total)
+    stored = time.perf_counter()
+
+    repository.delete_health_rows(session, repository.matched_health_ids(session, run.id))
+    unmatched = repository.outcomes_of_run(session, run.id, "unmatched")
+    to_candidates(session, unmatched, la_id=la_id, submission_id=submission_id, now=now)
+    finished = time.perf_counter()
+
+    counts = result.group_by("outcome").len()
+    by_register = (
+        result.filter(pl.col("register").is_not_null() & (pl.col("outcome") != "unmatched"))
+        .group_by("register", "outcome")
+        .len()
+    )
+    registers: dict[str, dict[str, int]] = {}
+    for register, outcome, count in by_register.iter_rows():
+        registers.setdefault(register, {})[outcome] = count
+    summary: dict[str, Any] = {
+        "submission_id": str(submission_id),
+        "run_id": str(run.id),
+        "model_version": model.version,
+        "model_hash": model.content_hash,
+        "health_records": total,
+        "education_records": education.height,
+        "outcomes": {"matched": 0, "possible": 0, "unmatched": 0, **dict(counts.iter_rows())},
+        "by_register": registers,
+        "seconds": {
+            "load": round(loaded - started, 3),
+            "link": round(linked - loaded, 3),
+            "store": round(stored - linked, 3),
+            "minimise": round(finished - stored, 3),
+            "total": round(finished - started, 3),
+        },
+    }
+    run.summary = summary
+    run.status = "succeeded"
+    run.finished_at = now
+    repository.set_submission_status(session, submission_id, "matched")
+    logger.info("health list matched", extra={"submission_id": str(submission_id), "run_id": str(run.id)})
+    return summary
+
+
+def _outcome_rows(
+    result: pl.DataFrame,
+    run_id: uuid.UUID,
+    submission_id: uuid.UUID,
+    la_id: str,
+    record_index: Mapping[int, int],
+    model: MatchModel,
+    now: dt.datetime,
+) -> Any:
+    for row in result.iter_rows(named=True):
+        outcome = row["outcome"]
+        yield {
+            "id": uuid.uuid4(),
+            "run_id": run_id,
+            "submission_id": submission_id,
+            "record_index": record_index[row["health_id"]],
+            "recipient_la": la_id,
+            "health_child_id": row["health_id"],
+            "outcome": outcome,
+            "education_child_id": row["education_id"] if outcome != "unmatched" else None,
+            "education_la": row["education_la"] if outcome != "unmatched" else None,
+            "register": row["register"] if outcome != "unmatched" else None,
+            "match_weight": _rounded(row["match_weight"]),
+            "match_probability": _rounded(row["match_probability"]),
+            "model_version": model.version,
+            "evidence": explanation(row, model),
+            "created_at": now,
+            "review_status": "pending" if outcome == "possible" else None,
+            "reviewed_at": None,
+            "reviewed_by": None,
+            "review_reason": None,
+            "candidate_id": None,
+        }
+
+
+# --- Batch: after a register changed ---------------------------------------------------------------------
+
+
+def rematch_after_register_change(
+    session: Session, *, now: dt.datetime, progress: Progress
+) -> dict[str, Any]:
+    """Bump the register generation (real-time indexes rebuild) and re-match open CME children.
+
+    Health lists are not re-run: their matched rows are gone by design. Open candidates and CME records
+    found on a register now are reported to the CME domain.
+    """
+    generation = repository.bump_register_generation(session, now)
+    model = active_model(session, now)
+    candidates, records = repository.open_cme_children(session)
+    progress(0, len(candidates) + len(records))
+    education = rows_to_frame(
+        repository.education_rows(session), repository.EDUCATION_MATCH_COLUMNS, la_column="la_id"
+    )
+    found: dict[str, list[uuid.UUID]] = {}
+    for name, rows in (("candidates", candidates), ("records", records)):
+        found[name] = _found_on_register(rows, education, model)
+    _report_found_on_register(session, candidate_ids=found["candidates"], record_ids=found["records"])
+    progress(len(candidates) + len(records), len(candidates) + len(records))
+    return {
+        "register_generation": generation,
+        "model_version": model.version,
+        "candidates_checked": len(candidates),
+        "records_checked": len(records),
+        "candidates_on_register": len(found["candidates"]),
+        "records_on_register": len(found["records"]),
+    }
+
+
+def _found_on_register(
+    rows: Sequence[Row[Any]], education: pl.DataFrame, model: MatchModel
+) -> list[uuid.UUID]:
+    """Ids (uuid) of the CME children the engine matches to a register record."""
+    if not rows:
+        return []
+    # The engine works on integer ids: use positions, then map back.
+    positional = [(position, *row[1:]) for position, row in enumerate(rows)]
+    frame = rows_to_frame(positional, repository.CME_MATCH_COLUMNS, la_column="la_id")
+    result = link(frame, education, model)
+    matched = result.filter(pl.col("outcome") == "matched")["health_id"].to_list()
+    return [rows[position].id for position in matched]
+
+
+# --- Review queue ---------------------------------------------------------------------------------------
+
+
+def require_local_authority(caller: Caller) -> str:
+    if caller.partner_kind is not PartnerKind.local_authority:
+        raise NotALocalAuthority("Match reviews belong to local authorities.")
+    return caller.partner_id
+
+
+def _encode_cursor(outcome: MatchOutcome) -> str:
+    text = f"{outcome.created_at.isoformat()}|{outcome.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, review_id = text.split("|")
+        parsed = dt.datetime.fromisoformat(at)
+        if parsed.tzinfo is None:
+            raise ValueError("naive")
+        return parsed, uuid.UUID(review_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor("The cursor was not issued by this endpoint.") from None
+
+
+def _summary(outcome: MatchOutcome) -> ReviewSummary:
+    return ReviewSummary(
+        id=outcome.id,
+        submission_id=outcome.submission_id,
+        record_index=outcome.record_index,
+        created_at=outcome.created_at,
+        review_status=str(outcome.review_status),
+        register_type=outcome.register,
+        education_la=outcome.education_la,
+        match_probability=outcome.match_probability,
+    )
+
+
+def list_reviews(session: Session, caller: Caller, *, cursor: str | None, limit: int) -> ReviewPage:
+    la_id = require_local_authority(caller)
+    after = _decode_cursor(cursor) if cursor else None
+    rows = repository.list_reviews(session, la_id=la_id, after=after, limit=limit + 1)
+    page = rows[:limit]
+    _audit(session, caller, "matching.review.list", "match_outcome", [r.id for r in page])
+    return ReviewPage(
+        items=[_summary(r) for r in page], next_cursor=_encode_cursor(page[-1]) if len(rows) > limit else None
+    )
+
+
+def _review(session: Session, caller: Caller, review_id: uuid.UUID, *, lock: bool = False) -> MatchOutcome:
+    outcome = repository.get_review(
+        session, la_id=require_local_authority(caller), review_id=review_id, lock=lock
+    )
+    if outcome is None:
+        raise ReviewNotFound("No such review for this local authority.")
+    return outcome
+
+
+def read_review(session: Session, caller: Caller, review_id: uuid.UUID) -> ReviewDetail:
+    outcome = _review(session, caller, review_id)
+    health = (
+        repository.get_health_row(session, outcome.health_child_id)
+        if outcome.review_status == "pending"
+        else None
+    )
+    candidates: list[CandidateRecord] = []
+    if outcome.education_child_id is not None:
+        education = repository.education_by_ids(session, [outcome.education_child_id]).get(
+            outcome.education_child_id
+        )
+        if education is not None:
+            own = education.la_id == outcome.recipient_la
+            candidates.append(
+                CandidateRecord(
+                    la_id=education.la_id,
+                    register_type=education.register,
+                    education_child_id=education.id if own else None,
+                    school_number=education.school_number if own else None,
+                    school_name=education.school_name if own else None,
+                    child=dump_child(education) if own else None,
+                )
+            )
+    _audit(
+        session, caller, "matching.review.read", "match_outcome",
+        [outcome.id, *(c.education_child_id for c in candidates if c.education_child_id is not None)],
+    )  # fmt: skip
+    return ReviewDetail(
+        **_summary(outcome).model_dump(),
+        health_child=dump_child(health) if health is not None else None,
+        candidates=candidates,
+        explanation=Explanation.model_validate(outcome.evidence),
+        decided_at=outcome.reviewed_at,
+        candidate_id=outcome.candidate_id,
+    )
+
+
+def decide_review(
+    session: Session, caller: Caller, review_id: uuid.UUID, body: ReviewDecision, *, now: dt.datetime
+) -> ReviewSummary:
+    """Confirm (matched: the staging row goes) or reject (unmatched: a CME candidate, then the row goes)."""
+    outcome = _review(session, caller, review_id, lock=True)
+    if outcome.review_status != "pending":
+        raise ReviewDecided("This review was already decided.")
+    if body.decision is Decision.confirm:
+        repository.delete_health_rows(session, [outcome.health_child_id])
+        outcome.review_status = "confirmed"
+    else:
+        to_candidates(
+            session, [outcome], la_id=outcome.recipient_la, submission_id=outcome.submission_id, now=now
+        )
+        outcome.review_status = "rejected"
+    outcome.reviewed_at = now
+    outcome.reviewed_by = caller.officer_id or caller.partner_id
+    outcome.review_reason = body.reason
+    session.flush()
+    _audit(session, caller, f"matching.review.{outcome.review_status}", "match_outcome", [outcome.id])
+    return _summary(outcome)
+
+
+# --- Real-time ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EducationMeta:
+    ids: np.ndarray[Any, Any]
+    la: list[str]
+    register: list[str]
+    school_number: list[str | None]
+    school_name: list[str | None]
+
+
+class RealtimeIndex:
+    """Every register record, blocked and ready for one-record queries (searchsorted per blocking key).
+
+    A thin adapter over the engine's blocking and scoring pieces, standing in for
+    `app.matching.realtime.EducationIndex` until that lands.
+    """
+
+    def __init__(self, rows: Sequence[Row[Any]], model: MatchModel, generation: int) -> None:
+        self.generation = generation
+        self.model = model
+        self.frame = rows_to_frame(rows, repository.EDUCATION_MATCH_COLUMNS, la_column="la_id")
+        self.reference = build_reference(self.frame, model.blocking.max_block)
+        self.tf = TermFrequencies.build(self.frame)
+        names = repository.EDUCATION_MATCH_COLUMNS
+        column = {name: names.index(name) for name in ("la_id", "register", "school_number", "school_name")}
+        self.meta = EducationMeta(
+            ids=self.frame["id"].to_numpy(),
+            la=[r[column["la_id"]] for r in rows],
+            register=[r[column["register"]] for r in rows],
+            school_number=[r[column["school_number"]] for r in rows],
+            school_name=[r[column["school_name"]] for r in rows],
+        )
+
+    @property
+    def size(self) -> int:
+        return self.frame.height
+
+    def candidate_pairs(self, query: pl.DataFrame) -> pl.DataFrame:
+        rows: list[np.ndarray[Any, Any]] = []
+        refs: list[np.ndarray[Any, Any]] = []
+        for block_pass in PASSES:
+            keyed = block_pass.query(query)
+            reference = self.reference[block_pass.name]
+            keys = keyed["key"].to_numpy()
+            lo = np.searchsorted(reference.keys, keys, side="left")
+            hi = np.searchsorted(reference.keys, keys, side="right")
+            counts = hi - lo
+            if not counts.sum():
+                continue
+            rows.append(np.repeat(keyed[ROW].to_numpy(), counts))
+            refs.append(np.concatenate([reference.rows[a:b] for a, b in zip(lo, hi, strict=True) if b > a]))
+        if not rows:
+            return pl.DataFrame(schema={ROW: pl.UInt32, REF_ROW: pl.UInt32})
+        pairs = pl.DataFrame({ROW: np.concatenate(rows), REF_ROW: np.concatenate(refs)})
+        return pairs.cast({ROW: pl.UInt32, REF_ROW: pl.UInt32}).unique()
+
+    def query(self, records: Sequence[HealthRecord]) -> pl.DataFrame:
+        """Scored pairs at or above the 'possible' threshold, best first within each record."""
+        query = records_to_frame([r.model_dump() for r in records], list(range(len(records))))
+        pairs = self.candidate_pairs(query)
+        if not pairs.height:
+            return pl.DataFrame(schema={ROW: pl.UInt32, REF_ROW: pl.UInt32, "match_probability": pl.Float64})
+        scored = score_pairs(query, self.frame, pairs, self.model, self.tf).rename(
+            {f: f"level_{f}" for f in FIELDS}
+        )
+        return scored.filter(pl.col("match_probability") >= self.model.thresholds.possible).sort(
+            [ROW, "match_weight"], descending=[False, True]
+        )
+
+
+class RealtimeIndexHolder:
+    """The process's index: built on first use, rebuilt on a background thread when registers change.
+
+    The register generation is read at most every `check_seconds`; while a rebuild runs, the old index
+    keeps answering.
+    """
+
+    def __init__(self, session_factory: sessionmaker[Session], *, check_seconds: float = 1.0) -> None:
+        self._factory = session_factory
+        self._check_seconds = check_seconds
+        self._index: RealtimeIndex | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self._rebuilding: threading.Thread | None = None
+
+    def _build(self) -> RealtimeIndex:
+        with self._factory.begin() as session:
+            generation = repository.register_generation(session)
+            model = active_model(session, dt.datetime.now(dt.UTC))
+            rows = repository.education_rows(session)
+        return RealtimeIndex(rows, model, generation)
+
+    def _rebuild(self) -> None:
+        try:
+            index = self._build()
+            with self._lock:
+                self._index = index
+        except Exception:
+            logger.exception("real-time index rebuild failed")
+        finally:
+            self._rebuilding = None
+
+    def current(self) -> RealtimeIndex:
+        with self._lock:
+            index = self._index
+        if index is None:
+            with self._lock:
+                if self._index is None:
+                    self._index = self._build()
+                    self._checked_at = time.monotonic()
+                return self._index
+        if time.monotonic() - self._checked_at >= self._check_seconds:
+            self._checked_at = time.monotonic()
+            with self._factory() as session:
+                generation = repository.register_generation(session)
+            if generation != index.generation and self._rebuilding is None:
+                self._rebuilding = threading.Thread(target=self._rebuild, name="cme-match-index", daemon=True)
+                self._rebuilding.start()
+        return index
+
+    def wait_for_rebuild(self, timeout: float = 60.0) -> None:
+        """Block until a running rebuild finishes (tests, benchmarks)."""
+        thread = self._rebuilding
+        if thread is not None:
+            thread.join(timeout)
+
+
+def match_records(
+    session: Session, caller: Caller, records: Sequence[HealthRecord], index: RealtimeIndex
+) -> MatchResponse:
+    """Candidates for each record: full detail from the caller's own LA, only "known, which LA" otherwise."""
+    la_id = require_local_authority(caller)
+    scored = index.query(records)
+    by_record: dict[int, list[MatchCandidate]] = {i: [] for i in range(len(records))}
+    other_las: dict[int, set[str]] = {i: set() for i in range(len(records))}
+    shown: list[int] = []
+    matched = index.model.thresholds.matched
+    for row in scored.iter_rows(named=True):
+        position, ref = int(row[ROW]), int(row[REF_ROW])
+        record_la = index.meta.la[ref]
+        if record_la != la_id:
+            if record_la not in other_las[position]:
+                other_las[position].add(record_la)
+                by_record[position].append(MatchCandidate(la_id=record_la))
+            continue
+        if sum(c.education_child_id is not None for c in by_record[position]) >= MAX_REALTIME_CANDIDATES:
+            continue
+        education_id = int(index.meta.ids[ref])
+        shown.append(education_id)
+        by_record[position].append(
+            MatchCandidate(
+                la_id=record_la,
+                register_type=index.meta.register[ref],
+                education_child_id=education_id,
+                school_number=index.meta.school_number[ref],
+                school_name=index.meta.school_name[ref],
+                outcome="matched" if row["match_probability"] >= matched else "possible",
+                match_weight=_rounded(row["match_weight"]),
+                match_probability=_rounded(row["match_probability"]),
+                explanation=Explanation.model_validate(explanation(row, index.model)),
+            )
+        )
+    _audit(session, caller, "matching.realtime.query", "education_child", shown)
+    return MatchResponse(
+        results=[MatchResult(record_index=i, candidates=c) for i, c in by_record.items()],
+        model_version=index.model.version,
+    )
