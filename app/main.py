@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from app.cme import router as cme_router
 from app.core import health
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(security_router.router)
     app.include_router(submissions_router.router)
     app.include_router(jobs_router.router)
+    app.include_router(cme_router.router)
     app.openapi = lambda: _problem_only_openapi(app)  # type: ignore[method-assign]
     return app
 

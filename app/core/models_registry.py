@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.audit import models as audit_models  # noqa: F401
+from app.cme import models as cme_models  # noqa: F401
 from app.core.db import Base
 from app.jobs import models as jobs_models  # noqa: F401
 from app.partners import models as partners_models  # noqa: F401

@@ -1,0 +1,32 @@
+"""The append-only audit log: one hash-chained row per read or change of CME data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, JSONType, UTCDateTime
+
+
+class AuditEvent(Base):
+    """Who did what to which objects, when and why. Ids only: never names, dates of birth or addresses."""
+
+    __tablename__ = "audit_event"
+
+    # Gapless, assigned by `service.record` under a lock, so a deleted row shows up as a gap.
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    partner_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    officer_id: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str | None] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_ids: Mapped[list[str]] = mapped_column(JSONType)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,161 @@
+"""Write audit events in the caller's transaction, and verify the hash chain.
+
+Each event's hash is SHA-256 over the previous event's hash followed by the canonical JSON of the event
+itself, so editing, deleting or reordering any row breaks the chain from that row on. Writers serialise on
+a PostgreSQL transaction-scoped advisory lock: the next `seq` and `prev_hash` are read and the row is
+inserted while no other transaction can do the same, and the lock is released at commit or rollback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app.audit.models import AuditEvent
+from app.core.logging import request_id_var
+from app.security.dependencies import Caller
+
+GENESIS_HASH = "0" * 64
+# Arbitrary but fixed key of the advisory lock that serialises audit writers.
+AUDIT_LOCK_KEY = 0x43_4D_45_41_55_44  # "CMEAUD"
+_VERIFY_BATCH = 1000
+
+
+def canonical_json(event: dict[str, Any]) -> str:
+    """Sorted keys, no whitespace, UTF-8 as is: the one byte string a given event hashes to."""
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class EventFields(Protocol):
+    """What is hashed: an `AuditEvent`, or a row of its columns read straight from the table."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def occurred_at(self) -> dt.datetime: ...
+    @property
+    def partner_id(self) -> str | None: ...
+    @property
+    def officer_id(self) -> str | None: ...
+    @property
+    def role(self) -> str | None: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def purpose(self) -> str | None: ...
+    @property
+    def object_type(self) -> str: ...
+    @property
+    def object_ids(self) -> list[str]: ...
+    @property
+    def request_id(self) -> str | None: ...
+
+
+def event_body(row: EventFields) -> dict[str, Any]:
+    return {
+        "seq": row.seq,
+        "occurred_at": row.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "partner_id": row.partner_id,
+        "officer_id": row.officer_id,
+        "role": row.role,
+        "action": row.action,
+        "purpose": row.purpose,
+        "object_type": row.object_type,
+        "object_ids": list(row.object_ids),
+        "request_id": row.request_id,
+    }
+
+
+def event_hash(prev_hash: str, row: EventFields) -> str:
+    return hashlib.sha256((prev_hash + canonical_json(event_body(row))).encode("utf-8")).hexdigest()
+
+
+def _lock_chain(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+    # SQLite allows one writer at a time already.
+
+
+def record(
+    session: Session,
+    *,
+    actor: Caller | None,
+    action: str,
+    object_type: str,
+    object_ids: list[str],
+    purpose: str | None = None,
+    now: dt.datetime | None = None,
+) -> AuditEvent:
+    """Append one event in the session's transaction; it commits or rolls back with the work it describes.
+
+    `actor` None means the service itself (a scheduled job). Pass ids only in `object_ids`.
+    """
+    _lock_chain(session)
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    row = AuditEvent(
+        seq=1 if last is None else last.seq + 1,
+        # Microseconds are what both databases keep, so the hashed text survives a round trip.
+        occurred_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
+        partner_id=actor.partner_id if actor else None,
+        officer_id=actor.officer_id if actor else None,
+        role=actor.officer_role.value if actor and actor.officer_role else None,
+        action=action,
+        purpose=purpose,
+        object_type=object_type,
+        object_ids=[str(object_id) for object_id in object_ids],
+        request_id=request_id_var.get(),
+        prev_hash=GENESIS_HASH if last is None else last.hash,
+    )
+    row.hash = event_hash(row.prev_hash, row)
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class ChainVerification:
+    checked: int
+    first_bad_seq: int | None
+    head_hash: str
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_seq is None
+
+
+def verify_chain(session: Session) -> ChainVerification:
+    """Recompute the chain from the first event; report the first seq whose row does not fit.
+
+    A row fits when its seq follows the previous one, its prev_hash is the previous hash and its own hash
+    recomputes. An edited row fails its own hash; a deleted row leaves a gap; a reordered pair fails the
+    prev_hash check.
+    """
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    while True:
+        # Keyset batches: bounded memory, and no server-side cursor left open on an early return.
+        # Plain column rows, not ORM objects: the identity map must not stand in for what is stored.
+        batch = session.execute(
+            select(*AuditEvent.__table__.columns)
+            .where(AuditEvent.seq >= expected_seq)
+            .order_by(AuditEvent.seq)
+            .limit(_VERIFY_BATCH)
+        ).all()
+        for row in batch:
+            fits = row.seq == expected_seq and row.prev_hash == expected_prev
+            if not fits or row.hash != event_hash(expected_prev, row):
+                return ChainVerification(
+                    checked=expected_seq - 1, first_bad_seq=expected_seq, head_hash=expected_prev
+                )
+            expected_prev = row.hash
+            expected_seq += 1
+        if len(batch) < _VERIFY_BATCH:
+            return ChainVerification(checked=expected_seq - 1, first_bad_seq=None, head_hash=expected_prev)

@@ -1,0 +1,33 @@
+"""Errors of the CME domain."""
+
+from __future__ import annotations
+
+from app.core.errors import Conflict, Forbidden, NotFound, ProblemError
+
+
+class CandidateNotFound(NotFound):
+    slug, title = "candidate-not-found", "No such candidate"
+
+
+class RecordNotFound(NotFound):
+    slug, title = "record-not-found", "No such CME record"
+
+
+class NotAnLaOfficer(Forbidden):
+    slug, title = "la-officer-required", "Only officers of a local authority may use the CME database"
+
+
+class RoleNotAllowed(Forbidden):
+    slug, title = "role-not-allowed", "The officer's role may not do this"
+
+
+class CandidateClosed(Conflict):
+    slug, title = "candidate-closed", "The candidate has already been decided"
+
+
+class RemovalNotReady(Conflict):
+    slug, title = "removal-not-ready", "The record cannot be removed on this ground yet"
+
+
+class InvalidCursor(ProblemError):
+    status, slug, title = 400, "invalid-cursor", "Invalid cursor"

@@ -1,0 +1,210 @@
+"""Every query of the CME tables. Each read of tenant data takes the LA id and filters by it (reg 12)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import Select, and_, delete, exists, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from app.cme.domain import CandidateStatus, Cursor, RecordStatus
+from app.cme.models import CmeCandidate, CmeDuty, CmeEvent, CmeRecord, CmeRecordStub, CmeRemovalEvent
+from app.cme.removal import RemovalGround
+
+Row = TypeVar("Row", CmeCandidate, CmeRecord)
+DESCENDING = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    sort: str  # "created" or "-created": oldest or newest first
+    limit: int
+    after: Cursor | None
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFilter:
+    status: CandidateStatus | None
+    postcode_district: str | None
+    born_between: tuple[dt.date, dt.date] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    status: RecordStatus | None
+    due_before: dt.date | None
+    postcode_district: str | None
+    born_between: tuple[dt.date, dt.date] | None
+    sensitive: bool | None
+    suspected_inaccurate: bool | None
+    # Roles that may not see a sensitive record's address must not find it by district either.
+    include_sensitive_in_district: bool
+
+
+def _keyset(
+    stmt: Select[Row],
+    sort_column: InstrumentedAttribute[dt.datetime],
+    id_column: InstrumentedAttribute[uuid.UUID],
+    page: PageRequest,
+) -> Select[Row]:
+    """Order by (sort key, id) and start after the cursor: stable however rows are added or removed."""
+    descending = page.sort.startswith(DESCENDING)
+    if page.after is not None:
+        key = page.after.key
+        if descending:
+            stmt = stmt.where(or_(sort_column < key, and_(sort_column == key, id_column < page.after.id)))
+        else:
+            stmt = stmt.where(or_(sort_column > key, and_(sort_column == key, id_column > page.after.id)))
+    order = (sort_column.desc(), id_column.desc()) if descending else (sort_column.asc(), id_column.asc())
+    # One extra row tells whether there is a next page.
+    return stmt.order_by(*order).limit(page.limit + 1)
+
+
+def get_candidate(session: Session, la_id: str, candidate_id: uuid.UUID) -> CmeCandidate | None:
+    return session.scalars(
+        select(CmeCandidate).where(CmeCandidate.id == candidate_id, CmeCandidate.la_id == la_id)
+    ).one_or_none()
+
+
+def get_record(session: Session, la_id: str, record_id: uuid.UUID) -> CmeRecord | None:
+    return session.scalars(
+        select(CmeRecord).where(CmeRecord.id == record_id, CmeRecord.la_id == la_id)
+    ).one_or_none()
+
+
+def find_open_candidate(
+    session: Session, la_id: str, *, candidate_id: uuid.UUID | None = None, identity_key: str | None = None
+) -> CmeCandidate | None:
+    stmt = select(CmeCandidate).where(
+        CmeCandidate.la_id == la_id, CmeCandidate.status == CandidateStatus.OPEN
+    )
+    if candidate_id is not None:
+        stmt = stmt.where(CmeCandidate.id == candidate_id)
+    elif identity_key is not None:
+        stmt = stmt.where(CmeCandidate.identity_key == identity_key)
+    else:
+        return None
+    return session.scalars(stmt.order_by(CmeCandidate.opened_at).limit(1)).first()
+
+
+def find_record(
+    session: Session, la_id: str, *, record_id: uuid.UUID | None = None, identity_key: str | None = None
+) -> CmeRecord | None:
+    stmt = select(CmeRecord).where(CmeRecord.la_id == la_id)
+    if record_id is not None:
+        stmt = stmt.where(CmeRecord.id == record_id)
+    elif identity_key is not None:
+        stmt = stmt.where(CmeRecord.identity_key == identity_key)
+    else:
+        return None
+    return session.scalars(stmt.order_by(CmeRecord.created_at).limit(1)).first()
+
+
+def find_candidate_from(
+    session: Session, la_id: str, submission_id: uuid.UUID, health_child_id: int
+) -> CmeCandidate | None:
+    """The candidate an earlier run already opened for this very health row (re-runs are idempotent)."""
+    return session.scalars(
+        select(CmeCandidate).where(
+            CmeCandidate.la_id == la_id,
+            CmeCandidate.submission_id == submission_id,
+            CmeCandidate.health_child_id == health_child_id,
+        )
+    ).first()
+
+
+def list_candidates(
+    session: Session, la_id: str, where: CandidateFilter, page: PageRequest
+) -> Sequence[CmeCandidate]:
+    stmt = select(CmeCandidate).where(CmeCandidate.la_id == la_id)
+    if where.status is not None:
+        stmt = stmt.where(CmeCandidate.status == where.status)
+    if where.postcode_district is not None:
+        stmt = stmt.where(CmeCandidate.postcode_district == where.postcode_district)
+    if where.born_between is not None:
+        stmt = stmt.where(CmeCandidate.date_of_birth.between(*where.born_between))
+    return session.scalars(_keyset(stmt, CmeCandidate.opened_at, CmeCandidate.id, page)).all()
+
+
+def list_records(session: Session, la_id: str, where: RecordFilter, page: PageRequest) -> Sequence[CmeRecord]:
+    # Restricted records (data subject right) are stored but never listed.
+    stmt = select(CmeRecord).where(CmeRecord.la_id == la_id, CmeRecord.restricted.is_(False))
+    if where.status is not None:
+        stmt = stmt.where(CmeRecord.status == where.status)
+    if where.postcode_district is not None:
+        stmt = stmt.where(CmeRecord.postcode_district == where.postcode_district)
+        if not where.include_sensitive_in_district:
+            stmt = stmt.where(CmeRecord.sensitive.is_(False))
+    if where.born_between is not None:
+        stmt = stmt.where(CmeRecord.date_of_birth.between(*where.born_between))
+    if where.sensitive is not None:
+        stmt = stmt.where(CmeRecord.sensitive.is_(where.sensitive))
+    if where.suspected_inaccurate is not None:
+        stmt = stmt.where(CmeRecord.suspected_inaccurate.is_(where.suspected_inaccurate))
+    if where.due_before is not None:
+        open_duty = exists().where(CmeDuty.record_id == CmeRecord.id, CmeDuty.due_on <= where.due_before)
+        stmt = stmt.where(or_(CmeRecord.csa_removal_on <= where.due_before, open_duty))
+    return session.scalars(_keyset(stmt, CmeRecord.created_at, CmeRecord.id, page)).all()
+
+
+def events(session: Session, la_id: str, subject_id: uuid.UUID) -> Sequence[CmeEvent]:
+    return session.scalars(
+        select(CmeEvent)
+        .where(CmeEvent.la_id == la_id, CmeEvent.subject_id == subject_id)
+        .order_by(CmeEvent.id)
+    ).all()
+
+
+def duties_of_event(session: Session, removal_event_id: uuid.UUID) -> Sequence[CmeDuty]:
+    return session.scalars(
+        select(CmeDuty).where(CmeDuty.removal_event_id == removal_event_id).order_by(CmeDuty.due_on)
+    ).all()
+
+
+def due_duties(session: Session, la_id: str, before: dt.date) -> Sequence[CmeDuty]:
+    return session.scalars(
+        select(CmeDuty)
+        .where(CmeDuty.la_id == la_id, CmeDuty.due_on <= before)
+        .order_by(CmeDuty.due_on, CmeDuty.id)
+    ).all()
+
+
+def delete_duties(session: Session, record_id: uuid.UUID, ground: RemovalGround) -> None:
+    """A newer awareness of the same ground replaces the clocks the earlier one started."""
+    session.execute(delete(CmeDuty).where(CmeDuty.record_id == record_id, CmeDuty.ground == ground))
+
+
+def latest_removal_event(
+    session: Session, record_id: uuid.UUID, ground: RemovalGround
+) -> CmeRemovalEvent | None:
+    return session.scalars(
+        select(CmeRemovalEvent)
+        .where(CmeRemovalEvent.record_id == record_id, CmeRemovalEvent.ground == ground)
+        .order_by(CmeRemovalEvent.recorded_at.desc())
+        .limit(1)
+    ).first()
+
+
+def records_past_csa(session: Session, today: dt.date) -> Sequence[CmeRecord]:
+    """Records of children no longer of compulsory school age whose reg 11 clock has not been started."""
+    started = exists().where(
+        CmeRemovalEvent.record_id == CmeRecord.id,
+        CmeRemovalEvent.ground == RemovalGround.CEASED_COMPULSORY_SCHOOL_AGE,
+    )
+    return session.scalars(
+        select(CmeRecord).where(CmeRecord.csa_removal_on <= today, ~started).order_by(CmeRecord.id)
+    ).all()
+
+
+def erase_record(session: Session, record: CmeRecord, stub: CmeRecordStub) -> None:
+    """Hard delete (reg 6/11 "remove"): the record, its clocks, evidence and history; the stub stays."""
+    session.add(stub)
+    session.execute(delete(CmeDuty).where(CmeDuty.record_id == record.id))
+    session.execute(delete(CmeRemovalEvent).where(CmeRemovalEvent.record_id == record.id))
+    session.execute(delete(CmeEvent).where(CmeEvent.subject_id == record.id))
+    session.delete(record)
+    session.flush()

@@ -1,0 +1,721 @@
+"""Use cases of the CME database: candidates, inclusion decisions, records, corrections, removal clocks.
+
+Services never commit: the request (or the batch job) owns the transaction, and every audit event is
+written in that same transaction so no read or change escapes the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.cme import repository
+from app.cme.clocks import ClockSettings
+from app.cme.domain import (
+    READ_ROLES,
+    WRITE_ROLES,
+    CandidateInput,
+    CandidateStatus,
+    Cursor,
+    CursorError,
+    Purpose,
+    RecordStatus,
+    Resolution,
+    SubjectType,
+    editable_fields_denied,
+    identity_key,
+    postcode_district,
+)
+from app.cme.exceptions import (
+    CandidateClosed,
+    CandidateNotFound,
+    InvalidCursor,
+    NotAnLaOfficer,
+    RecordNotFound,
+    RemovalNotReady,
+    RoleNotAllowed,
+)
+from app.cme.models import CmeCandidate, CmeDuty, CmeEvent, CmeRecord, CmeRecordStub, CmeRemovalEvent
+from app.cme.removal import RemovalAction, RemovalGround, csa_removal_date, removal_due
+from app.cme.schemas import ConfirmCandidate, RecordPatch, RemovalEventCreate
+from app.core.errors import PreconditionFailed, PreconditionRequired
+from app.partners.models import PartnerKind
+from app.security.dependencies import Caller
+from app.security.roles import OfficerRole
+
+# Fields that hold personal data on candidates and records; cleared when a candidate closes.
+CHILD_FIELDS = (
+    "given_name",
+    "middle_names",
+    "family_name",
+    "former_names",
+    "date_of_birth",
+    "address_lines",
+    "town",
+    "postcode",
+    "postcode_district",
+    "address_is_last_known",
+    "identity_key",
+)
+_ADDRESS_COLUMNS = ("address_lines", "town", "postcode", "postcode_district", "address_is_last_known")
+# Schedule 2 fields a health row can provide, by provenance name.
+_SUBMITTED_FIELDS = {
+    "given_name": ("given_name",),
+    "middle_names": ("middle_names",),
+    "family_name": ("family_name",),
+    "former_names": ("former_names",),
+    "date_of_birth": ("date_of_birth",),
+    "address": ("address_lines", "town", "postcode"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Officer:
+    """An authenticated LA officer: the tenant (LA) comes from the credential only, never from the request."""
+
+    caller: Caller
+    la_id: str
+    role: OfficerRole
+
+
+def officer_from(caller: Caller) -> Officer:
+    """The caller as an LA officer with a role that may read the CME database, or 403."""
+    if caller.partner_kind is not PartnerKind.local_authority or caller.officer_role is None:
+        raise NotAnLaOfficer("These routes serve local authority case systems acting for a named officer.")
+    if caller.officer_role not in READ_ROLES:
+        raise RoleNotAllowed("This role has no access to CME records.")
+    return Officer(caller=caller, la_id=caller.partner_id, role=caller.officer_role)
+
+
+def _require_writer(officer: Officer) -> None:
+    if officer.role not in WRITE_ROLES:
+        raise RoleNotAllowed("Only case officers and designated officers change CME data.")
+
+
+def _audit(
+    session: Session,
+    actor: Caller | None,
+    action: str,
+    object_ids: Sequence[object],
+    purpose: Purpose,
+    now: dt.datetime,
+) -> None:
+    """Audit event of a CME action; its object type comes from the action (cme.record.read: cme_record)."""
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        object_type="cme_" + action.split(".")[1],
+        object_ids=[str(object_id) for object_id in object_ids],
+        purpose=purpose,
+        now=now,
+    )
+
+
+def _event(
+    session: Session,
+    *,
+    la_id: str,
+    subject: CmeCandidate | CmeRecord,
+    action: str,
+    now: dt.datetime,
+    officer: Officer | None,
+    reason: str | None = None,
+    fields: Sequence[str] = (),
+) -> None:
+    session.add(
+        CmeEvent(
+            la_id=la_id,
+            subject_type=SubjectType.CANDIDATE if isinstance(subject, CmeCandidate) else SubjectType.RECORD,
+            subject_id=subject.id,
+            at=now,
+            officer_id=officer.caller.officer_id if officer else None,
+            role=officer.role.value if officer else None,
+            action=action,
+            reason=reason,
+            fields=list(fields),
+        )
+    )
+
+
+# --- Candidates (reg 3) -------------------------------------------------------------------------------
+
+
+def open_candidates(
+    session: Session,
+    *,
+    la_id: str,
+    submission_id: uuid.UUID,
+    children: Sequence[CandidateInput],
+    now: dt.datetime,
+) -> list[uuid.UUID]:
+    """Put unmatched health-list children in the LA's work queue; one id per input, in order.
+
+    A child already known to this LA (an open candidate or a CME record, found by `link_id` or by exact
+    normalised names plus date of birth) is linked to it, and that id is returned, instead of opening a
+    second candidate. Running the same health rows again returns the same ids.
+    """
+    opened: list[uuid.UUID] = []
+    linked: list[uuid.UUID] = []
+    result: list[uuid.UUID] = []
+    for child in children:
+        key = identity_key(child.given_name, child.family_name, child.date_of_birth)
+        if child.health_child_id is not None:
+            earlier = repository.find_candidate_from(session, la_id, submission_id, child.health_child_id)
+            if earlier is not None:
+                result.append(earlier.record_id or earlier.id)
+                continue
+        existing = _known_child(session, la_id, child.link_id, key)
+        if isinstance(existing, CmeCandidate):
+            existing.sightings += 1
+            _event(session, la_id=la_id, subject=existing, action="sighted", now=now, officer=None)
+            linked.append(existing.id)
+            result.append(existing.id)
+            continue
+        if isinstance(existing, CmeRecord):
+            _event(session, la_id=la_id, subject=existing, action="sighted", now=now, officer=None)
+            linked.append(existing.id)
+            result.append(existing.id)
+            continue
+        candidate = CmeCandidate(
+            id=uuid.uuid4(),
+            la_id=la_id,
+            status=CandidateStatus.OPEN,
+            opened_at=now,
+            submission_id=submission_id,
+            match_run_id=child.match_run_id,
+            health_child_id=child.health_child_id,
+            sightings=1,
+            given_name=child.given_name,
+            middle_names=child.middle_names,
+            family_name=child.family_name,
+            former_names=[dict(name) for name in child.former_names],
+            date_of_birth=child.date_of_birth,
+            address_lines=list(child.address_lines),
+            town=child.town,
+            postcode=child.postcode,
+            postcode_district=postcode_district(child.postcode),
+            address_is_last_known=child.address_is_last_known,
+            identity_key=key,
+        )
+        session.add(candidate)
+        _event(session, la_id=la_id, subject=candidate, action="opened", now=now, officer=None)
+        # Flushed one by one so a later child of the same batch finds this one by its key.
+        session.flush()
+        opened.append(candidate.id)
+        result.append(candidate.id)
+    if opened:
+        _audit(session, None, "cme.candidate.open", opened, Purpose.IDENTIFY, now)
+    if linked:
+        _audit(session, None, "cme.candidate.link", linked, Purpose.IDENTIFY, now)
+    session.flush()
+    return result
+
+
+def _known_child(
+    session: Session, la_id: str, link_id: uuid.UUID | None, key: str | None
+) -> CmeCandidate | CmeRecord | None:
+    if link_id is not None:
+        found = repository.find_open_candidate(
+            session, la_id, candidate_id=link_id
+        ) or repository.find_record(session, la_id, record_id=link_id)
+        if found is not None:
+            return found
+    if key is None:
+        return None
+    return repository.find_open_candidate(session, la_id, identity_key=key) or repository.find_record(
+        session, la_id, identity_key=key
+    )
+
+
+def _cursor(token: str | None, officer: Officer, sort: str) -> Cursor | None:
+    if token is None:
+        return None
+    try:
+        return Cursor.decode(token, la_id=officer.la_id, sort=sort)
+    except CursorError as exc:
+        raise InvalidCursor("The cursor was not issued for this list.") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: Sequence[Any]
+    next_cursor: str | None
+
+
+def _paginate(rows: Sequence[Any], officer: Officer, page: repository.PageRequest, key_attr: str) -> Page:
+    if len(rows) <= page.limit:
+        return Page(rows=rows, next_cursor=None)
+    last = rows[page.limit - 1]
+    key: dt.datetime = getattr(last, key_attr)
+    cursor = Cursor(la_id=officer.la_id, sort=page.sort, key=key, id=last.id)
+    return Page(rows=rows[: page.limit], next_cursor=cursor.encode())
+
+
+def list_candidates(
+    session: Session,
+    officer: Officer,
+    *,
+    where: repository.CandidateFilter,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+    now: dt.datetime,
+) -> Page:
+    page = repository.PageRequest(sort=sort, limit=limit, after=_cursor(cursor, officer, sort))
+    result = _paginate(
+        repository.list_candidates(session, officer.la_id, where, page), officer, page, "opened_at"
+    )
+    _audit(
+        session, officer.caller, "cme.candidate.list", [row.id for row in result.rows], Purpose.IDENTIFY, now
+    )
+    return result
+
+
+def _candidate(session: Session, officer: Officer, candidate_id: uuid.UUID) -> CmeCandidate:
+    candidate = repository.get_candidate(session, officer.la_id, candidate_id)
+    if candidate is None:
+        raise CandidateNotFound()
+    return candidate
+
+
+def read_candidate(
+    session: Session, officer: Officer, candidate_id: uuid.UUID, *, now: dt.datetime
+) -> CmeCandidate:
+    candidate = _candidate(session, officer, candidate_id)
+    _audit(session, officer.caller, "cme.candidate.read", [candidate.id], Purpose.IDENTIFY, now)
+    return candidate
+
+
+def _close(candidate: CmeCandidate, officer: Officer, outcome: str, now: dt.datetime) -> None:
+    """Decided: keep a stub (ids, outcome, who, when) and delete the child's data (minimisation, R3.5)."""
+    candidate.status = CandidateStatus.CONFIRMED if outcome == "confirmed" else CandidateStatus.RESOLVED
+    candidate.outcome = outcome
+    candidate.closed_at = now
+    candidate.closed_by = officer.caller.officer_id
+    candidate.health_child_id = None
+    for name in CHILD_FIELDS:
+        setattr(candidate, name, None)
+
+
+def _open_candidate(session: Session, officer: Officer, candidate_id: uuid.UUID) -> CmeCandidate:
+    _require_writer(officer)
+    candidate = _candidate(session, officer, candidate_id)
+    if candidate.status != CandidateStatus.OPEN:
+        raise CandidateClosed()
+    return candidate
+
+
+def confirm_candidate(
+    session: Session,
+    officer: Officer,
+    candidate_id: uuid.UUID,
+    decision: ConfirmCandidate,
+    *,
+    now: dt.datetime,
+) -> CmeRecord:
+    """Reg 3(a)(b)(c) confirmed: a CME record takes the candidate's data; decision logged (R3.2, R3.4)."""
+    candidate = _open_candidate(session, officer, candidate_id)
+    provenance = {
+        name: {
+            "source": "submission",
+            "submission_id": str(candidate.submission_id),
+            "at": candidate.opened_at.isoformat(),
+        }
+        for name, columns in _SUBMITTED_FIELDS.items()
+        if any(getattr(candidate, column) not in (None, [], "") for column in columns)
+    }
+    record = CmeRecord(
+        id=uuid.uuid4(),
+        la_id=officer.la_id,
+        status=RecordStatus.ACTIVE,
+        created_at=now,
+        created_by=officer.caller.officer_id,
+        candidate_id=candidate.id,
+        sensitive=False,
+        suspected_inaccurate=False,
+        restricted=False,
+        parents=[],
+        education_providers=[],
+        provenance=provenance,
+        csa_removal_on=csa_removal_date(candidate.date_of_birth) if candidate.date_of_birth else None,
+        **{name: getattr(candidate, name) for name in CHILD_FIELDS},
+    )
+    session.add(record)
+    _event(
+        session,
+        la_id=officer.la_id,
+        subject=record,
+        action="included",
+        now=now,
+        officer=officer,
+        reason=decision.basis,
+        fields=["reg3(a)", "reg3(b)", "reg3(c)"],
+    )
+    _close(candidate, officer, "confirmed", now)
+    candidate.record_id = record.id
+    _event(session, la_id=officer.la_id, subject=candidate, action="confirmed", now=now, officer=officer)
+    session.flush()
+    _audit(session, officer.caller, "cme.candidate.confirm", [candidate.id, record.id], Purpose.IDENTIFY, now)
+    return record
+
+
+def resolve_candidate(
+    session: Session, officer: Officer, candidate_id: uuid.UUID, outcome: Resolution, *, now: dt.datetime
+) -> CmeCandidate:
+    """No record: one of the reg 3 conditions fails. Only the outcome and who decided remain."""
+    candidate = _open_candidate(session, officer, candidate_id)
+    _close(candidate, officer, outcome.value, now)
+    _event(
+        session,
+        la_id=officer.la_id,
+        subject=candidate,
+        action="resolved",
+        now=now,
+        officer=officer,
+        fields=[outcome.value],
+    )
+    session.flush()
+    _audit(session, officer.caller, "cme.candidate.resolve", [candidate.id], Purpose.IDENTIFY, now)
+    return candidate
+
+
+# --- Records ------------------------------------------------------------------------------------------
+
+
+def _record(session: Session, officer: Officer, record_id: uuid.UUID) -> CmeRecord:
+    record = repository.get_record(session, officer.la_id, record_id)
+    if record is None:
+        raise RecordNotFound()
+    return record
+
+
+def list_records(
+    session: Session,
+    officer: Officer,
+    *,
+    where: repository.RecordFilter,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+    now: dt.datetime,
+) -> Page:
+    page = repository.PageRequest(sort=sort, limit=limit, after=_cursor(cursor, officer, sort))
+    result = _paginate(
+        repository.list_records(session, officer.la_id, where, page), officer, page, "created_at"
+    )
+    _audit(session, officer.caller, "cme.record.list", [row.id for row in result.rows], Purpose.CASEWORK, now)
+    return result
+
+
+def read_record(session: Session, officer: Officer, record_id: uuid.UUID, *, now: dt.datetime) -> CmeRecord:
+    record = _record(session, officer, record_id)
+    _audit(session, officer.caller, "cme.record.read", [record.id], Purpose.CASEWORK, now)
+    return record
+
+
+def history(
+    session: Session, officer: Officer, subject_type: SubjectType, subject_id: uuid.UUID, *, now: dt.datetime
+) -> Sequence[CmeEvent]:
+    """Every event of one candidate or record, oldest first: who, when, what and why."""
+    if subject_type is SubjectType.RECORD:
+        _record(session, officer, subject_id)
+    else:
+        _candidate(session, officer, subject_id)
+    _audit(
+        session,
+        officer.caller,
+        f"cme.{subject_type.value}.history",
+        [subject_id],
+        purpose=Purpose.CASEWORK,
+        now=now,
+    )
+    return repository.events(session, officer.la_id, subject_id)
+
+
+def etag(record: CmeRecord) -> str:
+    return f'"{record.version}"'
+
+
+def _check_if_match(record: CmeRecord, if_match: str | None) -> None:
+    if if_match is None:
+        raise PreconditionRequired("Send If-Match with the ETag of the record you read.")
+    # "*" would skip the lost-update check this header exists for, so only a real ETag counts.
+    if etag(record) not in (tag.strip() for tag in if_match.split(",")):
+        raise PreconditionFailed("The record has changed since it was read; read it again.")
+
+
+def _address_columns(address: dict[str, Any] | None) -> dict[str, Any]:
+    if address is None:
+        return dict.fromkeys(_ADDRESS_COLUMNS)
+    return {
+        "address_lines": list(address.get("lines") or []),
+        "town": address.get("town"),
+        "postcode": address.get("postcode"),
+        "postcode_district": postcode_district(address.get("postcode")),
+        "address_is_last_known": bool(address.get("is_last_known")),
+    }
+
+
+def _column_values(name: str, value: Any) -> dict[str, Any]:
+    """The columns one patch field writes (`value` already in JSON form)."""
+    if name == "address":
+        return _address_columns(value)
+    if name == "additional_learning_needs":
+        value = value or {}
+        return {
+            "additional_learning_needs": value.get("needs"),
+            "additional_learning_provision": value.get("provision"),
+        }
+    if name in ("former_names", "parents", "education_providers"):
+        return {name: value or []}
+    if name == "date_of_birth":
+        dob = dt.date.fromisoformat(value) if value else None
+        return {"date_of_birth": dob, "csa_removal_on": csa_removal_date(dob) if dob else None}
+    return {name: value}
+
+
+_FLAGS = frozenset({"sensitive", "suspected_inaccurate"})
+
+
+def correct_record(
+    session: Session,
+    officer: Officer,
+    record_id: uuid.UUID,
+    patch: RecordPatch,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
+) -> CmeRecord:
+    """Reg 5: correct or complete a record. Optimistic concurrency by ETag; provenance per changed field."""
+    _require_writer(officer)
+    record = _record(session, officer, record_id)
+    _check_if_match(record, if_match)
+    changed = sorted(patch.model_fields_set - {"reason"})
+    denied = editable_fields_denied(officer.role, sensitive=record.sensitive, requested=changed)
+    if denied:
+        raise RoleNotAllowed("The officer's role may not change: " + ", ".join(denied) + ".")
+    values = patch.model_dump(mode="json", include=set(changed))
+    provenance = dict(record.provenance)
+    for name in changed:
+        if name in _FLAGS:
+            # A flag is on or off; null leaves it as it is.
+            if values[name] is not None:
+                setattr(record, name, values[name])
+            continue
+        for column, value in _column_values(name, values[name]).items():
+            setattr(record, column, value)
+        provenance[name] = {
+            "source": "officer",
+            "officer_id": officer.caller.officer_id,
+            "role": officer.role.value,
+            "at": now.isoformat(),
+        }
+    record.provenance = provenance
+    record.identity_key = identity_key(record.given_name, record.family_name, record.date_of_birth)
+    _event(
+        session,
+        la_id=officer.la_id,
+        subject=record,
+        action="corrected",
+        now=now,
+        officer=officer,
+        reason=patch.reason,
+        fields=changed,
+    )
+    session.flush()
+    _audit(session, officer.caller, "cme.record.correct", [record.id], Purpose.ACCURACY, now)
+    return record
+
+
+# --- Removal clocks (regs 6-11) -----------------------------------------------------------------------
+
+
+def _start_clocks(
+    session: Session,
+    record: CmeRecord,
+    *,
+    ground: RemovalGround,
+    became_aware_on: dt.date,
+    left_area_on: dt.date | None,
+    receiving_la: str | None,
+    evidence: str,
+    recorded_by: str | None,
+    now: dt.datetime,
+    clocks: ClockSettings,
+) -> CmeRemovalEvent:
+    duties = removal_due(ground, became_aware_on, left_area_on, clocks)
+    repository.delete_duties(session, record.id, ground)
+    event = CmeRemovalEvent(
+        id=uuid.uuid4(),
+        record_id=record.id,
+        ground=ground,
+        became_aware_on=became_aware_on,
+        left_area_on=left_area_on,
+        receiving_la=receiving_la,
+        evidence=evidence,
+        recorded_at=now,
+        recorded_by=recorded_by,
+    )
+    session.add(event)
+    session.flush()
+    session.add_all(
+        CmeDuty(
+            id=uuid.uuid4(),
+            la_id=record.la_id,
+            record_id=record.id,
+            removal_event_id=event.id,
+            ground=duty.ground,
+            action=duty.action,
+            regulation=duty.regulation,
+            confidence=duty.confidence,
+            basis=duty.deadline.basis,
+            due_on=duty.deadline.due_on,
+            warn_from=duty.deadline.warn_from,
+        )
+        for duty in duties
+    )
+    if ground is RemovalGround.MOVED_TO_ANOTHER_LA:
+        record.status = RecordStatus.TRANSFER_PENDING
+    session.flush()
+    return event
+
+
+def add_removal_event(
+    session: Session,
+    officer: Officer,
+    record_id: uuid.UUID,
+    body: RemovalEventCreate,
+    *,
+    now: dt.datetime,
+    clocks: ClockSettings,
+) -> CmeRemovalEvent:
+    """The LA became aware of a removal ground: store the date and evidence, start the legal clocks."""
+    _require_writer(officer)
+    record = _record(session, officer, record_id)
+    if body.ground is not RemovalGround.MOVED_TO_ANOTHER_LA and (body.left_area_on or body.receiving_la):
+        raise RemovalNotReady("left_area_on and receiving_la apply to the moved_to_another_la ground only.")
+    event = _start_clocks(
+        session,
+        record,
+        ground=body.ground,
+        became_aware_on=body.became_aware_on,
+        left_area_on=body.left_area_on,
+        receiving_la=body.receiving_la,
+        evidence=body.evidence,
+        recorded_by=officer.caller.officer_id,
+        now=now,
+        clocks=clocks,
+    )
+    _event(
+        session,
+        la_id=officer.la_id,
+        subject=record,
+        action="removal_ground",
+        now=now,
+        officer=officer,
+        fields=[body.ground.value],
+    )
+    _audit(session, officer.caller, "cme.record.removal_event", [record.id, event.id], Purpose.REMOVAL, now)
+    return event
+
+
+def duties_of(session: Session, event: CmeRemovalEvent) -> Sequence[CmeDuty]:
+    return repository.duties_of_event(session, event.id)
+
+
+def due(session: Session, officer: Officer, *, before: dt.date, now: dt.datetime) -> Sequence[CmeDuty]:
+    """Every running clock of the LA due on or before `before` (overdue ones included)."""
+    duties = repository.due_duties(session, officer.la_id, before)
+    _audit(
+        session,
+        officer.caller,
+        "cme.record.due",
+        sorted({str(duty.record_id) for duty in duties}),
+        Purpose.REMOVAL,
+        now,
+    )
+    return duties
+
+
+def surface_due(
+    session: Session, today: dt.date, *, now: dt.datetime, clocks: ClockSettings = ClockSettings()
+) -> list[uuid.UUID]:
+    """Daily job (R11.2): start the reg 11 removal clock of every record whose child has left CSA.
+
+    Nobody has to "become aware": the date is computed from the date of birth, so awareness is taken
+    as the first day above compulsory school age. Returns the ids of records newly surfaced.
+    """
+    surfaced: list[uuid.UUID] = []
+    for record in repository.records_past_csa(session, today):
+        assert record.csa_removal_on is not None  # the query selects on it
+        _start_clocks(
+            session,
+            record,
+            ground=RemovalGround.CEASED_COMPULSORY_SCHOOL_AGE,
+            became_aware_on=record.csa_removal_on,
+            left_area_on=None,
+            receiving_la=None,
+            evidence="Computed from the date of birth (reg 11).",
+            recorded_by=None,
+            now=now,
+            clocks=clocks,
+        )
+        _event(
+            session,
+            la_id=record.la_id,
+            subject=record,
+            action="removal_ground",
+            now=now,
+            officer=None,
+            fields=[RemovalGround.CEASED_COMPULSORY_SCHOOL_AGE.value],
+        )
+        surfaced.append(record.id)
+    if surfaced:
+        _audit(session, None, "cme.record.surface_due", surfaced, Purpose.REMOVAL, now)
+    return surfaced
+
+
+def remove_record(
+    session: Session,
+    officer: Officer,
+    record_id: uuid.UUID,
+    ground: RemovalGround,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
+) -> CmeRecordStub:
+    """Remove (hard delete) a record on a ground the LA has recorded; a non-identifying stub remains."""
+    _require_writer(officer)
+    record = _record(session, officer, record_id)
+    _check_if_match(record, if_match)
+    event = repository.latest_removal_event(session, record.id, ground)
+    if event is None:
+        raise RemovalNotReady("Record the removal ground (removal-events) before removing the record.")
+    if ground is RemovalGround.MOVED_TO_ANOTHER_LA and event.left_area_on is None:
+        raise RemovalNotReady(
+            "Reg 6: the record is removed after the child has left the area (left_area_on)."
+        )
+    remove_duty = next(
+        (duty for duty in duties_of(session, event) if duty.action == RemovalAction.REMOVE_RECORD), None
+    )
+    stub = CmeRecordStub(
+        id=record.id,
+        la_id=record.la_id,
+        created_at=record.created_at,
+        removed_at=now,
+        removed_by=officer.caller.officer_id,
+        ground=ground,
+        regulation=ground.rule.regulation,
+        became_aware_on=event.became_aware_on,
+        remove_due_on=remove_duty.due_on if remove_duty else None,
+    )
+    repository.erase_record(session, record, stub)
+    _audit(session, officer.caller, "cme.record.remove", [record.id], Purpose.REMOVAL, now)
+    return stub

@@ -1,0 +1,142 @@
+"""R12.3: the audit log is a hash chain written in the caller's transaction; tampering is detected."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.audit.models import AuditEvent
+from app.partners.models import PartnerKind
+from app.security.roles import OfficerRole
+from app.security.tokens import Caller
+
+AT = dt.datetime(2025, 10, 6, 9, 30, 0, 123456, tzinfo=dt.UTC)
+OFFICER = Caller(
+    partner_id="W06000001",
+    partner_kind=PartnerKind.local_authority,
+    kid="key-1",
+    jti="jti-1",
+    officer_id="officer-1",
+    officer_role=OfficerRole.case_officer,
+)
+
+
+def _write(session: Session, count: int) -> None:
+    for n in range(count):
+        audit.record(
+            session, actor=OFFICER, action="cme.record.read", object_type="cme_record", object_ids=[f"id-{n}"],
+            purpose="reg12_casework", now=AT + dt.timedelta(seconds=n),
+        )  # fmt: skip
+    session.commit()
+
+
+@pytest.fixture
+def superuser(engine: Engine) -> Iterator[Session]:
+    """A connection that bypasses the append-only trigger, as a rogue superuser could."""
+    with Session(engine) as rogue:
+        rogue.execute(text("SET session_replication_role = replica"))
+        yield rogue
+        rogue.rollback()
+
+
+def test_chain_links_each_event_to_the_previous_one(session: Session) -> None:
+    _write(session, 3)
+    rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    assert [row.seq for row in rows] == [1, 2, 3]
+    assert rows[0].prev_hash == audit.GENESIS_HASH
+    assert [row.prev_hash for row in rows[1:]] == [row.hash for row in rows[:-1]]
+    expected = hashlib.sha256(
+        (rows[1].prev_hash + audit.canonical_json(audit.event_body(rows[1]))).encode()
+    ).hexdigest()
+    assert rows[1].hash == expected
+    result = audit.verify_chain(session)
+    assert result.ok and result.checked == 3 and result.head_hash == rows[2].hash
+
+
+def test_event_carries_actor_purpose_and_ids_only(session: Session) -> None:
+    _write(session, 1)
+    row = session.scalars(select(AuditEvent)).one()
+    assert (row.partner_id, row.officer_id, row.role) == ("W06000001", "officer-1", "case_officer")
+    assert (row.action, row.purpose, row.object_ids) == ("cme.record.read", "reg12_casework", ["id-0"])
+    assert row.occurred_at == AT
+
+
+def test_event_is_rolled_back_with_the_callers_transaction(session: Session) -> None:
+    audit.record(
+        session, actor=None, action="cme.record.read", object_type="cme_record", object_ids=["x"], now=AT
+    )
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+def test_canonical_json_is_key_order_independent() -> None:
+    assert audit.canonical_json({"b": 1, "a": [1, "ŵ"]}) == audit.canonical_json({"a": [1, "ŵ"], "b": 1})
+    assert audit.canonical_json({"b": 1, "a": "ŵ"}) == '{"a":"ŵ","b":1}'
+
+
+def test_application_cannot_update_or_delete_events(session: Session) -> None:
+    _write(session, 1)
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(text("UPDATE audit_event SET action = 'x'"))
+    session.rollback()
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(text("DELETE FROM audit_event"))
+    session.rollback()
+    assert audit.verify_chain(session).ok
+
+
+def test_superuser_edit_is_reported_at_the_edited_seq(session: Session, superuser: Session) -> None:
+    _write(session, 5)
+    superuser.execute(text("UPDATE audit_event SET officer_id = 'someone-else' WHERE seq = 3"))
+    superuser.commit()
+    result = audit.verify_chain(session)
+    assert (result.ok, result.first_bad_seq, result.checked) == (False, 3, 2)
+
+
+def test_superuser_delete_is_reported_at_the_missing_seq(session: Session, superuser: Session) -> None:
+    _write(session, 5)
+    superuser.execute(text("DELETE FROM audit_event WHERE seq = 4"))
+    superuser.commit()
+    assert audit.verify_chain(session).first_bad_seq == 4
+
+
+def test_superuser_deleting_the_tail_is_not_detectable_without_checkpoints(
+    session: Session, superuser: Session
+) -> None:
+    """Known limit (decision 0007): truncating the tail leaves a valid chain; external checkpoints catch it."""
+    _write(session, 3)
+    superuser.execute(text("DELETE FROM audit_event WHERE seq = 3"))
+    superuser.commit()
+    assert audit.verify_chain(session).ok
+
+
+def test_superuser_reorder_is_reported(session: Session, superuser: Session) -> None:
+    _write(session, 4)
+    superuser.execute(text("UPDATE audit_event SET seq = -seq WHERE seq IN (2, 3)"))
+    superuser.execute(text("UPDATE audit_event SET seq = 3 WHERE seq = -2"))
+    superuser.execute(text("UPDATE audit_event SET seq = 2 WHERE seq = -3"))
+    superuser.commit()
+    assert audit.verify_chain(session).first_bad_seq == 2
+
+
+def test_superuser_rewriting_a_hash_consistently_still_breaks_the_next_link(
+    session: Session, superuser: Session
+) -> None:
+    _write(session, 3)
+    row = session.scalars(select(AuditEvent).where(AuditEvent.seq == 2)).one()
+    forged = AuditEvent(**{column: getattr(row, column) for column in ("seq", "occurred_at", "partner_id",
+                         "role", "action", "purpose", "object_type", "object_ids", "request_id", "prev_hash")},
+                        officer_id="someone-else")  # fmt: skip
+    new_hash = audit.event_hash(row.prev_hash, forged)
+    superuser.execute(
+        text("UPDATE audit_event SET officer_id = 'someone-else', hash = :h WHERE seq = 2"), {"h": new_hash}
+    )
+    superuser.commit()
+    assert audit.verify_chain(session).first_bad_seq == 3
