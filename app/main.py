@@ -19,6 +19,8 @@ from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddlewar
 from app.jobs import router as jobs_router
 from app.jobs.handlers import default_handlers
 from app.jobs.worker import BackgroundWorker, Worker
+from app.matching import router as matching_router
+from app.matching.service import RealtimeIndexHolder
 from app.security import router as security_router
 from app.security.clock import SystemClock
 from app.security.service_key import load_or_create_service_signer
@@ -63,7 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.service_signer = load_or_create_service_signer(settings.service_key_file)
-        # By default the job worker runs inside the API process (the embedded start).
+        # The real-time matching index is built on first use; by default the job worker runs in-process.
+        app.state.match_index = RealtimeIndexHolder(app.state.session_factory)
         worker = BackgroundWorker(
             Worker(app.state.session_factory, default_handlers(), poll_seconds=settings.worker_poll_seconds)
         )
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(security_router.router)
     app.include_router(submissions_router.router)
     app.include_router(jobs_router.router)
+    app.include_router(matching_router.router)
     app.include_router(cme_router.router)
     app.openapi = lambda: _problem_only_openapi(app)  # type: ignore[method-assign]
     return app

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from app.jobs.worker import Handler
+from app.matching import jobs as matching_jobs
 
 
 def default_handlers() -> dict[str, Handler]:
-    return {}
+    return {**matching_jobs.handlers()}
