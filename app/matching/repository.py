@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import CursorResult, Row, and_, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.cme.models import CmeCandidate, CmeRecord
@@ -201,17 +202,14 @@ def register_generation(session: Session) -> int:
 
 
 def bump_register_generation(session: Session, now: dt.datetime) -> int:
-    updated = session.execute(
-        update(MatchIndexGeneration)
-        .where(MatchIndexGeneration.id == _GENERATION_ROW)
-        .values(generation=MatchIndexGeneration.generation + 1, changed_at=now)
-        .returning(MatchIndexGeneration.generation)
-    ).scalar()
-    if updated is not None:
-        return int(updated)
-    session.add(MatchIndexGeneration(id=_GENERATION_ROW, generation=1, changed_at=now))
-    session.flush()
-    return 1
+    """Add one to the generation in a single upsert, so concurrent bumps neither collide nor get lost."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = MatchIndexGeneration.__table__
+    stmt = dialect.insert(table).values(id=_GENERATION_ROW, generation=1, changed_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.id], set_={"generation": table.c.generation + 1, "changed_at": now}
+    )
+    return int(session.execute(stmt.returning(table.c.generation)).scalar_one())
 
 
 def _chunks(ids: Sequence[Any]) -> Iterable[Sequence[Any]]:

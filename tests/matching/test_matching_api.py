@@ -88,8 +88,8 @@ def count(session: Session, model: type[Any], *where: Any) -> int:
     return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-@pytest.fixture
-def world(client: TestClient, session: Session, engine: Engine) -> World:
+@pytest.fixture(name="world")
+def world_fixture(client: TestClient, session: Session, engine: Engine) -> World:
     health_board = create_partner(session, "W11000023", PartnerKind.local_health_board)
     la = create_partner(session, PILOT_LA, PartnerKind.local_authority)
     other_la = create_partner(session, OTHER_PILOT_LA, PartnerKind.local_authority)
