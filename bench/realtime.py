@@ -1,0 +1,258 @@
+"""Real-time matching benchmark: `POST /v1/match` for one child at a fixed rate against a uvicorn server.
+
+    python bench/realtime.py [--education 500000] [--rate 200] [--seconds 20]
+
+Builds a throw-away PostgreSQL database holding N synthetic education records (every LA's registers),
+starts uvicorn, warms the in-memory index with one request, then fires requests open-loop (a request is
+due every 1/rate s, whether or not the previous one answered) over loopback, each with a fresh bearer
+token of an LA officer and one child taken from the registers (a third of them another LA's). Prints
+p50/p90/p99/max latency of the answered requests. Targets: p50 <= 5 ms, p99 <= 25 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import insert
+
+from app.core.db import make_engine, make_session_factory
+from app.core.identifiers import normalise_postcode
+from app.core.migrate import upgrade
+from app.partners import service as partners_service
+from app.security.jose_adapter import KeyAlg, public_jwk, sign_compact
+from app.security.tokens import TOKEN_TYP
+from app.submissions import repository as submissions_repository
+from app.submissions.models import EducationChild, Submission
+from app.submissions.service import EDUCATION_COLUMNS
+from app.synthetic.population import PopulationConfig, generate
+
+ADMIN_DSN = os.environ.get("CME_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+CALLER, KID = "W06000015", "bench-key"
+AUDIENCE = "https://cme-hub.invalid"
+PORT = 8766
+HEALTH_SHAPE = ("given_name", "middle_names", "family_name", "former_names", "date_of_birth", "address")
+
+
+def education_population(n: int, seed: int) -> tuple[list[dict[str, Any]], list[str], list[str], list[str | None]]:
+    """N education records with their register, LA and school (generated, topped up from further seeds)."""
+    records: list[dict[str, Any]] = []
+    registers: list[str] = []
+    las: list[str] = []
+    schools: list[str | None] = []
+    while len(records) < n:
+        population = generate(PopulationConfig(children=max(int((n - len(records)) / 0.97) + 10, 1000), seed=seed))
+        records += population.education_records
+        registers += population.education_registers
+        las += population.education_la
+        schools += population.education_schools
+        seed += 1
+    return records[:n], registers[:n], las[:n], schools[:n]
+
+
+def store_registers(url: str, n: int, seed: int) -> list[tuple[dict[str, Any], str]]:
+    """Stores the registers; returns (record, its LA) for every record, to draw queries from."""
+    records, registers, las, _ = education_population(n, seed)
+    engine = make_engine(url)
+    now = dt.datetime.now(dt.UTC)
+    submissions: dict[tuple[str, str], uuid.UUID] = {}
+    with make_session_factory(engine).begin() as session:
+        for register, la in sorted(set(zip(registers, las, strict=True))):
+            submission_id = uuid.uuid4()
+            submissions[(register, la)] = submission_id
+            session.execute(
+                insert(Submission).values(
+                    id=submission_id, sender_id=la, recipient_id=None, kind=register, scope=None,
+                    as_of=dt.date(2025, 4, 30), status="stored", received_at=now, request_id=None,
+                    payload_sha256="0" * 64, jws_sha256="0" * 64, jws_header={}, signer_kid=KID,
+                    signer_thumbprint="0" * 43, record_count=0, accepted_count=0, flagged_count=0,
+                    rejected_count=0, receipt={}, receipt_jws="",
+                )
+            )  # fmt: skip
+        rows = []
+        for index, (r, register, la) in enumerate(zip(records, registers, las, strict=True)):
+            address = r.get("address") or {}
+            school = r.get("school") or {}
+            provision = r.get("provision") or {}
+            rows.append(
+                (
+                    submissions[(register, la)], index, register, la, r.get("given_name"), r.get("middle_names"),
+                    r.get("family_name"), r.get("former_names", []), r.get("date_of_birth"),
+                    address.get("lines", []), address.get("town"), address.get("postcode"),
+                    normalise_postcode(address.get("postcode")), None, [], r.get("preferred_given_name"),
+                    r.get("preferred_family_name"), r.get("sex"), school.get("number"), school.get("name"),
+                    r.get("admission_date"), provision.get("type"), provision.get("name"),
+                )
+            )  # fmt: skip
+        submissions_repository.insert_rows(session, EducationChild, EDUCATION_COLUMNS, rows)
+    engine.dispose()
+    return [({k: r[k] for k in HEALTH_SHAPE if k in r}, la) for r, la in zip(records, las, strict=True)]
+
+
+def start_server(database_url: str, key_file: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CME_DATABASE_URL": database_url,
+        "CME_RUN_WORKER_IN_PROCESS": "false",
+        "CME_SERVICE_KEY_FILE": str(key_file),
+        "CME_AUDIENCE": AUDIENCE,
+        "CME_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(PORT)]
+    server = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], env=env)
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("server did not start")
+
+
+def tokens(key: ec.EllipticCurvePrivateKey, count: int) -> list[str]:
+    iat = int(time.time())
+    officer = {"id": "bench-officer", "role": "case_officer"}
+    return [
+        sign_compact(
+            orjson.dumps(
+                {"iss": CALLER, "sub": CALLER, "aud": AUDIENCE, "iat": iat, "exp": iat + 300,
+                 "jti": str(uuid.uuid4()), "officer": officer}
+            ),
+            key, kid=KID, typ=TOKEN_TYP,
+        )
+        for _ in range(count)
+    ]  # fmt: skip
+
+
+def fire(
+    client: httpx.Client, queries: list[dict[str, Any]], bearer: list[str], rate: float, seconds: float
+) -> tuple[list[float], list[float], int]:
+    """Open-loop load: latencies (ms), start lag behind schedule (ms), and the count of non-200 answers."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    lags: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+
+    def one(i: int, due: float) -> None:
+        nonlocal failures
+        started = time.perf_counter()
+        response = client.post(
+            f"http://127.0.0.1:{PORT}/v1/match",
+            content=orjson.dumps({"records": [queries[i % len(queries)]]}),
+            headers={"Authorization": f"Bearer {bearer[i]}", "Content-Type": "application/json"},
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        with lock:
+            lags.append((started - due) * 1000)
+            if response.status_code == 200:
+                latencies.append(elapsed)
+            else:
+                failures += 1
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        begin = time.perf_counter()
+        for i in range(total):
+            due = begin + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            pool.submit(one, i, due)
+    return latencies, lags, failures
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def run(education: int, rate: float, seconds: float, seed: int) -> dict[str, Any]:
+    name = f"cme_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    url = f"{ADMIN_DSN.rsplit('/', 1)[0]}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        upgrade(url)
+        key = ec.generate_private_key(ec.SECP256R1())
+        engine = make_engine(url)
+        with make_session_factory(engine).begin() as session:
+            partners_service.seed_if_empty(session)
+            now = dt.datetime.now(dt.UTC)
+            partners_service.register_key(
+                session, CALLER, public_jwk(key.public_key()), alg=KeyAlg.ES256, kid=KID,
+                not_before=now - dt.timedelta(minutes=1), now=now,
+            )  # fmt: skip
+        engine.dispose()
+        stored = time.perf_counter()
+        drawn = store_registers(url, education, seed)
+        store_seconds = time.perf_counter() - stored
+        rng = random.Random(seed)
+        own = [r for r, la in drawn if la == CALLER]
+        other = [r for r, la in drawn if la != CALLER]
+        queries = [rng.choice(own) if i % 3 else rng.choice(other) for i in range(2000)]
+        with tempfile.TemporaryDirectory() as tmp:
+            server = start_server(url, Path(tmp) / "service-key.pem")
+            try:
+                with httpx.Client(timeout=300, limits=httpx.Limits(max_connections=32)) as client:
+                    warm = time.perf_counter()
+                    first = client.post(
+                        f"http://127.0.0.1:{PORT}/v1/match",
+                        json={"records": [queries[0]]},
+                        headers={"Authorization": f"Bearer {tokens(key, 1)[0]}"},
+                    )
+                    if first.status_code != 200:
+                        raise RuntimeError(f"warm-up failed: HTTP {first.status_code} {first.text[:300]}")
+                    build_seconds = time.perf_counter() - warm
+                    bearer = tokens(key, int(rate * seconds))
+                    latencies, lags, failures = fire(client, queries, bearer, rate, seconds)
+            finally:
+                server.terminate()
+                server.wait(30)
+        return {
+            "education_records": education,
+            "store_seconds": round(store_seconds, 1),
+            "index_build_seconds": round(build_seconds, 1),
+            "rate_per_s": rate,
+            "requests": len(latencies) + failures,
+            "failures": failures,
+            "p50_ms": round(statistics.median(latencies), 2),
+            "p90_ms": round(percentile(latencies, 90), 2),
+            "p99_ms": round(percentile(latencies, 99), 2),
+            "max_ms": round(max(latencies), 2),
+            "client_lag_p99_ms": round(percentile(lags, 99), 2),
+        }
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--education", type=int, default=500_000)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    print(json.dumps(run(args.education, args.rate, args.seconds, args.seed)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
