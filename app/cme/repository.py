@@ -178,13 +178,14 @@ def delete_duties(session: Session, record_id: uuid.UUID, ground: RemovalGround)
     session.execute(delete(CmeDuty).where(CmeDuty.record_id == record_id, CmeDuty.ground == ground))
 
 
-def latest_removal_event(
+def current_removal_event(
     session: Session, record_id: uuid.UUID, ground: RemovalGround
 ) -> CmeRemovalEvent | None:
+    """The awareness whose clocks are running for this ground: a newer one deletes the older one's clocks."""
     return session.scalars(
         select(CmeRemovalEvent)
+        .join(CmeDuty, CmeDuty.removal_event_id == CmeRemovalEvent.id)
         .where(CmeRemovalEvent.record_id == record_id, CmeRemovalEvent.ground == ground)
-        .order_by(CmeRemovalEvent.recorded_at.desc())
         .limit(1)
     ).first()
 

@@ -695,7 +695,7 @@ def remove_record(
     _require_writer(officer)
     record = _record(session, officer, record_id)
     _check_if_match(record, if_match)
-    event = repository.latest_removal_event(session, record.id, ground)
+    event = repository.current_removal_event(session, record.id, ground)
     if event is None:
         raise RemovalNotReady("Record the removal ground (removal-events) before removing the record.")
     if ground is RemovalGround.MOVED_TO_ANOTHER_LA and event.left_area_on is None:

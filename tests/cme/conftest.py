@@ -105,9 +105,10 @@ def open_candidates(
     children: Sequence[CandidateInput],
     *,
     submission_id: uuid.UUID | None = None,
+    now: dt.datetime = FROZEN_AT,
 ) -> list[uuid.UUID]:
     ids = service.open_candidates(
-        session, la_id=la_id, submission_id=submission_id or uuid.uuid4(), children=children, now=FROZEN_AT
+        session, la_id=la_id, submission_id=submission_id or uuid.uuid4(), children=children, now=now
     )
     session.commit()
     return ids
