@@ -45,11 +45,7 @@ def _keyed(frame: pl.DataFrame, parts: dict[str, pl.Expr]) -> pl.DataFrame:
         if isinstance(dtype, pl.List):
             long = long.explode(name)
     names = list(parts)
-    return (
-        long.drop_nulls()
-        .select(ROW, pl.struct(names).hash(_SEED).alias(KEY))
-        .unique()
-    )
+    return long.drop_nulls().select(ROW, pl.struct(names).hash(_SEED).alias(KEY))
 
 
 KeyBuilder = Callable[[pl.DataFrame], pl.DataFrame]
@@ -66,11 +62,22 @@ def _same(parts: Callable[[], dict[str, pl.Expr]]) -> KeyBuilder:
     return lambda frame: _keyed(frame, parts())
 
 
+def _names_and(**date_parts: pl.Expr) -> KeyBuilder:
+    """Given-name identity group x any surname held x the given date parts."""
+    return _same(lambda: {"g": _given_groups(), "f": _family_keys(), **date_parts})
+
+
 PASSES: tuple[Pass, ...] = (
     Pass(
         "dob_name",
-        lambda f: _keyed(f, {"dob": _dob_variants(), "name": pl.col("name_keys")}),
         _same(lambda: {"dob": pl.col("dob"), "name": pl.col("name_keys")}),
+        _same(lambda: {"dob": pl.col("dob"), "name": pl.col("name_keys")}),
+    ),
+    # Date of birth a day out or day/month swapped: the given name (up to equivalence) and surname sound.
+    Pass(
+        "near_dob_names",
+        _same(lambda: {"dob": _dob_variants(), "g": _given_groups(), "f": pl.col("family_ph")}),
+        _same(lambda: {"dob": pl.col("dob"), "g": _given_groups(), "f": pl.col("family_ph")}),
     ),
     Pass(
         "postcode_name",
@@ -82,17 +89,10 @@ PASSES: tuple[Pass, ...] = (
         _same(lambda: {"postcode": pl.col("postcode"), "dob": pl.col("dob")}),
         _same(lambda: {"postcode": pl.col("postcode"), "dob": pl.col("dob")}),
     ),
-    # Moved house with a date typo: names must agree (up to equivalence) and the year, or the day and month.
-    Pass(
-        "names_year",
-        lambda f: _keyed(f, {"g": _given_groups(), "f": _family_keys(), "y": pl.col("dob_y")}),
-        lambda f: _keyed(f, {"g": _given_groups(), "f": _family_keys(), "y": pl.col("dob_y")}),
-    ),
-    Pass(
-        "names_month_day",
-        _same(lambda: {"g": _given_groups(), "f": _family_keys(), "m": pl.col("dob_m"), "d": pl.col("dob_d")}),
-        _same(lambda: {"g": _given_groups(), "f": _family_keys(), "m": pl.col("dob_m"), "d": pl.col("dob_d")}),
-    ),
+    # Moved house and one date part wrong: names agree and two of year, month, day do.
+    Pass("names_year_month", _names_and(y=pl.col("dob_y"), m=pl.col("dob_m")), _names_and(y=pl.col("dob_y"), m=pl.col("dob_m"))),
+    Pass("names_year_day", _names_and(y=pl.col("dob_y"), d=pl.col("dob_d")), _names_and(y=pl.col("dob_y"), d=pl.col("dob_d"))),
+    Pass("names_month_day", _names_and(m=pl.col("dob_m"), d=pl.col("dob_d")), _names_and(m=pl.col("dob_m"), d=pl.col("dob_d"))),
     Pass("nhs", _same(lambda: {"nhs": pl.col("nhs")}), _same(lambda: {"nhs": pl.col("nhs")})),
 )
 
@@ -135,4 +135,4 @@ def candidate_pairs(query: pl.DataFrame, reference: dict[str, ReferenceKeys]) ->
         p.query(query).join(reference[p.name].as_frame(), on=KEY, how="inner").select(ROW, "ref_row")
         for p in PASSES
     ]
-    return pl.concat(found).unique().sort(ROW, "ref_row")
+    return pl.concat(found).unique()

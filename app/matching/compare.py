@@ -36,38 +36,34 @@ def _gather(frame: pl.DataFrame, rows: npt.NDArray[Any], prefix: str) -> pl.Data
     return picked.rename({c: prefix + c for c in _COLUMNS})
 
 
-def _similarity(
-    pairs: pl.DataFrame,
-    left: str,
-    right: str,
-    scorer: Callable[..., float],
-    scale: float = 1.0,
-    equal: float = 1.0,
-    unknown: float = 0.0,
-) -> pl.Series:
-    """A scorer over two string columns: `equal` when equal, `unknown` when either is null."""
-    both = pairs.select(pl.col(left).alias("a"), pl.col(right).alias("b"))
-    distinct = both.filter(pl.col("a").is_not_null() & pl.col("b").is_not_null() & (pl.col("a") != pl.col("b")))
-    distinct = distinct.unique()
-    scores = process.cpdist(
-        distinct["a"].to_list(), distinct["b"].to_list(), scorer=scorer, workers=-1, dtype=np.float32
-    )
-    scored = distinct.with_columns(sim=pl.Series(scores, dtype=pl.Float32) / scale)
-    joined = both.join(scored, on=["a", "b"], how="left", maintain_order="left")
-    return joined.select(
-        pl.when(pl.col("a") == pl.col("b"))
-        .then(pl.lit(equal, pl.Float32))
-        .otherwise(pl.col("sim").fill_null(unknown))
-    ).to_series()
+def _similarities(pairs: pl.DataFrame, left: str, right: str, scorers: dict[str, _Scorer]) -> list[pl.Series]:
+    """Several rapidfuzz scorers over one pair of string columns, each named by its output column.
+
+    Only pairs that differ are sent to rapidfuzz (vectorised, all cores), and their strings are pulled
+    out of polars once for all the scorers; equal and null pairs are filled in directly.
+    """
+    a, b = pairs[left], pairs[right]
+    same = (a == b).fill_null(False).to_numpy()
+    need = (a.is_not_null() & b.is_not_null() & (a != b)).arg_true()
+    queries = a.gather(need).to_list()
+    choices = b.gather(need).to_list()
+    positions = need.to_numpy()
+    results = []
+    for name, (scorer, equal, unknown, scale) in scorers.items():
+        out = np.full(len(a), unknown, dtype=np.float32)
+        out[same] = equal
+        if len(positions):
+            out[positions] = process.cpdist(queries, choices, scorer=scorer, workers=-1, dtype=np.float32) / scale
+        results.append(pl.Series(name, out))
+    return results
 
 
-def _jw(pairs: pl.DataFrame, left: str, right: str) -> pl.Series:
-    return _similarity(pairs, left, right, JaroWinkler.normalized_similarity)
-
-
-def _edits(pairs: pl.DataFrame, left: str, right: str) -> pl.Series:
-    """Optimal-string-alignment distance: one typo or one transposition is 1; 99 when either is null."""
-    return _similarity(pairs, left, right, OSA.distance, equal=0.0, unknown=99.0)
+# (scorer, value when equal, value when either is null, divisor)
+_Scorer = tuple[Callable[..., float], float, float, float]
+_JW: _Scorer = (JaroWinkler.normalized_similarity, 1.0, 0.0, 1.0)
+# Optimal-string-alignment distance: one typo or one transposition is 1.
+_OSA: _Scorer = (OSA.distance, 0.0, 99.0, 1.0)
+_TOKEN_SET: _Scorer = (fuzz.token_set_ratio, 1.0, 0.0, 100.0)
 
 
 def _one_typo(distance: str, left: str) -> pl.Expr:
@@ -110,16 +106,13 @@ def compare(
     """Comparison levels for pairs (query[rows[i]], reference[ref_rows[i]])."""
     pairs = pl.concat([_gather(query, rows, "q_"), _gather(reference, ref_rows, "r_")], how="horizontal")
     pairs = pairs.with_columns(
-        _jw(pairs, "q_given1", "r_given1").alias("jw_given"),
-        _jw(pairs, "q_given1", "r_pref_given1").alias("jw_given_pref"),
-        _edits(pairs, "q_given1", "r_given1").alias("osa_given"),
-        _edits(pairs, "q_given1", "r_pref_given1").alias("osa_given_pref"),
-        _jw(pairs, "q_family", "r_family").alias("jw_family"),
-        _edits(pairs, "q_family", "r_family").alias("osa_family"),
-        _jw(pairs, "q_family", "r_pref_family").alias("jw_family_pref"),
-        _edits(pairs, "q_given1", "r_family").alias("osa_swap_given"),
-        _edits(pairs, "q_family", "r_given1").alias("osa_swap_family"),
-        _similarity(pairs, "q_street", "r_street", fuzz.token_set_ratio, scale=100.0).alias("sim_street"),
+        *_similarities(pairs, "q_given1", "r_given1", {"jw_given": _JW, "osa_given": _OSA}),
+        *_similarities(pairs, "q_given1", "r_pref_given1", {"jw_given_pref": _JW, "osa_given_pref": _OSA}),
+        *_similarities(pairs, "q_family", "r_family", {"jw_family": _JW, "osa_family": _OSA}),
+        *_similarities(pairs, "q_family", "r_pref_family", {"jw_family_pref": _JW}),
+        *_similarities(pairs, "q_given1", "r_family", {"osa_swap_given": _OSA}),
+        *_similarities(pairs, "q_family", "r_given1", {"osa_swap_family": _OSA}),
+        *_similarities(pairs, "q_street", "r_street", {"sim_street": _TOKEN_SET}),
         q_given_key=pl.col("q_given_tokens").list.join(""),
         r_given_key=pl.col("r_given_tokens").list.join(""),
     )
@@ -215,6 +208,7 @@ def compare(
         swap_given_exact=_eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1"),
         swap_family_exact=_eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1"),
         tf_given_value=pl.col("q_given1"),
+        given_other=pl.col("r_given1"),
         tf_family_value=pl.col("q_family"),
         tf_postcode_value=pl.col("q_postcode"),
     )  # fmt: skip

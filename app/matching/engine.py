@@ -25,9 +25,14 @@ from app.matching.score import TermFrequencies, score, weight_for_probability
 
 REF_ROW = "ref_row"
 _GIVEN_DIFFERENT = level_code("given", "different")
-# Two records on the same side are only merged as one child when the identity fields themselves agree:
-# household fields (surname, address) are what siblings and twins share.
-_SAME_CHILD_GIVEN = [level_code("given", lv) for lv in ("exact", "equivalent", "alternative", "fuzzy_high")]
+# Two records on the same side are only taken as one child when the identity fields themselves agree:
+# household fields (surname, address) are what siblings and twins share, and twins' names are often one
+# letter apart (Mali/Mari, Siôn/Siân), so a near-miss given name is not enough.
+_SAME_CHILD_GIVEN = [level_code("given", lv) for lv in ("exact", "equivalent")]
+# A given-name spelling held by at most this many reference records reads as a slip, not a name.
+_RARE_SPELLING = 2
+_SAME_HOME = [level_code("address", lv) for lv in ("postcode_and_house", "house_and_street")]
+_NEAR_ADDRESS = [*_SAME_HOME, *(level_code("address", lv) for lv in ("postcode", "sector"))]
 _SAME_CHILD_DOB = [0, *(level_code("dob", lv) for lv in ("exact", "transposed", "one_day", "two_of_three"))]
 
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
@@ -62,15 +67,23 @@ def score_pairs(
     return scored.with_columns(pl.Series(ROW, rows, dtype=pl.UInt32), pl.Series(REF_ROW, ref_rows, dtype=pl.UInt32))
 
 
-def _same_child(model: MatchModel, threshold: float | None = None) -> pl.Expr:
+def _rare_given(tf: TermFrequencies, column: str) -> pl.Expr:
+    frequency = pl.col(column).replace_strict(
+        tf.tables["given"]["tf_given_value"], tf.tables["given"]["tf_given"], default=0.0, return_dtype=pl.Float64
+    )
+    return frequency * tf.size <= _RARE_SPELLING
+
+
+def _same_child(model: MatchModel, threshold: float | None = None, slip: pl.Expr | None = None) -> pl.Expr:
     """Two records of one side are the same child: a confident match whose given names are known and agree.
 
     Requiring known, non-different given names is the twin guard: twins agree on everything else.
     """
     return (
         (pl.col("match_probability") >= (threshold or model.thresholds.matched))
-        & pl.col("given").is_in(_SAME_CHILD_GIVEN)
+        & (pl.col("given").is_in(_SAME_CHILD_GIVEN) | (pl.lit(False) if slip is None else slip))
         & pl.col("dob").is_in(_SAME_CHILD_DOB)
+        & (pl.col("middle") != level_code("middle", "disagree"))
     )
 
 
@@ -82,21 +95,40 @@ def _same_child_pairs(
     tf: TermFrequencies,
     registered_names: bool = False,
     threshold: float | None = None,
+    located: bool = False,
+    typos: bool = False,
 ) -> pl.Series:
     """For pairs of positions within one frame: are the two records the same child?
 
     With `registered_names` (two education records) the registered first given names, or the middle
     names, must agree and sex must not differ: twins may share a known-as name (Ioan and Iwan both
-    "Ioan"), but not their registered names.
+    "Ioan"), but not their registered names. With `located` the address must also agree (to the
+    postcode sector; to the house unless the birth date is exact) or a valid NHS number must: without a record
+    on the other side to vouch for them, two same-named children born near the same date are not merged.
+    With `typos` a given name one slip away also counts, provided one of the two spellings is rare in the
+    reference: a slip makes a rare string, whereas twins' one-letter-apart names (Mali, Mari) are both
+    ordinary names.
     """
     pairs = pl.DataFrame({ROW: left, REF_ROW: right}, schema={ROW: pl.UInt32, REF_ROW: pl.UInt32})
     if not pairs.height:
         return pl.Series("same", [], dtype=pl.Boolean)
     scored = score_pairs(frame, frame, pairs, model, tf)
-    same = _same_child(model, threshold)
+    scored = scored.with_columns(rare=_rare_given(tf, "tf_given_value") | _rare_given(tf, "given_other"))
+    slip = (pl.col("given") == level_code("given", "fuzzy_high")) & pl.col("rare")
+    same = _same_child(model, threshold, slip if typos else None)
     if registered_names:
-        names_agree = pl.col("given_registered_same") | (pl.col("middle") == level_code("middle", "agree"))
+        names_agree = (
+            pl.col("given_registered_same")
+            | (pl.col("middle") == level_code("middle", "agree"))
+            | (pl.col("given") == level_code("given", "fuzzy_high")) & pl.col("rare")
+        )
         same = same & names_agree & (pl.col("sex") != level_code("sex", "disagree"))
+    if located:
+        near = pl.col("address").is_in(_NEAR_ADDRESS)
+        home = pl.col("address").is_in(_SAME_HOME)
+        exact_dob = pl.col("dob") == level_code("dob", "exact")
+        nhs = pl.col("nhs") == level_code("nhs", "agree")
+        same = same & (nhs | (near & (exact_dob | home)))
     return scored.select(same.alias("same")).to_series()
 
 
@@ -134,7 +166,7 @@ def _decide(
         .filter(pl.col("own_w").is_null() | (pl.col("own_w") < pl.col("best_w")))
     )
     shared = taken.filter(
-        _same_child_pairs(health, taken[ROW], taken["holder"], model, tf, threshold=model.thresholds.possible)
+        _same_child_pairs(health, taken[ROW], taken["holder"], model, tf, typos=True)
     )
     assigned = pl.concat(
         [assigned.join(shared.select(ROW), on=ROW, how="anti"), shared.select(ROW, REF_ROW)]
@@ -162,9 +194,9 @@ def _decide(
         & (pl.col("own_h").is_null() | (pl.col("own_h") < pl.col("w2") + margin))
     )
     rival_e = rival_e.filter(
-        ~_same_child_pairs(education, rival_e[REF_ROW], rival_e["rival"], model, tf, registered_names=True)
+        ~_same_child_pairs(education, rival_e[REF_ROW], rival_e["rival"], model, tf, registered_names=True, typos=True)
     )
-    rival_h = rival_h.filter(~_same_child_pairs(health, rival_h[ROW], rival_h["rival"], model, tf))
+    rival_h = rival_h.filter(~_same_child_pairs(health, rival_h[ROW], rival_h["rival"], model, tf, typos=True))
     runner = (
         pl.concat([rival_e.select(ROW, "w2"), rival_h.select(ROW, "w2")])
         .group_by(ROW)
@@ -223,3 +255,54 @@ def _outcomes(health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFrame, 
         pl.lit(model.version).alias("model_version"),
         pl.lit(model.content_hash).alias("model_hash"),
     )
+
+
+def dedupe(health: pl.DataFrame, model: MatchModel | None = None) -> pl.DataFrame:
+    """Cluster health rows that are the same child: columns `id` and `cluster_id` (smallest id in cluster).
+
+    Only pairs whose identity fields agree are joined (the same test as in `link`), so twins, who share
+    surname, address and birthday, stay apart; a record with no given name joins nothing.
+    """
+    model = model or DEFAULT_MODEL
+    tf = TermFrequencies.build(health)
+    pairs = candidate_pairs(health, build_reference(health, model.blocking.max_block))
+    pairs = pairs.filter(pl.col(ROW) < pl.col(REF_ROW))
+    same = pairs.filter(_same_child_pairs(health, pairs[ROW], pairs[REF_ROW], model, tf, located=True))
+    labels = components(health.height, same[ROW].to_numpy(), same[REF_ROW].to_numpy())
+    ids = health["id"].to_numpy()
+    # Label each component by its smallest id, not its smallest position.
+    smallest = np.full(health.height, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(smallest, labels, ids)
+    return pl.DataFrame({"id": health["id"], "cluster_id": pl.Series(smallest[labels], dtype=pl.Int64)})
+
+
+def explain(row: Mapping[str, Any], model: MatchModel | None = None) -> dict[str, Any]:
+    """A JSON-able account of one decision, from a `link` output row (or a real-time candidate's row).
+
+    Lists every field's comparison level and weight in bits, the prior, the total, the probability and
+    the thresholds the outcome was decided against. Holds no personal data: levels and numbers only.
+    """
+    model = model or DEFAULT_MODEL
+    fields = []
+    for field in FIELDS:
+        code = row.get(f"level_{field}")
+        code = row.get(field) if code is None else code
+        level = "missing" if not code else FIELD_LEVELS[field][int(code) - 1]
+        fields.append({"field": field, "level": level, "weight": _rounded(row.get(f"weight_{field}"))})
+    return {
+        "outcome": row.get("outcome"),
+        "reason": row.get("reason"),
+        "names_swapped": bool(row.get("names_swapped")),
+        "fields": fields,
+        "prior": _rounded(row.get("prior")),
+        "match_weight": _rounded(row.get("match_weight")),
+        "match_probability": row.get("match_probability"),
+        "runner_up_weight": _rounded(row.get("runner_up_weight")),
+        "thresholds": model.thresholds.model_dump(),
+        "model_version": model.version,
+        "model_hash": model.content_hash,
+    }
+
+
+def _rounded(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)

@@ -119,6 +119,9 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "harriet": ("harriet", "hattie", "harri"),
     "penelope": ("penelope", "penny", "poppy"),
     "madeleine": ("madeleine", "madeline", "madison", "maddie", "maddy"),
+    "roderick": ("roderick", "rhodri", "roddy", "rod"),
+    "tudor": ("tudor", "tudur"),
+    "aneurin": ("aneurin", "aneirin", "nye"),
     "muhammad": ("muhammad", "mohammed", "mohammad", "mohamed", "muhammed", "mohamad", "mohammod"),
     "mathilda": ("matilda", "mathilda", "tilly", "tillie"),
 }  # fmt: skip

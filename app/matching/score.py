@@ -28,6 +28,7 @@ class TermFrequencies:
     tables: dict[str, pl.DataFrame]
     mean: dict[str, float]
     size: int
+    full_names: pl.DataFrame
 
     @classmethod
     def build(cls, reference: pl.DataFrame) -> TermFrequencies:
@@ -38,7 +39,16 @@ class TermFrequencies:
             total = max(int(counts["len"].sum()), 1)
             tables[field] = counts.select(value_column, (pl.col("len") / total).alias(f"tf_{field}"))
             mean[field] = float((counts["len"].cast(pl.Float64) ** 2).sum()) / total**2 if counts.height else 1.0
-        return cls(tables, mean, reference.height)
+        names = (
+            reference.select(pl.col("given1").alias("tf_given_value"), pl.col("family").alias("tf_family_value"))
+            .drop_nulls()
+            .group_by("tf_given_value", "tf_family_value")
+            .len()
+        )
+        names = names.select(
+            "tf_given_value", "tf_family_value", (pl.col("len") / max(reference.height, 1)).alias("tf_name")
+        )
+        return cls(tables, mean, reference.height, names)
 
 
 def score(levels: pl.DataFrame, model: MatchModel, tf: TermFrequencies) -> pl.DataFrame:
@@ -65,11 +75,29 @@ def score(levels: pl.DataFrame, model: MatchModel, tf: TermFrequencies) -> pl.Da
             .otherwise(pl.col(f"weight_{field}"))
             .alias(f"weight_{field}")
         ).drop(f"tf_{field}")
+    scored = _full_name_capped(scored, model, tf)
     scored = scored.with_columns(weight_address=_household_capped(model, tf.size))
     total = pl.sum_horizontal([f"weight_{f}" for f in FIELDS]) + prior
     return scored.with_columns(prior=pl.lit(prior), match_weight=total).with_columns(
         match_probability=probability(pl.col("match_weight"))
     )
+
+
+def _full_name_capped(scored: pl.DataFrame, model: MatchModel, tf: TermFrequencies) -> pl.DataFrame:
+    """Given and surname both exact: worth no more than the frequency of the full name itself.
+
+    Names are not independent (families, fashions, and in Wales a handful of surnames), so a common
+    pairing such as Ffion Jones is far more frequent than tf(Ffion) x tf(Jones). The surname weight
+    absorbs the difference, keeping the explanation per field.
+    """
+    m_both = math.log2(model.fields["given"].m[0] * model.fields["family"].m[0])
+    exact = (pl.col("given") == level_code("given", "exact")) & (pl.col("family") == level_code("family", "exact"))
+    joined = scored.join(tf.full_names, on=["tf_given_value", "tf_family_value"], how="left", maintain_order="left")
+    cap = m_both - pl.col("tf_name").clip(lower_bound=model.tf_floor).log(2)
+    over = (pl.col("weight_given") + pl.col("weight_family") - cap).fill_null(0.0)
+    return joined.with_columns(
+        weight_family=pl.when(exact & (over > 0)).then(pl.col("weight_family") - over).otherwise("weight_family")
+    ).drop("tf_name")
 
 
 def _household_capped(model: MatchModel, reference_size: int) -> pl.Expr:
