@@ -50,20 +50,36 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _b64url_decode_strict(segment: bytes | memoryview, what: str) -> bytes:
-    """Decode unpadded base64url, refusing any byte outside the alphabet (the lenient decoder skips them)."""
-    raw = bytes(segment)
-    if b"+" in raw or b"/" in raw or b"=" in raw:
-        raise Unauthorized(f"{what}: not base64url")
-    standard = raw.translate(_URLSAFE_TO_STANDARD)
-    del raw  # the next step pads a second copy; drop the first before it is made
+def _standard_alphabet_table() -> bytes:
+    """Byte map from base64url to standard base64; every byte outside base64url maps to `!`, never valid."""
+    table = bytearray(b"!" * 256)
+    for char in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789":
+        table[char] = char
+    table[ord("-")], table[ord("_")] = ord("+"), ord("/")
+    return bytes(table)
+
+
+_TO_STANDARD_ALPHABET = _standard_alphabet_table()
+_TRANSLATE_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+def _b64url_decode_strict(data: bytes, start: int, end: int, what: str) -> bytes:
+    """Decode the unpadded base64url in `data[start:end]`, refusing any byte outside the alphabet.
+
+    Bodies reach 130 MB, so the segment is translated chunk by chunk into one padded buffer that the strict
+    decoder then reads: one full-size copy besides the decoded output (the stdlib route makes three).
+    """
+    length = end - start
+    padded = bytearray(length + (-length % 4))
+    view = memoryview(data)
+    for offset in range(0, length, _TRANSLATE_CHUNK_BYTES):
+        stop = min(offset + _TRANSLATE_CHUNK_BYTES, length)
+        padded[offset:stop] = view[start + offset : start + stop].tobytes().translate(_TO_STANDARD_ALPHABET)
+    padded[length:] = b"=" * (len(padded) - length)
     try:
-        return binascii.a2b_base64(standard + b"=" * (-len(standard) % 4), strict_mode=True)
+        return binascii.a2b_base64(padded, strict_mode=True)
     except binascii.Error as exc:
         raise Unauthorized(f"{what}: not base64url") from exc
-
-
-_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +108,10 @@ class CompactJws:
         return memoryview(self.data)[: self.payload_end]
 
     def signature(self) -> bytes:
-        return _b64url_decode_strict(memoryview(self.data)[self.payload_end + 1 :], "signature")
+        return _b64url_decode_strict(self.data, self.payload_end + 1, len(self.data), "signature")
 
     def payload(self) -> bytes:
-        return _b64url_decode_strict(memoryview(self.data)[self.header_end + 1 : self.payload_end], "payload")
+        return _b64url_decode_strict(self.data, self.header_end + 1, self.payload_end, "payload")
 
 
 def parse_compact(data: bytes, *, typ: str) -> CompactJws:
@@ -107,7 +123,7 @@ def parse_compact(data: bytes, *, typ: str) -> CompactJws:
     if payload_end == header_end:
         raise Unauthorized("not a compact JWS (two dots expected)")
     try:
-        header = json.loads(_b64url_decode_strict(data[:header_end], "header"))
+        header = json.loads(_b64url_decode_strict(data, 0, header_end, "header"))
     except ValueError as exc:
         raise Unauthorized("header is not JSON") from exc
     check_header(header, typ=typ)
@@ -170,7 +186,8 @@ def _coordinate(jwk: Mapping[str, Any], member: str) -> int:
     if not isinstance(value, str):
         raise InvalidKey(f"JWK member {member} missing")
     try:
-        raw = _b64url_decode_strict(value.encode("ascii"), member)
+        encoded = value.encode("ascii")
+        raw = _b64url_decode_strict(encoded, 0, len(encoded), member)
     except (Unauthorized, UnicodeEncodeError) as exc:
         raise InvalidKey(f"JWK member {member} is not base64url") from exc
     if member in {"x", "y"} and len(raw) != _P256_COORDINATE_BYTES:
