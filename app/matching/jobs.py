@@ -27,7 +27,9 @@ def match_health_list(context: JobContext) -> dict[str, Any]:
 
 def rematch_after_register_change(context: JobContext) -> dict[str, Any]:
     with context.session_factory.begin() as session:
-        result = service.rematch_after_register_change(session, now=context.now(), progress=context.progress)
+        result = service.rematch_after_register_change(
+            session, job_id=context.job_id, now=context.now(), progress=context.progress
+        )
     return {"submission_id": str(context.payload.get("submission_id")), **result}
 
 

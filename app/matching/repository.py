@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.cme.models import CmeCandidate, CmeRecord
+from app.jobs.models import Job
 from app.matching.models import MatchIndexGeneration, MatchModelVersion, MatchOutcome, MatchRun
 from app.submissions.models import EducationChild, HealthChild, Submission
 
@@ -189,6 +190,15 @@ def get_review(
 
 def get_health_row(session: Session, health_child_id: int) -> HealthChild | None:
     return session.get(HealthChild, health_child_id)
+
+
+def later_job_queued(session: Session, job_id: uuid.UUID) -> bool:
+    """Is a job of the same kind, created after this one, still waiting to run?"""
+    this = select(Job.kind, Job.created_at).where(Job.id == job_id).subquery()
+    stmt = select(Job.id).where(
+        Job.kind == this.c.kind, Job.created_at > this.c.created_at, Job.status == "queued"
+    )
+    return session.execute(stmt.limit(1)).first() is not None
 
 
 # --- Register generation --------------------------------------------------------------------------------

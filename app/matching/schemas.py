@@ -26,17 +26,28 @@ class ReviewDecision(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="Why; kept with the decision.")
 
 
-class Explanation(BaseModel):
-    """Comparison levels and Fellegi-Sunter weights per field: ids and levels only, never values."""
+class FieldEvidence(BaseModel):
+    field: str
+    level: str = Field(
+        description="Comparison level, best first per field; 'missing' when a side has no value."
+    )
+    weight: float | None = Field(description="Fellegi-Sunter weight in bits.")
 
-    levels: dict[str, str]
-    weights: dict[str, float]
-    match_weight: float | None
-    match_probability: float | None
-    runner_up_weight: float | None = None
+
+class Explanation(BaseModel):
+    """Why: every field's comparison level and weight, the totals and thresholds. Levels only, never values."""
+
+    outcome: str | None = None
     reason: str | None = None
+    names_swapped: bool = False
+    fields: list[FieldEvidence]
+    prior: float | None = None
+    match_weight: float | None = None
+    match_probability: float | None = None
+    runner_up_weight: float | None = None
     thresholds: dict[str, float] = Field(default_factory=dict)
     model_version: str | None = None
+    model_hash: str | None = None
 
 
 class ReviewSummary(BaseModel):

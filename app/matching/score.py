@@ -45,7 +45,8 @@ class TermFrequencies:
             .group_by("tf_given_value", "tf_family_value")
             .len()
         )
-        names = names.select(
+        # Only full names held by two or more records: one sighting says nothing about how common it is.
+        names = names.filter(pl.col("len") > 1).select(
             "tf_given_value", "tf_family_value", (pl.col("len") / max(reference.height, 1)).alias("tf_name")
         )
         return cls(tables, mean, reference.height, names)

@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,11 +27,11 @@ from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
 from app.core.errors import Conflict, Forbidden, NotFound, ProblemError
 from app.matching import repository
-from app.matching.blocking import PASSES, ROW, build_reference
-from app.matching.engine import REF_ROW, link, score_pairs
-from app.matching.frames import columns_to_frame, records_to_frame
+from app.matching.engine import explain, link
+from app.matching.frames import columns_to_frame
 from app.matching.models import MatchOutcome, MatchRun
-from app.matching.params import DEFAULT_MODEL, FIELD_LEVELS, FIELDS, MatchModel
+from app.matching.params import DEFAULT_MODEL, MatchModel
+from app.matching.realtime import Candidate, EducationIndex
 from app.matching.schemas import (
     CandidateRecord,
     Decision,
@@ -46,7 +45,6 @@ from app.matching.schemas import (
     ReviewSummary,
     dump_child,
 )
-from app.matching.score import TermFrequencies
 from app.partners.models import PartnerKind
 from app.security.dependencies import Caller
 from app.submissions.models import HealthChild
@@ -58,6 +56,7 @@ HEALTH_LIST_RUN = "health_list"
 REMATCH_RUN = "rematch"
 PURPOSE = "reg3_identification"
 MAX_REALTIME_CANDIDATES = 5
+_META_COLUMNS = ("la_id", "register", "school_number", "school_name")
 
 
 class NotALocalAuthority(Forbidden):
@@ -130,28 +129,8 @@ def rows_to_frame(rows: Sequence[Sequence[Any]], names: Sequence[str], *, la_col
     return columns_to_frame(raw)
 
 
-def _level_name(field: str, code: int) -> str:
-    return "missing" if code == 0 else FIELD_LEVELS[field][code - 1]
-
-
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
-
-
-def explanation(row: Mapping[str, Any], model: MatchModel) -> dict[str, Any]:
-    """Per-field comparison levels and weights of one scored pair, totals and thresholds: no values."""
-    levels = {f: _level_name(f, int(row[f"level_{f}"])) for f in FIELDS if row.get(f"level_{f}") is not None}
-    weights = {f: round(float(row[f"weight_{f}"]), 4) for f in FIELDS if row.get(f"weight_{f}") is not None}
-    return {
-        "levels": levels,
-        "weights": weights,
-        "match_weight": _rounded(row.get("match_weight")),
-        "match_probability": _rounded(row.get("match_probability")),
-        "runner_up_weight": _rounded(row.get("runner_up_weight")),
-        "reason": row.get("reason"),
-        "thresholds": model.thresholds.model_dump(),
-        "model_version": model.version,
-    }
 
 
 # --- Hand-overs to other domains ------------------------------------------------------------------------
@@ -375,7 +354,7 @@ def _outcome_rows(
             "match_weight": _rounded(row["match_weight"]),
             "match_probability": _rounded(row["match_probability"]),
             "model_version": model.version,
-            "evidence": explanation(row, model),
+            "evidence": explain(row, model),
             "created_at": now,
             "review_status": "pending" if outcome == "possible" else None,
             "reviewed_at": None,
@@ -389,27 +368,35 @@ def _outcome_rows(
 
 
 def rematch_after_register_change(
-    session: Session, *, now: dt.datetime, progress: Progress
+    session: Session, *, job_id: uuid.UUID, now: dt.datetime, progress: Progress
 ) -> dict[str, Any]:
     """Bump the register generation (real-time indexes rebuild) and re-match open CME children.
 
     Health lists are not re-run: their matched rows are gone by design. Open candidates and CME records
-    found on a register now are reported to the CME domain.
+    found on a register now are reported to the CME domain. When a later register change is already
+    queued, that job will see this change too, so the (full-register) matching is left to it.
     """
     generation = repository.bump_register_generation(session, now)
+    result: dict[str, Any] = {"register_generation": generation}
+    if repository.later_job_queued(session, job_id):
+        return {**result, "deferred_to_later_job": True}
     model = active_model(session, now)
     candidates, records = repository.open_cme_children(session)
-    progress(0, len(candidates) + len(records))
-    education = rows_to_frame(
-        repository.education_rows(session), repository.EDUCATION_MATCH_COLUMNS, la_column="la_id"
-    )
-    found: dict[str, list[uuid.UUID]] = {}
-    for name, rows in (("candidates", candidates), ("records", records)):
-        found[name] = _found_on_register(rows, education, model)
-    _report_found_on_register(session, candidate_ids=found["candidates"], record_ids=found["records"])
-    progress(len(candidates) + len(records), len(candidates) + len(records))
+    total = len(candidates) + len(records)
+    progress(0, total)
+    found: dict[str, list[uuid.UUID]] = {"candidates": [], "records": []}
+    if total:
+        education = rows_to_frame(
+            repository.education_rows(session), repository.EDUCATION_MATCH_COLUMNS, la_column="la_id"
+        )
+        found = {
+            "candidates": _found_on_register(candidates, education, model),
+            "records": _found_on_register(records, education, model),
+        }
+        _report_found_on_register(session, candidate_ids=found["candidates"], record_ids=found["records"])
+    progress(total, total)
     return {
-        "register_generation": generation,
+        **result,
         "model_version": model.version,
         "candidates_checked": len(candidates),
         "records_checked": len(records),
@@ -555,73 +542,31 @@ def decide_review(
 # --- Real-time ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class EducationMeta:
-    ids: np.ndarray[Any, Any]
-    la: list[str]
-    register: list[str]
-    school_number: list[str | None]
-    school_name: list[str | None]
-
-
 class RealtimeIndex:
-    """Every register record, blocked and ready for one-record queries (searchsorted per blocking key).
-
-    A thin adapter over the engine's blocking and scoring pieces, standing in for
-    `app.matching.realtime.EducationIndex` until that lands.
-    """
+    """The engine's `EducationIndex` plus what answering needs: each record's LA, register and school."""
 
     def __init__(self, rows: Sequence[Row[Any]], model: MatchModel, generation: int) -> None:
         self.generation = generation
         self.model = model
-        self.frame = rows_to_frame(rows, repository.EDUCATION_MATCH_COLUMNS, la_column="la_id")
-        self.reference = build_reference(self.frame, model.blocking.max_block)
-        self.tf = TermFrequencies.build(self.frame)
-        names = repository.EDUCATION_MATCH_COLUMNS
-        column = {name: names.index(name) for name in ("la_id", "register", "school_number", "school_name")}
-        self.meta = EducationMeta(
-            ids=self.frame["id"].to_numpy(),
-            la=[r[column["la_id"]] for r in rows],
-            register=[r[column["register"]] for r in rows],
-            school_number=[r[column["school_number"]] for r in rows],
-            school_name=[r[column["school_name"]] for r in rows],
-        )
+        frame = rows_to_frame(rows, repository.EDUCATION_MATCH_COLUMNS, la_column="la_id")
+        self.index = EducationIndex.build(frame, model)
+        # Rows come ordered by id, so an id's position is a binary search away.
+        self.ids = frame["id"].to_numpy()
+        position = {name: repository.EDUCATION_MATCH_COLUMNS.index(name) for name in _META_COLUMNS}
+        self.meta = {name: [row[at] for row in rows] for name, at in position.items()}
 
-    @property
-    def size(self) -> int:
-        return self.frame.height
-
-    def candidate_pairs(self, query: pl.DataFrame) -> pl.DataFrame:
-        rows: list[np.ndarray[Any, Any]] = []
-        refs: list[np.ndarray[Any, Any]] = []
-        for block_pass in PASSES:
-            keyed = block_pass.query(query)
-            reference = self.reference[block_pass.name]
-            keys = keyed["key"].to_numpy()
-            lo = np.searchsorted(reference.keys, keys, side="left")
-            hi = np.searchsorted(reference.keys, keys, side="right")
-            counts = hi - lo
-            if not counts.sum():
-                continue
-            rows.append(np.repeat(keyed[ROW].to_numpy(), counts))
-            refs.append(np.concatenate([reference.rows[a:b] for a, b in zip(lo, hi, strict=True) if b > a]))
-        if not rows:
-            return pl.DataFrame(schema={ROW: pl.UInt32, REF_ROW: pl.UInt32})
-        pairs = pl.DataFrame({ROW: np.concatenate(rows), REF_ROW: np.concatenate(refs)})
-        return pairs.cast({ROW: pl.UInt32, REF_ROW: pl.UInt32}).unique()
-
-    def query(self, records: Sequence[HealthRecord]) -> pl.DataFrame:
-        """Scored pairs at or above the 'possible' threshold, best first within each record."""
-        query = records_to_frame([r.model_dump() for r in records], list(range(len(records))))
-        pairs = self.candidate_pairs(query)
-        if not pairs.height:
-            return pl.DataFrame(schema={ROW: pl.UInt32, REF_ROW: pl.UInt32, "match_probability": pl.Float64})
-        scored = score_pairs(query, self.frame, pairs, self.model, self.tf).rename(
-            {f: f"level_{f}" for f in FIELDS}
-        )
-        return scored.filter(pl.col("match_probability") >= self.model.thresholds.possible).sort(
-            [ROW, "match_weight"], descending=[False, True]
-        )
+    def query(self, records: Sequence[HealthRecord]) -> list[list[tuple[Candidate, int]]]:
+        """Per record, candidates at or above the 'possible' threshold with their row position, best first."""
+        found = self.index.query([r.model_dump() for r in records], limit=MAX_REALTIME_CANDIDATES)
+        possible = self.model.thresholds.possible
+        return [
+            [
+                (c, int(np.searchsorted(self.ids, c.education_id)))
+                for c in candidates
+                if c.probability >= possible
+            ]
+            for candidates in found
+        ]
 
 
 class RealtimeIndexHolder:
@@ -686,38 +631,33 @@ def match_records(
 ) -> MatchResponse:
     """Candidates for each record: full detail from the caller's own LA, only "known, which LA" otherwise."""
     la_id = require_local_authority(caller)
-    scored = index.query(records)
-    by_record: dict[int, list[MatchCandidate]] = {i: [] for i in range(len(records))}
-    other_las: dict[int, set[str]] = {i: set() for i in range(len(records))}
+    results: list[MatchResult] = []
     shown: list[int] = []
     matched = index.model.thresholds.matched
-    for row in scored.iter_rows(named=True):
-        position, ref = int(row[ROW]), int(row[REF_ROW])
-        record_la = index.meta.la[ref]
-        if record_la != la_id:
-            if record_la not in other_las[position]:
-                other_las[position].add(record_la)
-                by_record[position].append(MatchCandidate(la_id=record_la))
-            continue
-        if sum(c.education_child_id is not None for c in by_record[position]) >= MAX_REALTIME_CANDIDATES:
-            continue
-        education_id = int(index.meta.ids[ref])
-        shown.append(education_id)
-        by_record[position].append(
-            MatchCandidate(
-                la_id=record_la,
-                register_type=index.meta.register[ref],
-                education_child_id=education_id,
-                school_number=index.meta.school_number[ref],
-                school_name=index.meta.school_name[ref],
-                outcome="matched" if row["match_probability"] >= matched else "possible",
-                match_weight=_rounded(row["match_weight"]),
-                match_probability=_rounded(row["match_probability"]),
-                explanation=Explanation.model_validate(explanation(row, index.model)),
+    for record_index, found in enumerate(index.query(records)):
+        candidates: list[MatchCandidate] = []
+        other_las: set[str] = set()
+        for candidate, at in found:
+            record_la = index.meta["la_id"][at]
+            if record_la != la_id:
+                if record_la not in other_las:
+                    other_las.add(record_la)
+                    candidates.append(MatchCandidate(la_id=record_la))
+                continue
+            shown.append(candidate.education_id)
+            candidates.append(
+                MatchCandidate(
+                    la_id=record_la,
+                    register_type=index.meta["register"][at],
+                    education_child_id=candidate.education_id,
+                    school_number=index.meta["school_number"][at],
+                    school_name=index.meta["school_name"][at],
+                    outcome="matched" if candidate.probability >= matched else "possible",
+                    match_weight=_rounded(candidate.score),
+                    match_probability=_rounded(candidate.probability),
+                    explanation=Explanation.model_validate(candidate.explanation),
+                )
             )
-        )
+        results.append(MatchResult(record_index=record_index, candidates=candidates))
     _audit(session, caller, "matching.realtime.query", "education_child", shown)
-    return MatchResponse(
-        results=[MatchResult(record_index=i, candidates=c) for i, c in by_record.items()],
-        model_version=index.model.version,
-    )
+    return MatchResponse(results=results, model_version=index.model.version)

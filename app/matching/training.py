@@ -8,8 +8,6 @@ The shipped defaults act as pseudo-counts, so a field that the data says little 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -48,30 +46,45 @@ def estimate_u(
     return estimated
 
 
+def _best_per_row(rows: npt.NDArray[np.uint32], total: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    order = np.lexsort((-total, rows))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = rows[order][1:] != rows[order][:-1]
+    best = np.zeros(len(order), dtype=bool)
+    best[order[first]] = True
+    return best
+
+
 def estimate_m(
     matrix: npt.NDArray[np.int8],
+    rows: npt.NDArray[np.uint32],
     u: dict[str, tuple[float, ...]],
     model: MatchModel,
+    prior_bits: float,
     iterations: int,
     prior_strength: float,
-) -> tuple[dict[str, tuple[float, ...]], float]:
-    """EM for m and the share of candidate pairs that match, u fixed. Returns (m per field, share)."""
+) -> dict[str, tuple[float, ...]]:
+    """EM for m with u fixed, each field's expectation step leaving that field out.
+
+    Plain EM on blocked pairs finds the strongest cluster, which is "same household" (surname and address
+    agree) rather than "same child". Two guards: only each query record's best candidate takes part
+    (a sibling is never the best candidate while the child's own record is there), and each field's m is
+    judged on pairs whose *other* fields say they match, so a field does not vouch for itself.
+    """
     m = {f: np.array(model.fields[f].m) for f in FIELDS}
-    log_u = {f: np.log(np.array([1.0, *u[f]])) for f in FIELDS}
-    share = 0.1
+    log_u = {f: np.log2(np.array([1.0, *u[f]])) for f in FIELDS}
     for _ in range(iterations):
-        bayes = np.zeros(len(matrix))
+        weights = np.column_stack(
+            [(np.log2(np.array([1.0, *m[f]])) - log_u[f])[matrix[:, i]] for i, f in enumerate(FIELDS)]
+        )
+        total = weights.sum(axis=1) + prior_bits
+        best = _best_per_row(rows, total)
         for i, field in enumerate(FIELDS):
-            log_m = np.log(np.array([1.0, *m[field]]))
-            bayes += (log_m - log_u[field])[matrix[:, i]]
-        log_odds = np.clip(bayes + math.log(share / (1 - share)), -50, 50)
-        posterior = 1.0 / (1.0 + np.exp(-log_odds))
-        share = float(np.clip(posterior.mean(), 1e-6, 1 - 1e-6))
-        for i, field in enumerate(FIELDS):
+            posterior = best / (1.0 + np.exp2(-np.clip(total - weights[:, i], -60, 60)))
             size = len(FIELD_LEVELS[field])
             counts = np.bincount(matrix[:, i], weights=posterior, minlength=size + 1)[1:]
             m[field] = np.array(_normalised(counts + prior_strength * np.array(model.fields[field].m)))
-    return {f: tuple(float(x) for x in m[f]) for f in FIELDS}, share
+    return {f: tuple(float(x) for x in m[f]) for f in FIELDS}
 
 
 def train(
@@ -80,8 +93,8 @@ def train(
     model: MatchModel | None = None,
     *,
     random_pairs: int = 200_000,
-    iterations: int = 15,
-    prior_strength: float = 50.0,
+    iterations: int = 5,
+    prior_strength: float = 20.0,
     seed: int = 0,
 ) -> MatchModel:
     """A model with u and m estimated on these frames; thresholds and rules carried over from `model`."""
@@ -89,7 +102,7 @@ def train(
     u = estimate_u(health, education, base, random_pairs, seed)
     pairs = candidate_pairs(health, build_reference(education, base.blocking.max_block))
     matrix = _level_matrix(compare(health, education, pairs[ROW].to_numpy(), pairs[REF_ROW].to_numpy()))
-    m, _ = estimate_m(matrix, u, base, iterations, prior_strength)
+    m = estimate_m(matrix, pairs[ROW].to_numpy(), u, base, base.prior_bits(education.height), iterations, prior_strength)
     fields = {f: FieldParams(m=m[f], u=u[f]) for f in FIELDS}
     trained = base.model_copy(update={"fields": fields})
     return trained.model_copy(update={"version": f"trained-{trained.content_hash[:8]}"})

@@ -1,0 +1,169 @@
+"""`link` on hand-built records: one test per real-world error, and the traps that must not match."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+import pytest
+
+from app.matching.engine import OUTPUT_SCHEMA, explain, link
+from tests.matching.helpers import child, frames
+
+TRUE = child("Dafydd", "Pritchard", "2014-03-02", sex="M", middle_names="Rhys")
+
+
+def outcome_of(health: list[dict[str, Any]], education: list[dict[str, Any]]) -> pl.DataFrame:
+    return link(*frames(health, education))
+
+
+def assert_matched(health_record: dict[str, Any], education_record: dict[str, Any] = TRUE) -> None:
+    out = outcome_of([health_record], [education_record])
+    row = out.row(0, named=True)
+    assert (row["outcome"], row["education_id"]) == ("matched", 101), explain(row)
+
+
+class TestRealWorldErrors:
+    def test_exact(self) -> None:
+        assert_matched(child("Dafydd", "Pritchard", "2014-03-02"))
+
+    def test_given_and_family_swapped(self) -> None:
+        assert_matched(child("Pritchard", "Dafydd", "2014-03-02"))
+
+    def test_welsh_english_equivalent(self) -> None:
+        assert_matched(child("David", "Pritchard", "2014-03-02"))
+
+    def test_nickname_held_as_preferred_name(self) -> None:
+        education = child("Dafydd", "Pritchard", "2014-03-02", preferred_given_name="Dai")
+        assert_matched(child("Dai", "Pritchard", "2014-03-02"), education)
+
+    def test_diacritics_stripped(self) -> None:
+        education = child("Siân", "Llŷr", "2014-03-02")
+        assert_matched(child("SIAN", "Llyr", "2014-03-02"), education)
+
+    def test_double_barrelled_part_missing(self) -> None:
+        education = child("Dafydd", "Pritchard-Bowen", "2014-03-02")
+        assert_matched(child("Dafydd", "Bowen", "2014-03-02"), education)
+
+    def test_surname_changed_with_former_name(self) -> None:
+        education = child("Dafydd", "Morgan", "2014-03-02", former_names=[{"family_name": "Pritchard"}])
+        assert_matched(child("Dafydd", "Pritchard", "2014-03-02"), education)
+
+    def test_middle_name_moved_into_given(self) -> None:
+        assert_matched(child("Dafydd Rhys", "Pritchard", "2014-03-02"))
+
+    def test_known_by_middle_name(self) -> None:
+        assert_matched(child("Rhys", "Pritchard", "2014-03-02"))
+
+    def test_typo_in_given_name(self) -> None:
+        assert_matched(child("Dafyd", "Pritchard", "2014-03-02"))
+
+    def test_transposition_in_family_name(self) -> None:
+        assert_matched(child("Dafydd", "Pritchrad", "2014-03-02"))
+
+    def test_day_and_month_swapped(self) -> None:
+        assert_matched(child("Dafydd", "Pritchard", "2014-02-03"))
+
+    def test_birth_date_off_by_a_day(self) -> None:
+        assert_matched(child("Dafydd", "Pritchard", "2014-03-03"))
+
+    def test_moved_house(self) -> None:
+        assert_matched(
+            child("Dafydd", "Pritchard", "2014-03-02", postcode="LL57 2DG", line="3 Ffordd Penrhos")
+        )
+
+    def test_postcode_spacing_and_case(self) -> None:
+        assert_matched(child("Dafydd", "Pritchard", "2014-03-02", postcode="cf101aa"))
+
+    def test_no_address(self) -> None:
+        assert_matched(child("Dafydd", "Pritchard", "2014-03-02", postcode=None, line=None))
+
+    def test_no_birth_date(self) -> None:
+        assert_matched(child("Dafydd", "Pritchard", None))
+
+    def test_iso_strings_and_dates_give_the_same_frame(self) -> None:
+        import datetime as dt
+
+        as_date = child("Dafydd", "Pritchard", None)
+        as_date["date_of_birth"] = dt.date(2014, 3, 2)
+        left, _ = frames([as_date], [])
+        right, _ = frames([child("Dafydd", "Pritchard", "2014-03-02")], [])
+        assert left.equals(right)
+
+
+class TestTraps:
+    twin_a = child("Ffion", "Hughes", "2015-06-01", sex="F")
+    twin_b = child("Elin", "Hughes", "2015-06-01", sex="F")
+
+    def test_twins_each_get_their_own_record(self) -> None:
+        out = outcome_of([self.twin_b, self.twin_a], [self.twin_a, self.twin_b])
+        assert out.select("outcome", "education_id").rows() == [("matched", 102), ("matched", 101)]
+
+    def test_twin_missing_from_education_is_not_matched_to_the_other(self) -> None:
+        out = outcome_of([self.twin_a], [self.twin_b])
+        assert out["outcome"][0] != "matched"
+
+    def test_twin_missing_from_education_when_both_are_on_the_health_list(self) -> None:
+        out = outcome_of([self.twin_a, self.twin_b], [self.twin_b])
+        assert out.select("outcome", "education_id").rows() == [("unmatched", 101), ("matched", 101)]
+
+    def test_common_name_cluster_is_not_cross_matched(self) -> None:
+        cluster = [
+            child("Ffion", "Jones", f"2015-{month:02d}-{day:02d}", postcode=pc, line=f"{n} Church Street")
+            for n, (month, day, pc) in enumerate(
+                [
+                    (1, 14, "SA31 1AA"),
+                    (3, 2, "SA31 2BB"),
+                    (5, 20, "SA31 3DD"),
+                    (8, 8, "SA31 1HN"),
+                    (11, 30, "SA31 2PL"),
+                ]
+            )
+        ]
+        stranger = child("Ffion", "Jones", "2015-07-19", postcode="SA31 3QT", line="40 Heol Awst")
+        out = outcome_of([stranger, cluster[2]], cluster)
+        assert out.select("outcome", "education_id").row(1) == ("matched", 103)
+        assert out["outcome"][0] == "unmatched"
+
+    def test_one_education_record_cannot_absorb_two_children(self) -> None:
+        other = child(
+            "Dafydd", "Pritchard", "2014-03-02", postcode="SA1 6PL", line="9 Maes y Coed", middle_names="Ifan"
+        )
+        out = outcome_of([other, child("Dafydd", "Pritchard", "2014-03-02", middle_names="Rhys")], [TRUE])
+        assert out.select("outcome", "education_id").row(1) == ("matched", 101)
+        assert out["outcome"][0] != "matched"
+
+    def test_same_child_twice_on_the_health_list_shares_the_record(self) -> None:
+        out = outcome_of(
+            [child("Dafydd", "Pritchard", "2014-03-02"), child("Dai", "Pritchard", "2014-03-02")], [TRUE]
+        )
+        assert out.select("outcome", "education_id").rows() == [("matched", 101), ("matched", 101)]
+
+    def test_child_on_two_registers_is_matched(self) -> None:
+        out = outcome_of([child("Dafydd", "Pritchard", "2014-03-02")], [TRUE, TRUE])
+        assert out["outcome"][0] == "matched"
+        assert out["education_id"][0] in (101, 102)
+
+
+class TestOutput:
+    def test_schema_and_one_row_per_health_row_in_order(self) -> None:
+        health = [
+            child("Nobody", "Known", "2012-01-01", postcode="NP4 9ZZ"),
+            child("Dafydd", "Pritchard", "2014-03-02"),
+        ]
+        out = outcome_of(health, [TRUE])
+        assert out.schema == pl.Schema(OUTPUT_SCHEMA)
+        assert out["health_id"].to_list() == [1, 2]
+        assert out.row(0, named=True)["outcome"] == "unmatched"
+
+    def test_explanation_is_json_and_adds_up(self) -> None:
+        row = outcome_of([child("David", "Pritchard", "2014-03-03")], [TRUE]).row(0, named=True)
+        explanation = explain(row)
+        json.dumps(explanation)
+        fields = {f["field"]: f for f in explanation["fields"]}
+        assert fields["given"]["level"] == "equivalent"
+        assert fields["dob"]["level"] == "one_day"
+        total = explanation["prior"] + sum(f["weight"] for f in explanation["fields"])
+        assert total == pytest.approx(explanation["match_weight"], abs=0.01)
+        assert explanation["model_version"] == row["model_version"]

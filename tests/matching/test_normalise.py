@@ -1,0 +1,81 @@
+"""Scalar normalisation and the given-name equivalence table."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.matching import names, normalise
+
+
+class TestFold:
+    @pytest.mark.parametrize(
+        ("raw", "folded"),
+        [
+            ("Siân", "sian"),
+            ("ŴYN", "wyn"),
+            ("  Dafydd  ", "dafydd"),
+            ("O'Brien", "obrien"),
+            ("Jones-Evans", "jones evans"),
+        ],
+    )
+    def test_accents_case_punctuation(self, raw: str, folded: str) -> None:
+        assert normalise.fold(raw) == folded
+
+    def test_empty_is_none(self) -> None:
+        assert normalise.fold(" - ") is None
+        assert normalise.fold(None) is None
+
+    def test_compact_joins_double_barrelled_forms(self) -> None:
+        assert (
+            normalise.compact("Jones-Evans")
+            == normalise.compact("Jones Evans")
+            == normalise.compact("JonesEvans")
+        )
+
+
+class TestPostcode:
+    @pytest.mark.parametrize("raw", ["cf10 1aa", "CF101AA", " CF10  1AA ", "cf10-1aa"])
+    def test_spacing_and_case(self, raw: str) -> None:
+        assert normalise.postcode(raw) == "CF10 1AA"
+
+    def test_invalid_is_none(self) -> None:
+        assert normalise.postcode("QQ1 1AA") is None
+        assert normalise.postcode("hello") is None
+
+    def test_parts(self) -> None:
+        assert normalise.postcode_parts("LL57 2DG") == ("LL57 2", "LL57", "LL")
+
+
+class TestNhsNumber:
+    def test_valid_check_digit(self) -> None:
+        assert normalise.nhs_number("943 476 5919") == "9434765919"
+
+    def test_invalid_check_digit(self) -> None:
+        assert normalise.nhs_number("9434765918") is None
+
+
+class TestAddress:
+    def test_house_number_and_street_words(self) -> None:
+        assert normalise.house_number(["Flat 2", "14 Heol y Bont"]) == "2"
+        assert normalise.street_key(["14 Heol-y-Bont Road"]) == "bont"
+
+
+class TestNames:
+    @pytest.mark.parametrize(
+        ("welsh", "english"),
+        [("Dafydd", "David"), ("Dai", "Dafydd"), ("Siôn", "John"), ("Gwilym", "William"), ("Siân", "Jane"),
+         ("Ieuan", "Evan"), ("Huw", "Hugh"), ("Catrin", "Catherine"), ("Rhodri", "Roderick")],
+    )  # fmt: skip
+    def test_equivalents(self, welsh: str, english: str) -> None:
+        assert names.equivalent(welsh, english)
+
+    def test_unrelated_names_are_not_equivalent(self) -> None:
+        assert not names.equivalent("Ffion", "Fflur")
+        assert not names.equivalent("Mali", "Mari")
+
+    def test_no_name_needs_more_than_two_groups(self) -> None:
+        counts: dict[str, int] = {}
+        for members in names._GROUPS.values():
+            for member in set(members):
+                counts[member] = counts.get(member, 0) + 1
+        assert max(counts.values()) <= 2
