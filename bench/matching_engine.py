@@ -48,7 +48,9 @@ def run(children: int, seed: int = 7) -> dict[str, object]:
         truth,
         (
             LinkOutcome(row, outcome, education_id)
-            for row, outcome, education_id in outcomes.select("health_id", "outcome", "education_id").iter_rows()
+            for row, outcome, education_id in outcomes.select(
+                "health_id", "outcome", "education_id"
+            ).iter_rows()
         ),
     )
     return {

@@ -40,7 +40,9 @@ def one_to_one(candidates: pl.DataFrame, left: str, right: str, weight: str) -> 
         best_of_right = pool.group_by(right, maintain_order=True).first()
         mutual = best_of_left.join(best_of_right.select(left, right), on=[left, right], how="inner")
         fixed.append(mutual)
-        pool = pool.filter(~pl.col(left).is_in(mutual[left].implode()) & ~pl.col(right).is_in(mutual[right].implode()))
+        pool = pool.filter(
+            ~pl.col(left).is_in(mutual[left].implode()) & ~pl.col(right).is_in(mutual[right].implode())
+        )
     if not fixed:
         return pool
     return pl.concat(fixed)

@@ -90,9 +90,21 @@ PASSES: tuple[Pass, ...] = (
         _same(lambda: {"postcode": pl.col("postcode"), "dob": pl.col("dob")}),
     ),
     # Moved house and one date part wrong: names agree and two of year, month, day do.
-    Pass("names_year_month", _names_and(y=pl.col("dob_y"), m=pl.col("dob_m")), _names_and(y=pl.col("dob_y"), m=pl.col("dob_m"))),
-    Pass("names_year_day", _names_and(y=pl.col("dob_y"), d=pl.col("dob_d")), _names_and(y=pl.col("dob_y"), d=pl.col("dob_d"))),
-    Pass("names_month_day", _names_and(m=pl.col("dob_m"), d=pl.col("dob_d")), _names_and(m=pl.col("dob_m"), d=pl.col("dob_d"))),
+    Pass(
+        "names_year_month",
+        _names_and(y=pl.col("dob_y"), m=pl.col("dob_m")),
+        _names_and(y=pl.col("dob_y"), m=pl.col("dob_m")),
+    ),
+    Pass(
+        "names_year_day",
+        _names_and(y=pl.col("dob_y"), d=pl.col("dob_d")),
+        _names_and(y=pl.col("dob_y"), d=pl.col("dob_d")),
+    ),
+    Pass(
+        "names_month_day",
+        _names_and(m=pl.col("dob_m"), d=pl.col("dob_d")),
+        _names_and(m=pl.col("dob_m"), d=pl.col("dob_d")),
+    ),
     Pass("nhs", _same(lambda: {"nhs": pl.col("nhs")}), _same(lambda: {"nhs": pl.col("nhs")})),
 )
 
@@ -106,11 +118,7 @@ class ReferenceKeys:
 
     @classmethod
     def build(cls, frame: pl.DataFrame, block_pass: Pass, max_block: int) -> ReferenceKeys:
-        keyed = (
-            block_pass.reference(frame)
-            .filter(pl.len().over(KEY) <= max_block)
-            .sort(KEY, ROW)
-        )
+        keyed = block_pass.reference(frame).filter(pl.len().over(KEY) <= max_block).sort(KEY, ROW)
         return cls(keyed[KEY].to_numpy(), keyed[ROW].to_numpy())
 
     def as_frame(self) -> pl.DataFrame:

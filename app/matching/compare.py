@@ -53,7 +53,9 @@ def _similarities(pairs: pl.DataFrame, left: str, right: str, scorers: dict[str,
         out = np.full(len(a), unknown, dtype=np.float32)
         out[same] = equal
         if len(positions):
-            out[positions] = process.cpdist(queries, choices, scorer=scorer, workers=-1, dtype=np.float32) / scale
+            out[positions] = (
+                process.cpdist(queries, choices, scorer=scorer, workers=-1, dtype=np.float32) / scale
+            )
         results.append(pl.Series(name, out))
     return results
 
@@ -74,7 +76,10 @@ def _one_typo(distance: str, left: str) -> pl.Expr:
 def _prefix(left: str, right: str) -> pl.Expr:
     """A name cut short (Gwil, Cat, Dafy): one is a prefix of the other, at least three letters long."""
     shorter_ok = pl.min_horizontal(pl.col(left).str.len_chars(), pl.col(right).str.len_chars()) >= 3
-    return (shorter_ok & (pl.col(left).str.starts_with(pl.col(right)) | pl.col(right).str.starts_with(pl.col(left)))).fill_null(False)
+    return (
+        shorter_ok
+        & (pl.col(left).str.starts_with(pl.col(right)) | pl.col(right).str.starts_with(pl.col(left)))
+    ).fill_null(False)
 
 
 def _levels(conditions: list[tuple[pl.Expr, str]], field: str, missing: pl.Expr) -> pl.Expr:
@@ -83,7 +88,8 @@ def _levels(conditions: list[tuple[pl.Expr, str]], field: str, missing: pl.Expr)
     for condition, level in conditions:
         chain = chain.when(condition).then(pl.lit(level_code(field, level), pl.Int8))
     worst = FIELD_LEVELS[field][-1]
-    return chain.otherwise(pl.lit(level_code(field, worst), pl.Int8)).alias(field)
+    result: pl.Expr = chain.otherwise(pl.lit(level_code(field, worst), pl.Int8)).alias(field)
+    return result
 
 
 def _eq(a: str, b: str) -> pl.Expr:
@@ -195,7 +201,9 @@ def compare(
     # Given and family written the other way round on one side: each name agrees with the other's
     # opposite part, exactly, as a token of it, or nearly.
     swap_given = (
-        _eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1") | _one_typo("osa_swap_given", "q_given1")
+        _eq("q_given1", "r_family")
+        | _contains("r_family_tokens", "q_given1")
+        | _one_typo("osa_swap_given", "q_given1")
     )
     swap_family = (
         _eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1")

@@ -64,12 +64,17 @@ def score_pairs(
     ref_rows = pairs[REF_ROW].to_numpy()
     levels = compare(query, reference, rows, ref_rows)
     scored = score(levels, model, tf)
-    return scored.with_columns(pl.Series(ROW, rows, dtype=pl.UInt32), pl.Series(REF_ROW, ref_rows, dtype=pl.UInt32))
+    return scored.with_columns(
+        pl.Series(ROW, rows, dtype=pl.UInt32), pl.Series(REF_ROW, ref_rows, dtype=pl.UInt32)
+    )
 
 
 def _rare_given(tf: TermFrequencies, column: str) -> pl.Expr:
     frequency = pl.col(column).replace_strict(
-        tf.tables["given"]["tf_given_value"], tf.tables["given"]["tf_given"], default=0.0, return_dtype=pl.Float64
+        tf.tables["given"]["tf_given_value"],
+        tf.tables["given"]["tf_given"],
+        default=0.0,
+        return_dtype=pl.Float64,
     )
     return frequency * tf.size <= _RARE_SPELLING
 
@@ -143,7 +148,11 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
 
 
 def _decide(
-    health: pl.DataFrame, education: pl.DataFrame, scored: pl.DataFrame, model: MatchModel, tf: TermFrequencies
+    health: pl.DataFrame,
+    education: pl.DataFrame,
+    scored: pl.DataFrame,
+    model: MatchModel,
+    tf: TermFrequencies,
 ) -> pl.DataFrame:
     margin = model.thresholds.margin_bits
     eligible = scored.filter(pl.col("match_weight") >= weight_for_probability(model.thresholds.possible))
@@ -165,12 +174,8 @@ def _decide(
         .join(own, on=ROW, how="left")
         .filter(pl.col("own_w").is_null() | (pl.col("own_w") < pl.col("best_w")))
     )
-    shared = taken.filter(
-        _same_child_pairs(health, taken[ROW], taken["holder"], model, tf, typos=True)
-    )
-    assigned = pl.concat(
-        [assigned.join(shared.select(ROW), on=ROW, how="anti"), shared.select(ROW, REF_ROW)]
-    )
+    shared = taken.filter(_same_child_pairs(health, taken[ROW], taken["holder"], model, tf, typos=True))
+    assigned = pl.concat([assigned.join(shared.select(ROW), on=ROW, how="anti"), shared.select(ROW, REF_ROW)])
 
     # Rivals: close competitors that are not already clearly explained elsewhere, and not the same child
     # (a child on two registers; a child listed twice).
@@ -179,7 +184,8 @@ def _decide(
     own_e = pairs_w.group_by(REF_ROW).agg(pl.col("match_weight").max().alias("own_e"))
     competing = eligible.join(own_h, on=ROW, how="left").join(own_e, on=REF_ROW, how="left")
     rival_e = pairs_w.join(
-        competing.select(ROW, pl.col(REF_ROW).alias("rival"), pl.col("match_weight").alias("w2"), "own_e"), on=ROW
+        competing.select(ROW, pl.col(REF_ROW).alias("rival"), pl.col("match_weight").alias("w2"), "own_e"),
+        on=ROW,
     ).filter(
         (pl.col("rival") != pl.col(REF_ROW))
         & (pl.col("w2") >= pl.col("match_weight") - margin)
@@ -194,9 +200,13 @@ def _decide(
         & (pl.col("own_h").is_null() | (pl.col("own_h") < pl.col("w2") + margin))
     )
     rival_e = rival_e.filter(
-        ~_same_child_pairs(education, rival_e[REF_ROW], rival_e["rival"], model, tf, registered_names=True, typos=True)
+        ~_same_child_pairs(
+            education, rival_e[REF_ROW], rival_e["rival"], model, tf, registered_names=True, typos=True
+        )
     )
-    rival_h = rival_h.filter(~_same_child_pairs(health, rival_h[ROW], rival_h["rival"], model, tf, typos=True))
+    rival_h = rival_h.filter(
+        ~_same_child_pairs(health, rival_h[ROW], rival_h["rival"], model, tf, typos=True)
+    )
     runner = (
         pl.concat([rival_e.select(ROW, "w2"), rival_h.select(ROW, "w2")])
         .group_by(ROW)
@@ -221,7 +231,9 @@ def _decide(
     return _outcomes(health, education, out, model)
 
 
-def _outcomes(health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFrame, model: MatchModel) -> pl.DataFrame:
+def _outcomes(
+    health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFrame, model: MatchModel
+) -> pl.DataFrame:
     t = model.thresholds
     p = pl.col("match_probability")
     has_pair = pl.col(REF_ROW).is_not_null()
@@ -237,8 +249,12 @@ def _outcomes(health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFrame, 
         .when(given_differs).then(pl.lit("given_names_differ"))
         .when(close).then(pl.lit("close_runner_up"))
     )  # fmt: skip
-    outcome = pl.when(eligible & reason.is_null()).then(pl.lit("matched")).when(eligible).then(pl.lit("possible"))
-    ids = pl.DataFrame({REF_ROW: np.arange(education.height, dtype=np.uint32), "education_id": education["id"]})
+    outcome = (
+        pl.when(eligible & reason.is_null()).then(pl.lit("matched")).when(eligible).then(pl.lit("possible"))
+    )
+    ids = pl.DataFrame(
+        {REF_ROW: np.arange(education.height, dtype=np.uint32), "education_id": education["id"]}
+    )
     out = out.join(ids, on=REF_ROW, how="left", maintain_order="left")
     return out.select(
         pl.Series("health_id", health["id"].to_numpy()[out[ROW].to_numpy()], dtype=pl.Int64),

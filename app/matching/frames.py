@@ -87,9 +87,9 @@ def records_to_frame(
     columns["la"] = list(las) if las is not None else [None] * count
     joined = {"former_given_names", "former_family_names", "address_lines"}
     split = {
-        name: pl.Series(name, columns[name], dtype=pl.String()).str.split("\n").list.eval(
-            pl.element().filter(pl.element() != "")
-        )
+        name: pl.Series(name, columns[name], dtype=pl.String())
+        .str.split("\n")
+        .list.eval(pl.element().filter(pl.element() != ""))
         for name in joined
     }
     return columns_to_frame({**{k: v for k, v in columns.items() if k not in joined}, **split})
@@ -133,6 +133,11 @@ def _phonetic(token: str | None) -> str | None:
     return jellyfish.metaphone(token) or None if token else None
 
 
+def _first_token(value: str) -> str | None:
+    found = normalise.tokens(value)
+    return found[0] if found else None
+
+
 def _split(folded: pl.Series) -> pl.Series:
     return folded.str.split(" ").fill_null([])
 
@@ -142,7 +147,13 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
     s = pl.String()
     folded = {
         name: _map_unique(raw[name], normalise.fold, s)
-        for name in ("given_name", "middle_names", "family_name", "preferred_given_name", "preferred_family_name")
+        for name in (
+            "given_name",
+            "middle_names",
+            "family_name",
+            "preferred_given_name",
+            "preferred_family_name",
+        )
     }
     address_text = raw["address_lines"].list.join("\n")
     postcode = _map_unique(raw["postcode"], normalise.postcode, s)
@@ -155,10 +166,12 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
             "middle_tokens": _split(folded["middle_names"]),
             "family_tokens": _split(folded["family_name"]),
             "pref_tokens": _split(folded["preferred_given_name"]),
-            "former_given": _map_elements(raw["former_given_names"], lambda v: (normalise.tokens(v) or [None])[0])
+            "former_given": _map_elements(raw["former_given_names"], _first_token)
             .list.drop_nulls()
             .fill_null([]),
-            "former_family": _map_elements(raw["former_family_names"], normalise.compact).list.drop_nulls().fill_null([]),
+            "former_family": _map_elements(raw["former_family_names"], normalise.compact)
+            .list.drop_nulls()
+            .fill_null([]),
             "family": folded["family_name"].str.replace_all(" ", "", literal=True),
             "pref_family": folded["preferred_family_name"].str.replace_all(" ", "", literal=True),
             "dob": raw["date_of_birth"],
@@ -214,12 +227,23 @@ def _name_keys(frame: pl.DataFrame) -> pl.Series:
     """
     tokens = frame.select(
         pl.concat_list(
-            "given_tokens", "middle_tokens", "family_tokens", "pref_tokens", "former_given", "former_family", "family"
-        ).list.drop_nulls().list.unique().alias("t")
+            "given_tokens",
+            "middle_tokens",
+            "family_tokens",
+            "pref_tokens",
+            "former_given",
+            "former_family",
+            "family",
+        )
+        .list.drop_nulls()
+        .list.unique()
+        .alias("t")
     )["t"]
     phonetic = _map_elements(tokens, lambda t: _phonetic(t))
     groups = frame.select(
-        pl.concat_list("given_c1", "given_c2", "pref_c1", "pref_c2").list.drop_nulls().list.eval("=" + pl.element())
+        pl.concat_list("given_c1", "given_c2", "pref_c1", "pref_c2")
+        .list.drop_nulls()
+        .list.eval("=" + pl.element())
     ).to_series()
     return (
         pl.DataFrame({"p": phonetic, "g": groups})

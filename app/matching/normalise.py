@@ -12,10 +12,12 @@ import unicodedata
 _NON_LETTER = re.compile(r"[^a-z ]+")
 _SPACES = re.compile(r"\s+")
 # Apostrophes and dots join (O'Brien -> obrien, St. -> st); hyphens and other punctuation separate tokens.
-_JOINERS = re.compile(r"['’`.]")
-_SEPARATORS = re.compile(r"[-‐‑–—_/,]+")
+_JOINERS = re.compile("['\u2019`.]")
+_SEPARATORS = re.compile("[-\u2010\u2011\u2013\u2014_/,]+")  # hyphen, dashes, slash, comma
 # Letters that Unicode does not decompose into base + accent.
-_UNDECOMPOSABLE = str.maketrans({"ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ı": "i"})
+_UNDECOMPOSABLE = str.maketrans(
+    {"ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "\u0131": "i"}
+)
 _POSTCODE = re.compile(r"^([A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-Z]?)([0-9][ABD-HJLNP-UW-Z]{2})$")
 _HOUSE_NUMBER = re.compile(r"\b(\d+[a-z]?)\b")
 # Street-type words in both languages and their abbreviations carry little identity: dropped from the
@@ -82,7 +84,10 @@ def house_number(lines: list[str]) -> str | None:
 def street_key(lines: list[str]) -> str | None:
     """Distinctive address words (no numbers, no street-type words), sorted, for a token-set comparison."""
     words = {
-        word for line in lines for word in (fold(line) or "").split(" ") if word and word not in _ADDRESS_STOPWORDS
+        word
+        for line in lines
+        for word in (fold(line) or "").split(" ")
+        if word and word not in _ADDRESS_STOPWORDS
     }
     return " ".join(sorted(words)) or None
 

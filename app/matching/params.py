@@ -20,7 +20,13 @@ FIELD_LEVELS: dict[str, tuple[str, ...]] = {
     "family": ("exact", "partial", "former", "fuzzy_high", "fuzzy_low", "different"),
     "dob": ("exact", "transposed", "one_day", "two_of_three", "different"),
     "address": (
-        "postcode_and_house", "postcode", "house_and_street", "sector", "district", "area", "different"
+        "postcode_and_house",
+        "postcode",
+        "house_and_street",
+        "sector",
+        "district",
+        "area",
+        "different",
     ),
     "middle": ("agree", "disagree"),
     "sex": ("agree", "disagree"),
@@ -109,9 +115,7 @@ class MatchModel(BaseModel):
 
     version: str = "defaults-1"
     fields: dict[str, FieldParams] = Field(
-        default_factory=lambda: {
-            f: FieldParams(m=_DEFAULT_M[f], u=_DEFAULT_U[f]) for f in FIELDS
-        }
+        default_factory=lambda: {f: FieldParams(m=_DEFAULT_M[f], u=_DEFAULT_U[f]) for f in FIELDS}
     )
     match_rate: float = Field(
         0.94,
@@ -132,7 +136,9 @@ class MatchModel(BaseModel):
         description="Other children sharing a surname and address with a child, on average: caps what that "
         "shared household evidence is worth (siblings have it too).",
     )
-    tf_floor: float = Field(1e-6, gt=0, description="Lowest term frequency used, so one-off values are bounded.")
+    tf_floor: float = Field(
+        1e-6, gt=0, description="Lowest term frequency used, so one-off values are bounded."
+    )
     given_different_caps_at_possible: bool = Field(
         True,
         description="A pair whose given names differ outright (not equivalent, not moved, not similar) is never "

@@ -74,10 +74,14 @@ class EducationIndex:
         )
         return pairs.unique()
 
-    def query(self, records: pl.DataFrame | Sequence[Mapping[str, Any]], limit: int = 5) -> list[list[Candidate]]:
+    def query(
+        self, records: pl.DataFrame | Sequence[Mapping[str, Any]], limit: int = 5
+    ) -> list[list[Candidate]]:
         """Best `limit` candidates per query record, strongest first (a canonical frame or record dicts)."""
         query = (
-            records if isinstance(records, pl.DataFrame) else records_to_frame(records, list(range(len(records))))
+            records
+            if isinstance(records, pl.DataFrame)
+            else records_to_frame(records, list(range(len(records))))
         )
         results: list[list[Candidate]] = [[] for _ in range(query.height)]
         pairs = self.candidate_pairs(query)

@@ -35,12 +35,18 @@ class TermFrequencies:
         tables: dict[str, pl.DataFrame] = {}
         mean: dict[str, float] = {}
         for field, (column, value_column) in _TF_SOURCES.items():
-            counts = reference.select(pl.col(column).alias(value_column)).drop_nulls().group_by(value_column).len()
+            counts = (
+                reference.select(pl.col(column).alias(value_column)).drop_nulls().group_by(value_column).len()
+            )
             total = max(int(counts["len"].sum()), 1)
             tables[field] = counts.select(value_column, (pl.col("len") / total).alias(f"tf_{field}"))
-            mean[field] = float((counts["len"].cast(pl.Float64) ** 2).sum()) / total**2 if counts.height else 1.0
+            mean[field] = (
+                float((counts["len"].cast(pl.Float64) ** 2).sum()) / total**2 if counts.height else 1.0
+            )
         names = (
-            reference.select(pl.col("given1").alias("tf_given_value"), pl.col("family").alias("tf_family_value"))
+            reference.select(
+                pl.col("given1").alias("tf_given_value"), pl.col("family").alias("tf_family_value")
+            )
             .drop_nulls()
             .group_by("tf_given_value", "tf_family_value")
             .len()
@@ -92,12 +98,18 @@ def _full_name_capped(scored: pl.DataFrame, model: MatchModel, tf: TermFrequenci
     absorbs the difference, keeping the explanation per field.
     """
     m_both = math.log2(model.fields["given"].m[0] * model.fields["family"].m[0])
-    exact = (pl.col("given") == level_code("given", "exact")) & (pl.col("family") == level_code("family", "exact"))
-    joined = scored.join(tf.full_names, on=["tf_given_value", "tf_family_value"], how="left", maintain_order="left")
+    exact = (pl.col("given") == level_code("given", "exact")) & (
+        pl.col("family") == level_code("family", "exact")
+    )
+    joined = scored.join(
+        tf.full_names, on=["tf_given_value", "tf_family_value"], how="left", maintain_order="left"
+    )
     cap = m_both - pl.col("tf_name").clip(lower_bound=model.tf_floor).log(2)
     over = (pl.col("weight_given") + pl.col("weight_family") - cap).fill_null(0.0)
     return joined.with_columns(
-        weight_family=pl.when(exact & (over > 0)).then(pl.col("weight_family") - over).otherwise("weight_family")
+        weight_family=pl.when(exact & (over > 0))
+        .then(pl.col("weight_family") - over)
+        .otherwise("weight_family")
     ).drop("tf_name")
 
 

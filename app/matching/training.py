@@ -102,7 +102,9 @@ def train(
     u = estimate_u(health, education, base, random_pairs, seed)
     pairs = candidate_pairs(health, build_reference(education, base.blocking.max_block))
     matrix = _level_matrix(compare(health, education, pairs[ROW].to_numpy(), pairs[REF_ROW].to_numpy()))
-    m = estimate_m(matrix, pairs[ROW].to_numpy(), u, base, base.prior_bits(education.height), iterations, prior_strength)
+    m = estimate_m(
+        matrix, pairs[ROW].to_numpy(), u, base, base.prior_bits(education.height), iterations, prior_strength
+    )
     fields = {f: FieldParams(m=m[f], u=u[f]) for f in FIELDS}
     trained = base.model_copy(update={"fields": fields})
     return trained.model_copy(update={"version": f"trained-{trained.content_hash[:8]}"})

@@ -39,20 +39,30 @@ class TestDedupe:
 
 class TestRealtime:
     def test_query_finds_the_child_first_with_an_explanation(self) -> None:
-        _, education = frames([], [child("Dafydd", "Pritchard", "2014-03-02"), child("Elin", "Pritchard", "2014-03-02")])
+        _, education = frames(
+            [], [child("Dafydd", "Pritchard", "2014-03-02"), child("Elin", "Pritchard", "2014-03-02")]
+        )
         index = EducationIndex.build(education)
         [candidates] = index.query([child("David", "Pritchard", "2014-02-03")], limit=3)
         assert candidates[0].education_id == 101
         assert candidates[0].score > candidates[-1].score or len(candidates) == 1
-        assert candidates[0].explanation["fields"][0] == {"field": "given", "level": "equivalent", "weight": candidates[0].explanation["fields"][0]["weight"]}
+        assert candidates[0].explanation["fields"][0] == {
+            "field": "given",
+            "level": "equivalent",
+            "weight": candidates[0].explanation["fields"][0]["weight"],
+        }
         json.dumps(candidates[0].explanation)
 
     def test_query_with_no_candidate_gives_an_empty_list(self) -> None:
         _, education = frames([], [child("Dafydd", "Pritchard", "2014-03-02")])
-        assert EducationIndex.build(education).query([child("Zed", "Quint", "2009-12-12", postcode="NP4 9ZZ")]) == [[]]
+        assert EducationIndex.build(education).query(
+            [child("Zed", "Quint", "2009-12-12", postcode="NP4 9ZZ")]
+        ) == [[]]
 
     def test_query_agrees_with_batch_weights(self) -> None:
-        health, education = frames([child("Dafyd", "Pritchard", "2014-03-02")], [child("Dafydd", "Pritchard", "2014-03-02")])
+        health, education = frames(
+            [child("Dafyd", "Pritchard", "2014-03-02")], [child("Dafydd", "Pritchard", "2014-03-02")]
+        )
         batch = link(health, education).row(0, named=True)
         [candidates] = EducationIndex.build(education).query(health)
         assert candidates[0].score == batch["match_weight"]
@@ -61,7 +71,9 @@ class TestRealtime:
 class TestTraining:
     def test_trained_model_is_valid_and_usable(self) -> None:
         health_records = background(400, seed=11)
-        education_records = [dict(r, given_name=r["given_name"].upper()) for r in health_records] + background(300, seed=12)
+        education_records = [
+            dict(r, given_name=r["given_name"].upper()) for r in health_records
+        ] + background(300, seed=12)
         health = records_to_frame(health_records, list(range(400)))
         education = records_to_frame(education_records, list(range(700)))
         model = train(health, education, random_pairs=20_000)
@@ -81,9 +93,14 @@ class TestModelAsData:
         assert again.content_hash == model.content_hash != DEFAULT_MODEL.content_hash
 
     def test_outcomes_record_the_model(self) -> None:
-        health, education = frames([child("Dafydd", "Pritchard", "2014-03-02")], [child("Dafydd", "Pritchard", "2014-03-02")])
+        health, education = frames(
+            [child("Dafydd", "Pritchard", "2014-03-02")], [child("Dafydd", "Pritchard", "2014-03-02")]
+        )
         row = link(health, education).row(0, named=True)
-        assert (row["model_version"], row["model_hash"]) == (DEFAULT_MODEL.version, DEFAULT_MODEL.content_hash)
+        assert (row["model_version"], row["model_hash"]) == (
+            DEFAULT_MODEL.version,
+            DEFAULT_MODEL.content_hash,
+        )
 
 
 class TestColumnsToFrame:
