@@ -98,6 +98,20 @@ class TestRematch:
         ).one()
         assert found.object_ids == [str(candidate.id)]
 
+    def test_an_earlier_register_change_defers_to_a_queued_later_one(
+        self, world: World, session: Session
+    ) -> None:
+        world.worker.run_until_idle()
+        session.expire_all()
+        rematches = session.scalars(
+            select(Job).where(Job.kind == "rematch_after_register_change").order_by(Job.created_at)
+        ).all()
+        assert [job.status for job in rematches] == ["succeeded", "succeeded"]
+        first, last = (job.result or {} for job in rematches)
+        assert first.get("deferred_to_later_job") is True and "candidates_checked" not in first
+        assert last["candidates_checked"] == 0 and "deferred_to_later_job" not in last
+        assert last["register_generation"] == first["register_generation"] + 1
+
 
 class TestConcurrentWorkers:
     def test_two_workers_never_run_the_same_job(self, engine: Engine, session: Session) -> None:
