@@ -295,24 +295,14 @@ def match_health_list(
     to_candidates(session, unmatched, la_id=la_id, submission_id=submission_id, now=now)
     finished = time.perf_counter()
 
-    counts = result.group_by("outcome").len()
-    by_register = (
-        result.filter(pl.col("register").is_not_null() & (pl.col("outcome") != "unmatched"))
-        .group_by("register", "outcome")
-        .len()
-    )
-    registers: dict[str, dict[str, int]] = {}
-    for register, outcome, count in by_register.iter_rows():
-        registers.setdefault(register, {})[outcome] = count
-    summary: dict[str, Any] = {
+    summary = {
         "submission_id": str(submission_id),
         "run_id": str(run.id),
         "model_version": model.version,
         "model_hash": model.content_hash,
         "health_records": total,
         "education_records": education.height,
-        "outcomes": {"matched": 0, "possible": 0, "unmatched": 0, **dict(counts.iter_rows())},
-        "by_register": registers,
+        **_counts(result),
         "seconds": {
             "load": round(loaded - started, 3),
             "link": round(linked - loaded, 3),
@@ -327,6 +317,16 @@ def match_health_list(
     repository.set_submission_status(session, submission_id, "matched")
     logger.info("health list matched", extra={"submission_id": str(submission_id), "run_id": str(run.id)})
     return summary
+
+
+def _counts(result: pl.DataFrame) -> dict[str, Any]:
+    """Outcomes counted overall and, for matched and possible ones, by the register type they point at."""
+    by_register: dict[str, dict[str, int]] = {}
+    linked = result.filter(pl.col("register").is_not_null() & (pl.col("outcome") != "unmatched"))
+    for register, outcome, count in linked.group_by("register", "outcome").len().iter_rows():
+        by_register.setdefault(register, {})[outcome] = count
+    overall = dict(result.group_by("outcome").len().iter_rows())
+    return {"outcomes": {"matched": 0, "possible": 0, "unmatched": 0, **overall}, "by_register": by_register}
 
 
 def _outcome_rows(
