@@ -9,6 +9,7 @@ similarities are computed once per distinct pair of strings with `rapidfuzz.proc
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from app.matching.params import FIELD_LEVELS, level_code
 
 FUZZY_HIGH = 0.92
+_PARALLEL_FROM = 20_000
 FUZZY_LOW = 0.85
 STREET_SIMILAR = 0.85
 
@@ -122,6 +124,14 @@ def compare(
         q_given_key=pl.col("q_given_tokens").list.join(""),
         r_given_key=pl.col("r_given_tokens").list.join(""),
     )
+    levelled = pairs.select(_field_levels())
+    return levelled.with_columns(_swap_resolution()).drop("swap", "swap_given_exact", "swap_family_exact")
+
+
+@cache
+def _field_levels() -> list[pl.Expr]:
+    """The level expressions of every field, built once (rebuilding them per call costs a real-time query
+    more than evaluating them)."""
     given_sim = pl.max_horizontal("jw_given", "jw_given_pref")
     family_sim = pl.max_horizontal("jw_family", "jw_family_pref")
     given = _levels(
@@ -209,29 +219,36 @@ def compare(
         _eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1")
         | _one_typo("osa_swap_family", "q_family")
     )  # fmt: skip
-    levelled = pairs.select(
+    return [
         given, family, dob, address, middle, sex, nhs,
-        given_registered_same=_eq("q_given1", "r_given1"),
-        swap=swap_given & swap_family,
-        swap_given_exact=_eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1"),
-        swap_family_exact=_eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1"),
-        tf_given_value=pl.col("q_given1"),
-        given_other=pl.col("r_given1"),
-        tf_family_value=pl.col("q_family"),
-        tf_postcode_value=pl.col("q_postcode"),
-    )  # fmt: skip
+        _eq("q_given1", "r_given1").alias("given_registered_same"),
+        (swap_given & swap_family).alias("swap"),
+        (_eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1")).alias("swap_given_exact"),
+        (_eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1")).alias("swap_family_exact"),
+        pl.col("q_given1").alias("tf_given_value"),
+        pl.col("r_given1").alias("given_other"),
+        pl.col("q_family").alias("tf_family_value"),
+        pl.col("q_postcode").alias("tf_postcode_value"),
+    ]  # fmt: skip
+
+
+@cache
+def _swap_resolution() -> list[pl.Expr]:
+    """Names written the other way round replace the straight levels when they explain the pair better."""
     poor = level_code("given", "fuzzy_low")
     use_swap = pl.col("swap") & ((pl.col("given") >= poor) | (pl.col("family") >= poor))
     exact_g, fuzzy_g = level_code("given", "exact"), level_code("given", "fuzzy_high")
     exact_f, fuzzy_f = level_code("family", "exact"), level_code("family", "fuzzy_high")
-    return levelled.with_columns(
-        given=pl.when(use_swap)
+    return [
+        pl.when(use_swap)
         .then(pl.when("swap_given_exact").then(pl.lit(exact_g, pl.Int8)).otherwise(pl.lit(fuzzy_g, pl.Int8)))
-        .otherwise("given"),
-        family=pl.when(use_swap)
+        .otherwise("given")
+        .alias("given"),
+        pl.when(use_swap)
         .then(pl.when("swap_family_exact").then(pl.lit(exact_f, pl.Int8)).otherwise(pl.lit(fuzzy_f, pl.Int8)))
-        .otherwise("family"),
-        names_swapped=use_swap,
-        tf_given_value=pl.when(use_swap).then(None).otherwise("tf_given_value"),
-        tf_family_value=pl.when(use_swap).then(None).otherwise("tf_family_value"),
-    ).drop("swap", "swap_given_exact", "swap_family_exact")
+        .otherwise("family")
+        .alias("family"),
+        use_swap.alias("names_swapped"),
+        pl.when(use_swap).then(None).otherwise("tf_given_value").alias("tf_given_value"),
+        pl.when(use_swap).then(None).otherwise("tf_family_value").alias("tf_family_value"),
+    ]
