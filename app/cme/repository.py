@@ -202,10 +202,12 @@ def records_past_csa(session: Session, today: dt.date) -> Sequence[CmeRecord]:
 
 
 def erase_record(session: Session, record: CmeRecord, stub: CmeRecordStub) -> None:
-    """Hard delete (reg 6/11 "remove"): the record, its clocks, evidence and history; the stub stays."""
+    """Hard delete (reg 6/11 "remove"): the record, its clocks, evidence and history; the stub stays.
+
+    The caller flushes, so the version check on the record's DELETE can be turned into a 412.
+    """
     session.add(stub)
     session.execute(delete(CmeDuty).where(CmeDuty.record_id == record.id))
     session.execute(delete(CmeRemovalEvent).where(CmeRemovalEvent.record_id == record.id))
     session.execute(delete(CmeEvent).where(CmeEvent.subject_id == record.id))
     session.delete(record)
-    session.flush()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import service as audit
 from app.cme import repository
@@ -44,7 +45,7 @@ from app.cme.exceptions import (
 from app.cme.models import CmeCandidate, CmeDuty, CmeEvent, CmeRecord, CmeRecordStub, CmeRemovalEvent
 from app.cme.removal import RemovalAction, RemovalGround, csa_removal_date, removal_due
 from app.cme.schemas import ConfirmCandidate, RecordPatch, RemovalEventCreate
-from app.core.errors import PreconditionFailed, PreconditionRequired
+from app.core.errors import PreconditionFailed, PreconditionRequired, ProblemError
 from app.partners.models import PartnerKind
 from app.security.dependencies import Caller
 from app.security.roles import OfficerRole
@@ -116,6 +117,14 @@ def _audit(
         purpose=purpose,
         now=now,
     )
+
+
+def _flush_versioned(session: Session, conflict: ProblemError) -> None:
+    """Flush an UPDATE or DELETE guarded by the row version; a concurrent writer who got there first wins."""
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise conflict from exc
 
 
 def _event(
@@ -361,7 +370,7 @@ def confirm_candidate(
     _close(candidate, officer, "confirmed", now)
     candidate.record_id = record.id
     _event(session, la_id=officer.la_id, subject=candidate, action="confirmed", now=now, officer=officer)
-    session.flush()
+    _flush_versioned(session, CandidateClosed())
     _audit(session, officer.caller, "cme.candidate.confirm", [candidate.id, record.id], Purpose.IDENTIFY, now)
     return record
 
@@ -381,7 +390,7 @@ def resolve_candidate(
         officer=officer,
         fields=[outcome.value],
     )
-    session.flush()
+    _flush_versioned(session, CandidateClosed())
     _audit(session, officer.caller, "cme.candidate.resolve", [candidate.id], Purpose.IDENTIFY, now)
     return candidate
 
@@ -529,7 +538,7 @@ def correct_record(
         reason=patch.reason,
         fields=changed,
     )
-    session.flush()
+    _flush_versioned(session, PreconditionFailed("The record changed while it was being corrected."))
     _audit(session, officer.caller, "cme.record.correct", [record.id], Purpose.ACCURACY, now)
     return record
 
@@ -717,5 +726,6 @@ def remove_record(
         remove_due_on=remove_duty.due_on if remove_duty else None,
     )
     repository.erase_record(session, record, stub)
-    _audit(session, officer.caller, "cme.record.remove", [record.id], Purpose.REMOVAL, now)
+    _flush_versioned(session, PreconditionFailed("The record changed while it was being removed."))
+    _audit(session, officer.caller, "cme.record.remove", [record_id], Purpose.REMOVAL, now)
     return stub

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.cme.conftest import LA_A, Headers, make_record
+from app.cme import repository, service
+from app.cme.schemas import RecordPatch
+from app.core.db import make_session_factory
+from app.core.errors import PreconditionFailed
+from app.partners.models import PartnerKind
+from app.security.roles import OfficerRole
+from app.security.tokens import Caller
+from tests.cme.conftest import FROZEN_AT, LA_A, Headers, make_record
 
 
 @pytest.fixture
@@ -160,3 +169,28 @@ def test_suspected_inaccurate_flag_drives_the_work_queue(
     assert [item["id"] for item in queue] == [record_id]
     assert queue[0]["flags"] == {"sensitive": False, "suspected_inaccurate": True}
     assert dt.date.fromisoformat(queue[0]["date_of_birth"]) == dt.date(2014, 3, 2)
+
+
+def test_r5_concurrent_writers_passing_the_etag_check_together_one_gets_412(
+    engine: Engine, client: TestClient, headers: Headers, record: tuple[str, str]
+) -> None:
+    """Both read version 1 and pass If-Match; the row version in the UPDATE stops the second one."""
+    record_id, etag = record
+    caller = Caller(partner_id=LA_A, partner_kind=PartnerKind.local_authority, kid="key-1", jti="j",
+                    officer_id="officer-1", officer_role=OfficerRole.case_officer)  # fmt: skip
+    officer = service.officer_from(caller)
+    factory = make_session_factory(engine)
+    with factory() as first, factory() as second:
+        # The second writer has the record loaded (version 1) before the first one commits.
+        assert repository.get_record(second, LA_A, uuid.UUID(record_id)) is not None
+        one = service.correct_record(
+            first, officer, uuid.UUID(record_id), RecordPatch(**FIX), if_match=etag, now=FROZEN_AT
+        )
+        first.commit()
+        two_patch = RecordPatch(reason="Typo in the surname", family_name="Pritchard-Jones")
+        with pytest.raises(PreconditionFailed):
+            service.correct_record(
+                second, officer, uuid.UUID(record_id), two_patch, if_match=etag, now=FROZEN_AT
+            )
+    assert one.family_name == "Prydderch"
+    assert client.get(f"/v1/cme/records/{record_id}", headers=headers()).json()["family_name"] == "Prydderch"
