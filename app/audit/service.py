@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select, text
+from sqlalchemy import Text, cast, or_, select, text
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
@@ -159,3 +160,19 @@ def verify_chain(session: Session) -> ChainVerification:
             expected_seq += 1
         if len(batch) < _VERIFY_BATCH:
             return ChainVerification(checked=expected_seq - 1, first_bad_seq=None, head_hash=expected_prev)
+
+
+def events_naming(session: Session, object_ids: Sequence[str]) -> Sequence[AuditEvent]:
+    """Every event whose `object_ids` holds one of `object_ids`, oldest first: an access log.
+
+    Matches the quoted id inside the JSON text, which works on both dialects; ids are UUIDs, so they
+    contain no LIKE wildcards. A full scan: fine for subject-access requests, which are rare.
+    """
+    if not object_ids:
+        return []
+    as_text = cast(AuditEvent.object_ids, Text)
+    return session.scalars(
+        select(AuditEvent)
+        .where(or_(*(as_text.like(f'%"{object_id}"%') for object_id in object_ids)))
+        .order_by(AuditEvent.seq)
+    ).all()

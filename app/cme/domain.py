@@ -53,6 +53,7 @@ class Purpose(StrEnum):
     CASEWORK = "reg12_casework"  # reading records to secure suitable education
     ACCURACY = "reg5_accuracy"
     REMOVAL = "reg6_11_removal"
+    DATA_SUBJECT_RIGHTS = "data_subject_rights"  # restriction, subject access (UK GDPR arts 15, 18)
 
 
 READ_ROLES = frozenset(
@@ -62,6 +63,8 @@ WRITE_ROLES = frozenset({OfficerRole.case_officer, OfficerRole.designated_office
 # Schedule 2 paras 4 and 6 (parent contacts, additional learning needs).
 CONTACTS_AND_ALN_ROLES = frozenset({OfficerRole.designated_officer, OfficerRole.data_protection_officer})
 SENSITIVE_ADDRESS_ROLES = frozenset({OfficerRole.designated_officer})
+RESTRICTION_ROLES = frozenset({OfficerRole.designated_officer, OfficerRole.data_protection_officer})
+SUBJECT_ACCESS_ROLES = frozenset({OfficerRole.data_protection_officer})
 
 ADDRESS_FIELDS = frozenset({"address"})
 CONTACT_AND_ALN_FIELDS = frozenset({"parents", "additional_learning_needs"})

@@ -165,6 +165,14 @@ def duties_of_event(session: Session, removal_event_id: uuid.UUID) -> Sequence[C
     ).all()
 
 
+def removal_events(session: Session, record_id: uuid.UUID) -> Sequence[CmeRemovalEvent]:
+    return session.scalars(
+        select(CmeRemovalEvent)
+        .where(CmeRemovalEvent.record_id == record_id)
+        .order_by(CmeRemovalEvent.recorded_at)
+    ).all()
+
+
 def due_duties(session: Session, la_id: str, before: dt.date) -> Sequence[CmeDuty]:
     return session.scalars(
         select(CmeDuty)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import Header, Query, Response, status
+from sqlalchemy.orm import Session
 
 from app.cme import repository, service
 from app.cme.clocks import Deadline, DeadlineBasis, deadline_state
@@ -24,9 +25,10 @@ from app.cme.domain import (
     birth_range_for_year,
     hidden_fields,
 )
-from app.cme.models import CmeDuty, CmeEvent
+from app.cme.models import CmeDuty, CmeEvent, CmeRemovalEvent
 from app.cme.removal import Confidence, RemovalAction, RemovalGround
 from app.cme.schemas import (
+    AccessLogEntry,
     CandidatePage,
     CandidateRead,
     ConfirmCandidate,
@@ -42,6 +44,8 @@ from app.cme.schemas import (
     RemovalEventRead,
     RemoveRecord,
     ResolveCandidate,
+    RestrictionChange,
+    SubjectAccessExport,
 )
 from app.cme.views import candidate_read, record_read
 from app.core.dependencies import SessionDep
@@ -84,6 +88,18 @@ def _duty_read(duty: CmeDuty, today: dt.date) -> DutyRead:
         due_on=duty.due_on,
         warn_from=duty.warn_from,
         state=deadline_state(deadline, today),
+    )
+
+
+def _removal_event_read(session: Session, event: CmeRemovalEvent, today: dt.date) -> RemovalEventRead:
+    return RemovalEventRead(
+        id=event.id,
+        record_id=event.record_id,
+        ground=RemovalGround(event.ground),
+        became_aware_on=event.became_aware_on,
+        left_area_on=event.left_area_on,
+        receiving_la=event.receiving_la,
+        duties=[_duty_read(duty, today) for duty in service.duties_of(session, event)],
     )
 
 
@@ -288,15 +304,7 @@ def create_removal_event(
     """The LA became aware of a removal ground (regs 6-11): store it with evidence; start the legal clocks."""
     now = clock.now()
     event = service.add_removal_event(session, officer, record_id, body, now=now, clocks=settings.clocks)
-    return RemovalEventRead(
-        id=event.id,
-        record_id=event.record_id,
-        ground=RemovalGround(event.ground),
-        became_aware_on=event.became_aware_on,
-        left_area_on=event.left_area_on,
-        receiving_la=event.receiving_la,
-        duties=[_duty_read(duty, now.date()) for duty in service.duties_of(session, event)],
-    )
+    return _removal_event_read(session, event, now.date())
 
 
 @router.post(
@@ -315,6 +323,47 @@ def remove_record(
     """Remove the record (hard delete) on a recorded ground; answers the non-identifying stub that remains."""
     stub = service.remove_record(session, officer, record_id, body.ground, if_match=if_match, now=clock.now())
     return RecordStubRead.model_validate(stub)
+
+
+@router.put(
+    "/records/{record_id}/restriction",
+    operation_id="set_cme_record_restriction",
+    responses=problem_responses(404, 412, 428),
+)
+def set_restriction(
+    record_id: uuid.UUID,
+    change: RestrictionChange,
+    response: Response,
+    officer: OfficerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    if_match: IfMatch = None,
+) -> RecordRead:
+    """Restrict processing (data subject right): the record stays stored but leaves every list; or lift it."""
+    now = clock.now()
+    record = service.set_restriction(session, officer, record_id, change, if_match=if_match, now=now)
+    response.headers["ETag"] = service.etag(record)
+    return record_read(record, officer.role, now.date())
+
+
+@router.get(
+    "/records/{record_id}/subject-access-export",
+    operation_id="export_cme_record_for_subject_access",
+    responses=problem_responses(404),
+)
+def subject_access_export(
+    record_id: uuid.UUID, officer: OfficerDep, session: SessionDep, clock: ClockDep
+) -> SubjectAccessExport:
+    """For the data protection officer: everything held about the child and its access log (audited)."""
+    now = clock.now()
+    export = service.subject_access(session, officer, record_id, now=now)
+    return SubjectAccessExport(
+        generated_at=now,
+        record=record_read(export.record, officer.role, now.date(), everything=True),
+        history=[EventRead.model_validate(event) for event in export.history],
+        removal_events=[_removal_event_read(session, event, now.date()) for event in export.removal_events],
+        access_log=[AccessLogEntry.model_validate(event) for event in export.access_log],
+    )
 
 
 @router.get("/due", operation_id="list_cme_due")

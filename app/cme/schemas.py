@@ -101,6 +101,7 @@ class CandidateRead(ChildOut):
 class RecordFlags(OutModel):
     sensitive: bool
     suspected_inaccurate: bool
+    restricted: bool = Field(description="Processing restricted (data subject right): stored, never listed.")
 
 
 class RecordRead(ChildOut):
@@ -226,3 +227,28 @@ class RecordStubRead(OutModel):
     regulation: int
     became_aware_on: dt.date
     remove_due_on: dt.date | None
+
+
+class RestrictionChange(InModel):
+    restricted: bool
+    reason: LongText
+
+
+class AccessLogEntry(OutModel):
+    seq: int
+    occurred_at: dt.datetime
+    partner_id: str | None
+    officer_id: str | None
+    role: str | None
+    action: str
+    purpose: str | None
+
+
+class SubjectAccessExport(BaseModel):
+    """Everything held about the child in this LA's CME database, and who has accessed it."""
+
+    generated_at: dt.datetime
+    record: RecordRead
+    history: list[EventRead]
+    removal_events: list[RemovalEventRead]
+    access_log: list[AccessLogEntry]

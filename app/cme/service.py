@@ -16,10 +16,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import service as audit
+from app.audit.models import AuditEvent
 from app.cme import repository
 from app.cme.clocks import ClockSettings
 from app.cme.domain import (
     READ_ROLES,
+    RESTRICTION_ROLES,
+    SUBJECT_ACCESS_ROLES,
     WRITE_ROLES,
     CandidateInput,
     CandidateStatus,
@@ -44,7 +47,7 @@ from app.cme.exceptions import (
 )
 from app.cme.models import CmeCandidate, CmeDuty, CmeEvent, CmeRecord, CmeRecordStub, CmeRemovalEvent
 from app.cme.removal import RemovalAction, RemovalGround, csa_removal_date, removal_due
-from app.cme.schemas import ConfirmCandidate, RecordPatch, RemovalEventCreate
+from app.cme.schemas import ConfirmCandidate, RecordPatch, RemovalEventCreate, RestrictionChange
 from app.core.errors import PreconditionFailed, PreconditionRequired, ProblemError
 from app.partners.models import PartnerKind
 from app.security.dependencies import Caller
@@ -541,6 +544,67 @@ def correct_record(
     _flush_versioned(session, PreconditionFailed("The record changed while it was being corrected."))
     _audit(session, officer.caller, "cme.record.correct", [record.id], Purpose.ACCURACY, now)
     return record
+
+
+# --- Data subject rights ------------------------------------------------------------------------------
+
+
+def set_restriction(
+    session: Session,
+    officer: Officer,
+    record_id: uuid.UUID,
+    change: RestrictionChange,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
+) -> CmeRecord:
+    """Restrict processing (stored, never listed) or lift the restriction, with the reason."""
+    if officer.role not in RESTRICTION_ROLES:
+        raise RoleNotAllowed("Only designated and data protection officers restrict processing.")
+    record = _record(session, officer, record_id)
+    _check_if_match(record, if_match)
+    record.restricted = change.restricted
+    action = "restricted" if change.restricted else "restriction_lifted"
+    _event(
+        session,
+        la_id=officer.la_id,
+        subject=record,
+        action=action,
+        now=now,
+        officer=officer,
+        reason=change.reason,
+    )
+    _flush_versioned(session, PreconditionFailed("The record changed while its restriction was being set."))
+    _audit(session, officer.caller, "cme.record.restrict", [record.id], Purpose.DATA_SUBJECT_RIGHTS, now)
+    return record
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectAccess:
+    record: CmeRecord
+    history: Sequence[CmeEvent]
+    removal_events: Sequence[CmeRemovalEvent]
+    access_log: Sequence[AuditEvent]
+
+
+def subject_access(
+    session: Session, officer: Officer, record_id: uuid.UUID, *, now: dt.datetime
+) -> SubjectAccess:
+    """Everything held about the child, with every access to it (its candidate's included); audited itself."""
+    if officer.role not in SUBJECT_ACCESS_ROLES:
+        raise RoleNotAllowed("Subject-access exports are for the data protection officer.")
+    record = _record(session, officer, record_id)
+    ids = [str(record.id)] + ([str(record.candidate_id)] if record.candidate_id else [])
+    export = SubjectAccess(
+        record=record,
+        history=repository.events(session, officer.la_id, record.id),
+        removal_events=repository.removal_events(session, record.id),
+        access_log=audit.events_naming(session, ids),
+    )
+    _audit(
+        session, officer.caller, "cme.record.subject_access", [record.id], Purpose.DATA_SUBJECT_RIGHTS, now
+    )
+    return export
 
 
 # --- Removal clocks (regs 6-11) -----------------------------------------------------------------------

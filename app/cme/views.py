@@ -60,8 +60,11 @@ def candidate_read(candidate: CmeCandidate, today: dt.date) -> CandidateRead:
     )
 
 
-def record_read(record: CmeRecord, role: OfficerRole, today: dt.date) -> RecordRead:
-    hidden = hidden_fields(role, sensitive=record.sensitive)
+def record_read(
+    record: CmeRecord, role: OfficerRole, today: dt.date, *, everything: bool = False
+) -> RecordRead:
+    """The record as `role` may see it; `everything` for a subject-access export, which holds it all."""
+    hidden = frozenset() if everything else hidden_fields(role, sensitive=record.sensitive)
     contacts_hidden = bool(hidden & CONTACT_AND_ALN_FIELDS)
     needs = record.additional_learning_needs, record.additional_learning_provision
     return RecordRead(
@@ -69,7 +72,11 @@ def record_read(record: CmeRecord, role: OfficerRole, today: dt.date) -> RecordR
         status=record.status,
         created_at=record.created_at,
         version=record.version,
-        flags=RecordFlags(sensitive=record.sensitive, suspected_inaccurate=record.suspected_inaccurate),
+        flags=RecordFlags(
+            sensitive=record.sensitive,
+            suspected_inaccurate=record.suspected_inaccurate,
+            restricted=record.restricted,
+        ),
         parents=None if contacts_hidden else [Parent(**parent) for parent in record.parents],
         education_providers=[EducationProvider(**provider) for provider in record.education_providers],
         additional_learning_needs=(

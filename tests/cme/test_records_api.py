@@ -47,7 +47,18 @@ def routes_for(candidate_id: str, record_id: str) -> list[tuple[str, str, dict[s
             {"ground": "died", "became_aware_on": "2025-10-01", "evidence": "Notified by registrar."},
         ),
         ("POST", f"/v1/cme/records/{record_id}/removal", {"ground": "died"}),
+        (
+            "PUT",
+            f"/v1/cme/records/{record_id}/restriction",
+            {"restricted": True, "reason": "Data subject asked"},
+        ),
+        ("GET", f"/v1/cme/records/{record_id}/subject-access-export", None),
     ]
+
+
+def _role_allowed(path: str) -> str:
+    """A role that may use the route, so that only the tenancy check can refuse."""
+    return "data_protection_officer" if path.endswith("subject-access-export") else "designated_officer"
 
 
 # Distinct names: identity keys ignore digits, so "P1" and "P2" would be one child.
@@ -76,7 +87,7 @@ class TestTenancy:
     ) -> None:
         method, path, body = routes_for(*foreign)[index]
         response = client.request(
-            method, path, json=body, headers=headers(LA_A, "designated_officer") | {"If-Match": '"1"'}
+            method, path, json=body, headers=headers(LA_A, _role_allowed(path)) | {"If-Match": '"1"'}
         )
         assert response.status_code == 404, response.text
         assert response.headers["content-type"] == "application/problem+json"
