@@ -90,6 +90,7 @@ def complete(session: Session, job_id: uuid.UUID, *, result: dict[str, Any], now
     if job is not None:
         job.status = JobStatus.succeeded
         job.result = result
+        job.error = None
         job.finished_at = now
         job.locked_by = None
 

@@ -31,6 +31,11 @@ class JobContext:
     now: Callable[[], dt.datetime]
 
     def progress(self, done: int, total: int | None) -> None:
+        bind = self.session_factory.kw.get("bind")
+        if bind is not None and bind.dialect.name == "sqlite":
+            # SQLite has one writer: a progress write from here would wait on the handler's own open
+            # transaction. The embedded default reports only the final state.
+            return
         with self.session_factory.begin() as session:
             service.report_progress(session, self.job_id, done=done, total=total, now=self.now())
 

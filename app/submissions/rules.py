@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from app.cme.csa import CsaStatus, csa_status
 from app.core.identifiers import is_valid_nhs_number, normalise_postcode
@@ -87,6 +88,12 @@ class Assessment:
     nhs_number: str | None
 
 
+@lru_cache(maxsize=65_536)
+def _csa_status(dob: dt.date, on: dt.date) -> CsaStatus:
+    # A list of 500,000 children holds only a few thousand distinct birth dates.
+    return csa_status(dob, on)
+
+
 def _age_on(dob: dt.date, on: dt.date) -> int:
     return on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
 
@@ -130,7 +137,7 @@ def _fate(issues: list[Issue]) -> Fate:
 def assess_health_record(record: HealthRecord, as_of: dt.date) -> Assessment:
     issues, postcode_norm, nhs_number = _common(record, as_of)
     dob = record.date_of_birth
-    if dob is not None and dob <= as_of and csa_status(dob, as_of) is not CsaStatus.WITHIN:
+    if dob is not None and dob <= as_of and _csa_status(dob, as_of) is not CsaStatus.WITHIN:
         # R3.5: the service must not hold children outside compulsory school age.
         issues.append(Issue(IssueCode.outside_compulsory_school_age, "date_of_birth"))
         return Assessment(Fate.rejected, tuple(issues), postcode_norm, nhs_number)
@@ -144,7 +151,7 @@ def assess_education_record(record: EducationRecord, as_of: dt.date) -> Assessme
         age = _age_on(dob, as_of)
         if not EDUCATION_MIN_AGE_YEARS <= age <= EDUCATION_MAX_AGE_YEARS:
             issues.append(Issue(IssueCode.implausible_date_of_birth, "date_of_birth"))
-        elif csa_status(dob, as_of) is not CsaStatus.WITHIN:
+        elif _csa_status(dob, as_of) is not CsaStatus.WITHIN:
             issues.append(Issue(IssueCode.outside_compulsory_school_age, "date_of_birth"))
     if (
         isinstance(record, SchoolRollRecord)

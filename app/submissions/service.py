@@ -17,8 +17,8 @@ from app.core.errors import Conflict, Forbidden, InvalidSubmission, NotFound, Pr
 from app.jobs import service as jobs_service
 from app.partners.models import Partner
 from app.security.jws import verify_jws
-from app.security.tokens import Caller
 from app.security.service_key import ServiceSigner
+from app.security.tokens import Caller
 from app.submissions import repository
 from app.submissions.models import EducationChild, HealthChild, Submission
 from app.submissions.policy import PartnerView, decide_route
@@ -109,6 +109,10 @@ def _record_fates(assessments: Sequence[Assessment]) -> list[RecordFate]:
     ]
 
 
+def _former(record: HealthRecord | EducationRecord) -> list[dict[str, str | None]]:
+    return [{"given_name": n.given_name, "family_name": n.family_name} for n in record.former_names]
+
+
 def _health_rows(
     submission_id: uuid.UUID,
     recipient: str,
@@ -121,7 +125,7 @@ def _health_rows(
         address = record.address
         yield (
             submission_id, index, recipient, record.given_name, record.middle_names, record.family_name,
-            [n.model_dump() for n in record.former_names], record.date_of_birth,
+            _former(record), record.date_of_birth,
             list(address.lines) if address else [], address.town if address else None,
             address.postcode if address else None, assessment.postcode_norm, record.address_is_last_known,
             assessment.nhs_number, [i.code.value for i in assessment.issues],
@@ -143,7 +147,7 @@ def _education_rows(
         provision = record.provision if isinstance(record, EotasRecord) else None
         yield (
             submission_id, index, kind.value, register_la, record.given_name, record.middle_names,
-            record.family_name, [n.model_dump() for n in record.former_names], record.date_of_birth,
+            record.family_name, _former(record), record.date_of_birth,
             list(address.lines) if address else [], address.town if address else None,
             address.postcode if address else None, assessment.postcode_norm, assessment.nhs_number,
             [i.code.value for i in assessment.issues], record.preferred_given_name,
