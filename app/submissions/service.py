@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit_service
 from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, InvalidSubmission, NotFound, ProblemItem, validation_items
 from app.jobs import service as jobs_service
@@ -311,6 +312,15 @@ def ingest(
             visible_to=[submission.sender],
         )
     repository.set_job(session, sid, job.id)
+    audit_service.record(
+        session,
+        actor=caller,
+        action="submission.stored",
+        object_type="submission",
+        object_ids=[str(sid)],
+        purpose=submission.kind.value,
+        now=now,
+    )
     return IngestOutcome(
         status=SubmissionStatus(
             submission_id=sid,
@@ -329,4 +339,11 @@ def get_status(session: Session, *, caller: Caller, submission_id: uuid.UUID) ->
     submission = repository.get_submission(session, submission_id)
     if submission is None or submission.sender_id != caller.partner_id:
         raise NotFound("No such submission.")
+    audit_service.record(
+        session,
+        actor=caller,
+        action="submission.status_read",
+        object_type="submission",
+        object_ids=[str(submission_id)],
+    )
     return status_of(submission)

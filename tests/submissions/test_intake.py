@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.audit.models import AuditEvent
 from app.jobs.models import Job
 from app.submissions import repository
 from app.submissions.models import EducationChild, HealthChild, Submission
@@ -84,6 +85,8 @@ class TestAcceptedSubmission:
         assert stored[0].family_name == "Prys-Jones"
         assert stored[0].postcode_norm == "LL77 7AA"
         assert stored[0].recipient_la == PILOT_LA
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "submission.stored")).one()
+        assert (event.partner_id, event.object_ids) == (health_board.id, [body["submission_id"]])
 
     def test_signature_evidence_is_kept(
         self, client: TestClient, session: Session, health_board: TestPartner, pilot_la: TestPartner
@@ -411,6 +414,7 @@ class TestAllOrNothing:
         assert response.status_code == 500
         assert response.headers["content-type"] == "application/problem+json"
         assert (count(session, Submission), count(session, HealthChild), count(session, Job)) == (0, 0, 0)
+        assert count(session, AuditEvent) == 0  # the audit event rolled back with the work it describes
         monkeypatch.setattr(repository, "insert_rows", real_insert)
         assert send(client, health_board, body).status_code == 201
         assert count(session, HealthChild) == 300
