@@ -2,34 +2,31 @@
 
     .venv/bin/python bench/matching_engine.py [children ...]   (default: 100000 500000)
 
-Prints, per size, the time and peak RSS of `link` alone (frames in, outcomes out), the time to build
-the frames, and the accuracy against the synthetic truth (app.synthetic.scoring). Each size runs in a
-fresh subprocess so peak RSS is that run's own.
+Per size, three fresh processes: one generates the population and writes the two canonical frames and
+the truth to a temporary folder; one loads the frames and runs `link` alone (frames in, outcomes out),
+so its time and peak RSS are the engine's; the parent scores the outcomes with app.synthetic.scoring.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-import psutil
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+import polars as pl
 
 
-def run(children: int, seed: int = 7) -> dict[str, object]:
-    from app.matching.engine import link
+def prepare(children: int, folder: Path, seed: int = 7) -> None:
     from app.matching.frames import records_to_frame
     from app.synthetic.population import PopulationConfig, generate
-    from app.synthetic.scoring import LinkOutcome, Truth, missed_targets, score
+    from app.synthetic.scoring import Truth
 
     population = generate(PopulationConfig(children=children, seed=seed))
-    truth = Truth.from_population(population)
     started = time.perf_counter()
     health = records_to_frame(population.health_records, list(range(len(population.health_records))))
     education = records_to_frame(
@@ -39,47 +36,68 @@ def run(children: int, seed: int = 7) -> dict[str, object]:
         las=population.education_la,
     )
     frames_s = time.perf_counter() - started
-    del population
-    rss_before = psutil.Process().memory_info().rss / 2**20
+    health.write_parquet(folder / "health.parquet")
+    education.write_parquet(folder / "education.parquet")
+    (folder / "truth.pickle").write_bytes(pickle.dumps(Truth.from_population(population)))
+    print(
+        json.dumps(
+            {"frames_s": round(frames_s, 2), "health_rows": health.height, "education_rows": education.height}
+        )
+    )
+
+
+def run_link(folder: Path) -> None:
+    from app.matching.engine import link
+
+    health = pl.read_parquet(folder / "health.parquet")
+    education = pl.read_parquet(folder / "education.parquet")
+    rss_frames = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
+    cpu = time.process_time()
     outcomes = link(health, education)
     link_s = time.perf_counter() - started
-    report = score(
-        truth,
-        (
-            LinkOutcome(row, outcome, education_id)
-            for row, outcome, education_id in outcomes.select(
-                "health_id", "outcome", "education_id"
-            ).iter_rows()
-        ),
+    cpu_s = time.process_time() - cpu
+    outcomes.select("health_id", "outcome", "education_id").write_parquet(folder / "outcomes.parquet")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "link_s": round(link_s, 2),
+                "link_cpu_s": round(cpu_s, 2),
+                "peak_rss_mib_after_loading_frames": round(rss_frames),
+                "peak_rss_mib": round(peak),
+            }
+        )
     )
-    return {
-        "children": children,
-        "health_rows": health.height,
-        "education_rows": education.height,
-        "frames_s": round(frames_s, 2),
-        "link_s": round(link_s, 2),
-        "rss_before_link_mib": round(rss_before),
-        "peak_rss_mib": round(_peak_rss_mib()),
-        "report": str(report),
-        "missed_targets": missed_targets(report),
-    }
+
+
+def _child(*args: str) -> dict[str, object]:
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--one":
-        print(json.dumps(run(int(sys.argv[2]))))
+    if sys.argv[1:2] == ["--prepare"]:
+        prepare(int(sys.argv[2]), Path(sys.argv[3]))
         return
-    sizes = [int(a) for a in sys.argv[1:]] or [100_000, 500_000]
-    for size in sizes:
-        done = subprocess.run(
-            [sys.executable, __file__, "--one", str(size)], capture_output=True, text=True, check=True
-        )
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        report = result.pop("report")
+    if sys.argv[1:2] == ["--link"]:
+        run_link(Path(sys.argv[2]))
+        return
+    from app.synthetic.scoring import LinkOutcome, missed_targets, score
+
+    for size in [int(a) for a in sys.argv[1:]] or [100_000, 500_000]:
+        with tempfile.TemporaryDirectory() as tmp:
+            result: dict[str, object] = {"children": size}
+            result |= _child("--prepare", str(size), tmp)
+            result |= _child("--link", tmp)
+            truth = pickle.loads((Path(tmp) / "truth.pickle").read_bytes())
+            outcomes = pl.read_parquet(Path(tmp) / "outcomes.parquet")
+            report = score(truth, (LinkOutcome(h, o, e) for h, o, e in outcomes.iter_rows()))
+        result["missed_targets"] = missed_targets(report)
         print(json.dumps(result))
         print(report)
-        print()
+        print(flush=True)
 
 
 if __name__ == "__main__":

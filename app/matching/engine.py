@@ -137,13 +137,33 @@ def _same_child_pairs(
     return scored.select(same.alias("same")).to_series()
 
 
+_SLICE_ROWS = 50_000
+_KEPT_COLUMNS = [
+    ROW, REF_ROW, *FIELDS, *(f"weight_{f}" for f in FIELDS),
+    "names_swapped", "prior", "match_weight", "match_probability",
+]  # fmt: skip
+
+
 def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None = None) -> pl.DataFrame:
     """One row per health row (in input order): outcome, chosen education record, weights, explanation data."""
     model = model or DEFAULT_MODEL
     tf = TermFrequencies.build(education)
     reference = build_reference(education, model.blocking.max_block)
-    pairs = candidate_pairs(health, reference)
-    scored = score_pairs(health, education, pairs, model, tf)
+    pairs = candidate_pairs(health, reference).sort(ROW)
+    # Score in slices of whole health rows and keep only what a decision can use (pairs that could be
+    # possible or better, and each row's best pair for its explanation): memory stays bounded by the
+    # slice, not by the number of candidate pairs.
+    floor = weight_for_probability(model.thresholds.possible)
+    kept = []
+    row_ends = np.searchsorted(pairs[ROW].to_numpy(), np.arange(0, health.height + _SLICE_ROWS, _SLICE_ROWS))
+    for start, end in zip(row_ends[:-1], row_ends[1:], strict=False):
+        if end <= start:
+            continue
+        scored = score_pairs(health, education, pairs.slice(int(start), int(end - start)), model, tf)
+        scored = scored.select(_KEPT_COLUMNS)
+        best = scored.sort("match_weight", descending=True).group_by(ROW).first()
+        kept.append(pl.concat([scored.filter(pl.col("match_weight") >= floor), best]).unique([ROW, REF_ROW]))
+    scored = pl.concat(kept) if kept else score_pairs(health, education, pairs, model, tf).select(_KEPT_COLUMNS)
     return _decide(health, education, scored, model, tf)
 
 
