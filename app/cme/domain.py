@@ -41,6 +41,18 @@ class RecordStatus(StrEnum):
     TRANSFER_PENDING = "transfer_pending"  # aware of a (likely) move, reg 6
 
 
+class TransferStatus(StrEnum):
+    PENDING = "pending"  # sent to a pilot LA, not yet decided there
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    PACKAGE_ISSUED = "package_issued"  # signed package handed to the sending LA for a non-pilot LA
+
+
+# GSS codes of the LAs reg 6 can send to: Welsh councils (W06) and English county, unitary, metropolitan,
+# London borough and district councils (E06-E10).
+RECEIVING_LA_CODE = r"^(W06|E0[6-9]|E10)[0-9]{6}$"
+
+
 class SubjectType(StrEnum):
     CANDIDATE = "candidate"
     RECORD = "record"

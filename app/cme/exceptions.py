@@ -31,3 +31,11 @@ class RemovalNotReady(Conflict):
 
 class InvalidCursor(ProblemError):
     status, slug, title = 400, "invalid-cursor", "Invalid cursor"
+
+
+class TransferNotFound(NotFound):
+    slug, title = "transfer-not-found", "No such incoming transfer"
+
+
+class TransferNotAllowed(Conflict):
+    slug, title = "transfer-not-allowed", "The record cannot be transferred like this"

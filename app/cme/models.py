@@ -167,3 +167,30 @@ class CmeRecordStub(Base):
     regulation: Mapped[int] = mapped_column(Integer)
     became_aware_on: Mapped[dt.date] = mapped_column(Date)
     remove_due_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class CmeTransfer(Base):
+    """Reg 6: a record sent to the receiving LA, as a pending incoming transfer (pilot LA) or a signed package.
+
+    `snapshot` (the record's Schedule 2 data) exists only while a pilot LA has not decided; it is deleted on
+    acceptance (it becomes that LA's record) or decline. Issued packages are kept as a hash only.
+    """
+
+    __tablename__ = "cme_transfer"
+    __table_args__ = (Index("ix_cme_transfer_to_la_status_created_at", "to_la", "status", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    from_la: Mapped[str] = mapped_column(String(LA_ID_LENGTH), index=True)
+    to_la: Mapped[str] = mapped_column(String(LA_ID_LENGTH))
+    record_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    new_record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    package_sha256: Mapped[str | None] = mapped_column(String(64))
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as a plain dict)

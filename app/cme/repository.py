@@ -11,9 +11,17 @@ from typing import TypeVar
 from sqlalchemy import Select, and_, delete, exists, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from app.cme.domain import CandidateStatus, Cursor, RecordStatus
-from app.cme.models import CmeCandidate, CmeDuty, CmeEvent, CmeRecord, CmeRecordStub, CmeRemovalEvent
-from app.cme.removal import RemovalGround
+from app.cme.domain import CandidateStatus, Cursor, RecordStatus, TransferStatus
+from app.cme.models import (
+    CmeCandidate,
+    CmeDuty,
+    CmeEvent,
+    CmeRecord,
+    CmeRecordStub,
+    CmeRemovalEvent,
+    CmeTransfer,
+)
+from app.cme.removal import RemovalAction, RemovalGround
 
 Row = TypeVar("Row", CmeCandidate, CmeRecord)
 DESCENDING = "-"
@@ -181,9 +189,14 @@ def due_duties(session: Session, la_id: str, before: dt.date) -> Sequence[CmeDut
     ).all()
 
 
-def delete_duties(session: Session, record_id: uuid.UUID, ground: RemovalGround) -> None:
-    """A newer awareness of the same ground replaces the clocks the earlier one started."""
-    session.execute(delete(CmeDuty).where(CmeDuty.record_id == record_id, CmeDuty.ground == ground))
+def delete_duties(
+    session: Session, record_id: uuid.UUID, ground: RemovalGround, action: RemovalAction | None = None
+) -> None:
+    """Stop clocks: all of a ground's (a newer awareness replaces them), or one action's (it was done)."""
+    stmt = delete(CmeDuty).where(CmeDuty.record_id == record_id, CmeDuty.ground == ground)
+    if action is not None:
+        stmt = stmt.where(CmeDuty.action == action)
+    session.execute(stmt)
 
 
 def current_removal_event(
@@ -219,3 +232,18 @@ def erase_record(session: Session, record: CmeRecord, stub: CmeRecordStub) -> No
     session.execute(delete(CmeRemovalEvent).where(CmeRemovalEvent.record_id == record.id))
     session.execute(delete(CmeEvent).where(CmeEvent.subject_id == record.id))
     session.delete(record)
+
+
+def pending_transfers_to(session: Session, la_id: str) -> Sequence[CmeTransfer]:
+    return session.scalars(
+        select(CmeTransfer)
+        .where(CmeTransfer.to_la == la_id, CmeTransfer.status == TransferStatus.PENDING)
+        .order_by(CmeTransfer.created_at, CmeTransfer.id)
+    ).all()
+
+
+def get_transfer_to(session: Session, la_id: str, transfer_id: uuid.UUID) -> CmeTransfer | None:
+    """A transfer sent to this LA; the sending LA does not see it here (it answers 404)."""
+    return session.scalars(
+        select(CmeTransfer).where(CmeTransfer.id == transfer_id, CmeTransfer.to_la == la_id)
+    ).one_or_none()

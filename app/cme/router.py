@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Header, Query, Response, status
 from sqlalchemy.orm import Session
@@ -36,6 +36,8 @@ from app.cme.schemas import (
     DutyRead,
     EventRead,
     History,
+    IncomingTransfer,
+    IncomingTransferList,
     RecordPage,
     RecordPatch,
     RecordRead,
@@ -46,12 +48,15 @@ from app.cme.schemas import (
     ResolveCandidate,
     RestrictionChange,
     SubjectAccessExport,
+    TransferCreate,
+    TransferRead,
 )
 from app.cme.views import candidate_read, record_read
 from app.core.dependencies import SessionDep
 from app.core.errors import problem_responses
 from app.security.clock import ClockDep
 from app.security.dependencies import authenticated_router
+from app.security.service_key import ServiceSignerDep
 
 router = authenticated_router(prefix="/v1/cme", tags=["cme"], responses=problem_responses(403))
 
@@ -363,6 +368,85 @@ def subject_access_export(
         history=[EventRead.model_validate(event) for event in export.history],
         removal_events=[_removal_event_read(session, event, now.date()) for event in export.removal_events],
         access_log=[AccessLogEntry.model_validate(event) for event in export.access_log],
+    )
+
+
+# --- Transfers (reg 6) ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/records/{record_id}/transfers",
+    operation_id="transfer_cme_record",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(404, 409),
+)
+def transfer_record(
+    record_id: uuid.UUID,
+    body: TransferCreate,
+    officer: OfficerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    signer: ServiceSignerDep,
+) -> TransferRead:
+    """Reg 6(a): inform the receiving LA (a pilot LA gets an incoming transfer, others a signed package)."""
+    outcome = service.transfer_record(
+        session, officer, record_id, body.receiving_la, signer=signer, now=clock.now()
+    )
+    return TransferRead.model_validate(outcome.transfer).model_copy(update={"package": outcome.package})
+
+
+@router.get("/transfers", operation_id="list_cme_incoming_transfers")
+def list_incoming_transfers(
+    officer: OfficerDep, session: SessionDep, clock: ClockDep
+) -> IncomingTransferList:
+    """Records other LAs sent to this LA under reg 6, waiting for its decision."""
+    transfers = service.incoming_transfers(session, officer, now=clock.now())
+    return IncomingTransferList(
+        items=[
+            IncomingTransfer(
+                id=t.id, from_la=t.from_la, created_at=t.created_at, **_paras_1_to_3(t.snapshot or {})
+            )
+            for t in transfers
+        ]
+    )
+
+
+def _paras_1_to_3(snapshot: dict[str, Any]) -> dict[str, Any]:
+    names = ("given_name", "middle_names", "family_name", "date_of_birth", "postcode")
+    return {name: snapshot.get(name) for name in names}
+
+
+@router.post(
+    "/transfers/{transfer_id}/accept",
+    operation_id="accept_cme_transfer",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(404),
+)
+def accept_transfer(
+    transfer_id: uuid.UUID,
+    decision: ConfirmCandidate,
+    response: Response,
+    officer: OfficerDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> RecordRead:
+    """The receiving LA affirms reg 3 for the child: the transferred data becomes its CME record."""
+    now = clock.now()
+    record = service.accept_transfer(session, officer, transfer_id, decision, now=now)
+    response.headers["Location"] = f"{router.prefix}/records/{record.id}"
+    response.headers["ETag"] = service.etag(record)
+    return record_read(record, officer.role, now.date())
+
+
+@router.post(
+    "/transfers/{transfer_id}/decline", operation_id="decline_cme_transfer", responses=problem_responses(404)
+)
+def decline_transfer(
+    transfer_id: uuid.UUID, officer: OfficerDep, session: SessionDep, clock: ClockDep
+) -> TransferRead:
+    """The receiving LA does not include the child; the transferred data is deleted."""
+    return TransferRead.model_validate(
+        service.decline_transfer(session, officer, transfer_id, now=clock.now())
     )
 
 

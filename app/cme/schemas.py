@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cme.clocks import DeadlineBasis, DeadlineState
-from app.cme.domain import CandidateStatus, RecordStatus, Resolution
+from app.cme.domain import RECEIVING_LA_CODE, CandidateStatus, RecordStatus, Resolution, TransferStatus
 from app.cme.removal import Confidence, RemovalAction, RemovalGround
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
@@ -68,11 +68,13 @@ class LearningNeeds(InModel):
 
 
 class Provenance(OutModel):
-    source: Literal["submission", "officer"]
+    source: Literal["submission", "officer", "transfer"]
     at: dt.datetime
     submission_id: uuid.UUID | None = None
     officer_id: str | None = None
     role: str | None = None
+    transfer_id: uuid.UUID | None = None
+    from_la: str | None = None
 
 
 class ChildOut(OutModel):
@@ -252,3 +254,42 @@ class SubjectAccessExport(BaseModel):
     history: list[EventRead]
     removal_events: list[RemovalEventRead]
     access_log: list[AccessLogEntry]
+
+
+class TransferCreate(InModel):
+    receiving_la: Annotated[str, StringConstraints(pattern=RECEIVING_LA_CODE)] = Field(
+        description="GSS code of the receiving LA (Welsh W06..., English E06...-E10...)."
+    )
+
+
+class TransferRead(OutModel):
+    id: uuid.UUID
+    from_la: str
+    to_la: str
+    status: TransferStatus
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+    new_record_id: uuid.UUID | None
+    package_sha256: str | None
+    package: str | None = Field(
+        default=None,
+        description="Signed package (compact JWS, typ cme-transfer+jws) for a non-pilot LA; returned once, "
+        "to be sent over an approved secure channel. Not stored.",
+    )
+
+
+class IncomingTransfer(OutModel):
+    """What a receiving pilot LA sees before deciding: Schedule 2 paras 1-3 only."""
+
+    id: uuid.UUID
+    from_la: str
+    created_at: dt.datetime
+    given_name: str | None
+    middle_names: str | None
+    family_name: str | None
+    date_of_birth: dt.date | None
+    postcode: str | None
+
+
+class IncomingTransferList(BaseModel):
+    items: list[IncomingTransfer]

@@ -7,6 +7,7 @@ written in that same transaction so no read or change escapes the log.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from app.cme.domain import (
     RecordStatus,
     Resolution,
     SubjectType,
+    TransferStatus,
     editable_fields_denied,
     identity_key,
     postcode_district,
@@ -44,14 +46,26 @@ from app.cme.exceptions import (
     RecordNotFound,
     RemovalNotReady,
     RoleNotAllowed,
+    TransferNotAllowed,
+    TransferNotFound,
 )
-from app.cme.models import CmeCandidate, CmeDuty, CmeEvent, CmeRecord, CmeRecordStub, CmeRemovalEvent
+from app.cme.models import (
+    CmeCandidate,
+    CmeDuty,
+    CmeEvent,
+    CmeRecord,
+    CmeRecordStub,
+    CmeRemovalEvent,
+    CmeTransfer,
+)
 from app.cme.removal import RemovalAction, RemovalGround, csa_removal_date, removal_due
 from app.cme.schemas import ConfirmCandidate, RecordPatch, RemovalEventCreate, RestrictionChange
 from app.core.errors import PreconditionFailed, PreconditionRequired, ProblemError
 from app.partners.models import PartnerKind
+from app.partners.repository import PartnerRepository
 from app.security.dependencies import Caller
 from app.security.roles import OfficerRole
+from app.security.service_key import ServiceSigner
 
 # Fields that hold personal data on candidates and records; cleared when a candidate closes.
 CHILD_FIELDS = (
@@ -324,6 +338,49 @@ def _open_candidate(session: Session, officer: Officer, candidate_id: uuid.UUID)
     return candidate
 
 
+def _include(
+    session: Session,
+    officer: Officer,
+    decision: ConfirmCandidate,
+    now: dt.datetime,
+    *,
+    values: dict[str, Any],
+    provenance: dict[str, Any],
+    candidate_id: uuid.UUID | None = None,
+) -> CmeRecord:
+    """A new record in the officer's LA, its reg 3 decision the first entry of its history (R3.4)."""
+    dob: dt.date | None = values.get("date_of_birth")
+    record = CmeRecord(
+        id=uuid.uuid4(),
+        la_id=officer.la_id,
+        status=RecordStatus.ACTIVE,
+        created_at=now,
+        created_by=officer.caller.officer_id,
+        candidate_id=candidate_id,
+        sensitive=False,
+        suspected_inaccurate=False,
+        restricted=False,
+        parents=[],
+        education_providers=[],
+        provenance=provenance,
+        csa_removal_on=csa_removal_date(dob) if dob else None,
+    )
+    for name, value in values.items():
+        setattr(record, name, value)
+    session.add(record)
+    _event(
+        session,
+        la_id=officer.la_id,
+        subject=record,
+        action="included",
+        now=now,
+        officer=officer,
+        reason=decision.basis,
+        fields=["reg3(a)", "reg3(b)", "reg3(c)"],
+    )
+    return record
+
+
 def confirm_candidate(
     session: Session,
     officer: Officer,
@@ -343,32 +400,14 @@ def confirm_candidate(
         for name, columns in _SUBMITTED_FIELDS.items()
         if any(getattr(candidate, column) not in (None, [], "") for column in columns)
     }
-    record = CmeRecord(
-        id=uuid.uuid4(),
-        la_id=officer.la_id,
-        status=RecordStatus.ACTIVE,
-        created_at=now,
-        created_by=officer.caller.officer_id,
-        candidate_id=candidate.id,
-        sensitive=False,
-        suspected_inaccurate=False,
-        restricted=False,
-        parents=[],
-        education_providers=[],
-        provenance=provenance,
-        csa_removal_on=csa_removal_date(candidate.date_of_birth) if candidate.date_of_birth else None,
-        **{name: getattr(candidate, name) for name in CHILD_FIELDS},
-    )
-    session.add(record)
-    _event(
+    record = _include(
         session,
-        la_id=officer.la_id,
-        subject=record,
-        action="included",
-        now=now,
-        officer=officer,
-        reason=decision.basis,
-        fields=["reg3(a)", "reg3(b)", "reg3(c)"],
+        officer,
+        decision,
+        now,
+        values={name: getattr(candidate, name) for name in CHILD_FIELDS},
+        provenance=provenance,
+        candidate_id=candidate.id,
     )
     _close(candidate, officer, "confirmed", now)
     candidate.record_id = record.id
@@ -544,6 +583,154 @@ def correct_record(
     _flush_versioned(session, PreconditionFailed("The record changed while it was being corrected."))
     _audit(session, officer.caller, "cme.record.correct", [record.id], Purpose.ACCURACY, now)
     return record
+
+
+# --- Transfers (reg 6) ---------------------------------------------------------------------------------
+
+TRANSFER_TYP = "cme-transfer+jws"
+# Everything a record holds about the child (Sch 2 paras 1-6) and the flag that protects the address.
+_SNAPSHOT_FIELDS = (
+    *(name for name in CHILD_FIELDS if name not in ("identity_key", "postcode_district")),
+    "parents", "education_providers", "additional_learning_needs", "additional_learning_provision", "sensitive",
+)  # fmt: skip
+# Provenance names of record fields, and the columns that hold each.
+_RECORD_FIELDS = {
+    **_SUBMITTED_FIELDS,
+    "parents": ("parents",),
+    "education_providers": ("education_providers",),
+    "additional_learning_needs": ("additional_learning_needs", "additional_learning_provision"),
+}
+
+
+def _snapshot(record: CmeRecord) -> dict[str, Any]:
+    """The record's data as JSON: what reg 6 tells the receiving LA about."""
+    data = {name: getattr(record, name) for name in _SNAPSHOT_FIELDS}
+    data["date_of_birth"] = record.date_of_birth.isoformat() if record.date_of_birth else None
+    return data
+
+
+def _present(values: dict[str, Any], columns: Sequence[str]) -> bool:
+    return any(values.get(column) not in (None, [], "") for column in columns)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOutcome:
+    transfer: CmeTransfer
+    package: str | None
+
+
+def transfer_record(
+    session: Session,
+    officer: Officer,
+    record_id: uuid.UUID,
+    receiving_la: str,
+    *,
+    signer: ServiceSigner,
+    now: dt.datetime,
+) -> TransferOutcome:
+    """Reg 6(a): inform the receiving LA of the child's CME record, which stops the 28-day clock.
+
+    A receiving pilot LA gets an incoming transfer to accept or decline in its own database; any other
+    Welsh or English LA gets a package signed by this service for the sending LA to pass on.
+    """
+    _require_writer(officer)
+    record = _record(session, officer, record_id)
+    if receiving_la == officer.la_id:
+        raise TransferNotAllowed("The receiving LA must be another local authority.")
+    event = repository.current_removal_event(session, record.id, RemovalGround.MOVED_TO_ANOTHER_LA)
+    if event is None:
+        raise TransferNotAllowed("Record the move (removal-events, moved_to_another_la) before transferring.")
+    partner = PartnerRepository(session).get(receiving_la)
+    to_pilot = partner is not None and partner.kind is PartnerKind.local_authority and partner.is_pilot
+    transfer = CmeTransfer(
+        id=uuid.uuid4(),
+        from_la=officer.la_id,
+        to_la=receiving_la,
+        record_id=record.id,
+        created_at=now,
+        created_by=officer.caller.officer_id,
+    )
+    package = None
+    if to_pilot:
+        transfer.status = TransferStatus.PENDING
+        transfer.snapshot = _snapshot(record)
+    else:
+        claims = {"transfer_id": str(transfer.id), "from_la": officer.la_id, "to_la": receiving_la,
+                  "issued_at": now.isoformat(), "regulation": 6, "record": _snapshot(record)}  # fmt: skip
+        package = signer.sign(claims, typ=TRANSFER_TYP)
+        transfer.status = TransferStatus.PACKAGE_ISSUED
+        transfer.package_sha256 = hashlib.sha256(package.encode("ascii")).hexdigest()
+    session.add(transfer)
+    event.receiving_la = receiving_la
+    repository.delete_duties(
+        session, record.id, RemovalGround.MOVED_TO_ANOTHER_LA, RemovalAction.INFORM_RECEIVING_LA
+    )
+    _event(session, la_id=officer.la_id, subject=record, action="receiving_la_informed", now=now, officer=officer,
+           fields=[receiving_la])  # fmt: skip
+    session.flush()
+    _audit(session, officer.caller, "cme.record.transfer", [record.id, transfer.id], Purpose.REMOVAL, now)
+    return TransferOutcome(transfer=transfer, package=package)
+
+
+def incoming_transfers(session: Session, officer: Officer, *, now: dt.datetime) -> Sequence[CmeTransfer]:
+    """Transfers other LAs sent to the officer's LA that it has not decided yet."""
+    transfers = repository.pending_transfers_to(session, officer.la_id)
+    _audit(session, officer.caller, "cme.transfer.list", [t.id for t in transfers], Purpose.IDENTIFY, now)
+    return transfers
+
+
+def _pending_transfer(session: Session, officer: Officer, transfer_id: uuid.UUID) -> CmeTransfer:
+    _require_writer(officer)
+    transfer = repository.get_transfer_to(session, officer.la_id, transfer_id)
+    if transfer is None or transfer.snapshot is None:
+        raise TransferNotFound()
+    return transfer
+
+
+def _decide(transfer: CmeTransfer, officer: Officer, status: TransferStatus, now: dt.datetime) -> None:
+    transfer.status = status
+    transfer.decided_at = now
+    transfer.decided_by = officer.caller.officer_id
+    transfer.snapshot = None  # the data is now the receiving LA's record, or not held at all
+
+
+def accept_transfer(
+    session: Session,
+    officer: Officer,
+    transfer_id: uuid.UUID,
+    decision: ConfirmCandidate,
+    *,
+    now: dt.datetime,
+) -> CmeRecord:
+    """The receiving pilot LA includes the child (its own reg 3 decision); the data becomes its record."""
+    transfer = _pending_transfer(session, officer, transfer_id)
+    values = dict(transfer.snapshot or {})
+    dob = values.get("date_of_birth")
+    values["date_of_birth"] = dt.date.fromisoformat(dob) if dob else None
+    values["postcode_district"] = postcode_district(values.get("postcode"))
+    values["identity_key"] = identity_key(
+        values.get("given_name"), values.get("family_name"), values["date_of_birth"]
+    )
+    origin = {"source": "transfer", "transfer_id": str(transfer.id), "from_la": transfer.from_la,
+              "at": transfer.created_at.isoformat()}  # fmt: skip
+    provenance = {name: origin for name, columns in _RECORD_FIELDS.items() if _present(values, columns)}
+    record = _include(session, officer, decision, now, values=values, provenance=provenance)
+    _decide(transfer, officer, TransferStatus.ACCEPTED, now)
+    transfer.new_record_id = record.id
+    _flush_versioned(session, TransferNotFound())
+    _audit(session, officer.caller, "cme.transfer.accept", [transfer.id, record.id], Purpose.IDENTIFY, now)
+    return record
+
+
+def decline_transfer(
+    session: Session, officer: Officer, transfer_id: uuid.UUID, *, now: dt.datetime
+) -> CmeTransfer:
+    """The receiving pilot LA does not include the child; the data it was sent is deleted."""
+    transfer = _pending_transfer(session, officer, transfer_id)
+    _decide(transfer, officer, TransferStatus.DECLINED, now)
+    _flush_versioned(session, TransferNotFound())
+    _audit(session, officer.caller, "cme.transfer.decline", [transfer.id], Purpose.IDENTIFY, now)
+    return transfer
 
 
 # --- Data subject rights ------------------------------------------------------------------------------

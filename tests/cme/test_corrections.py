@@ -40,9 +40,14 @@ def test_r5_1_correction_with_current_etag_updates_field_and_provenance(
     assert body["family_name"] == "Prydderch" and body["given_name"] == "Elin"
     assert response.headers["ETag"] == f'"{body["version"]}"' != etag
     assert body["provenance"]["family_name"] == {
-        "source": "officer", "at": "2025-10-06T09:30:00Z", "officer_id": "officer-1", "role": "case_officer",
+        "source": "officer",
+        "at": "2025-10-06T09:30:00Z",
+        "officer_id": "officer-1",
+        "role": "case_officer",
         "submission_id": None,
-    }  # fmt: skip
+        "transfer_id": None,
+        "from_la": None,
+    }
     assert body["provenance"]["given_name"]["source"] == "submission"
 
 
@@ -167,7 +172,7 @@ def test_suspected_inaccurate_flag_drives_the_work_queue(
     )
     queue = client.get("/v1/cme/records?suspected_inaccurate=true", headers=headers()).json()["items"]
     assert [item["id"] for item in queue] == [record_id]
-    assert queue[0]["flags"] == {"sensitive": False, "suspected_inaccurate": True}
+    assert queue[0]["flags"] == {"sensitive": False, "suspected_inaccurate": True, "restricted": False}
     assert dt.date.fromisoformat(queue[0]["date_of_birth"]) == dt.date(2014, 3, 2)
 
 

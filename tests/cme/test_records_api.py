@@ -53,6 +53,7 @@ def routes_for(candidate_id: str, record_id: str) -> list[tuple[str, str, dict[s
             {"restricted": True, "reason": "Data subject asked"},
         ),
         ("GET", f"/v1/cme/records/{record_id}/subject-access-export", None),
+        ("POST", f"/v1/cme/records/{record_id}/transfers", {"receiving_la": "W06000015"}),
     ]
 
 
