@@ -6,11 +6,12 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from app.core.config import Settings
 from tests.support.keys import OMIT, TestKey, sign_compact
 
 TOKEN_TYP = "cme-auth+jwt"
 SUBMISSION_TYP = "cme-submission+jws"
-DEFAULT_AUDIENCE = "https://cme-hub.invalid"  # Settings().audience
+DEFAULT_AUDIENCE: str = Settings.model_fields["audience"].default
 
 
 def token_claims(
