@@ -942,6 +942,50 @@ def surface_due(
     return surfaced
 
 
+def found_on_register(
+    session: Session,
+    *,
+    la_id: str,
+    candidate_ids: Sequence[uuid.UUID],
+    record_ids: Sequence[uuid.UUID],
+    run_id: uuid.UUID,
+    today: dt.date,
+    now: dt.datetime,
+    clocks: ClockSettings = ClockSettings(),
+) -> None:
+    """Matching found these children of `la_id` on an education register; officers decide what follows.
+
+    A record gets the registered-pupil removal clock (reg 7, awareness today); an open candidate gets a
+    `found_on_register` event in its history. Nothing is removed or resolved automatically: a false match
+    must not take a child missing education off the LA's list. Ids of other LAs or closed candidates are
+    ignored.
+    """
+    records: list[uuid.UUID] = []
+    candidates: list[uuid.UUID] = []
+    for record_id in record_ids:
+        record = repository.find_record(session, la_id, record_id=record_id)
+        if record is None:
+            continue
+        _start_clocks(
+            session, record, ground=RemovalGround.REGISTERED_PUPIL, became_aware_on=today, left_area_on=None,
+            receiving_la=None, evidence=f"Matched to an education register by matching run {run_id}.",
+            recorded_by=None, now=now, clocks=clocks,
+        )  # fmt: skip
+        _event(session, la_id=la_id, subject=record, action="removal_ground", now=now, officer=None,
+               fields=[RemovalGround.REGISTERED_PUPIL.value])  # fmt: skip
+        records.append(record.id)
+    for candidate_id in candidate_ids:
+        candidate = repository.find_open_candidate(session, la_id, candidate_id=candidate_id)
+        if candidate is None:
+            continue
+        _event(session, la_id=la_id, subject=candidate, action="found_on_register", now=now, officer=None)
+        candidates.append(candidate.id)
+    if records:
+        _audit(session, None, "cme.record.found_on_register", records, Purpose.REMOVAL, now)
+    if candidates:
+        _audit(session, None, "cme.candidate.found_on_register", candidates, Purpose.IDENTIFY, now)
+
+
 def remove_record(
     session: Session,
     officer: Officer,

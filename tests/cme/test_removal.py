@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -310,3 +311,29 @@ class TestRemoval:
         dump = _dump_my_tables(session)
         assert str(candidate_id) in dump
         assert [value for value in PERSONAL_VALUES if value in dump] == []
+
+
+class TestFoundOnRegister:
+    def test_r7_match_to_a_register_starts_the_clock_and_flags_candidates_but_removes_nothing(
+        self, session: Session, client: TestClient, headers: Headers
+    ) -> None:
+        from tests.cme.conftest import LA_B, child, open_candidates
+
+        record_id = make_record(session, client, headers, given="Cai")
+        foreign_record = make_record(session, client, headers, LA_B, given="Nia")
+        (candidate_id,) = open_candidates(session, LA_A, [child("Elin")])
+        run_id = uuid.uuid4()
+        service.found_on_register(
+            session, la_id=LA_A, candidate_ids=[candidate_id], record_ids=[uuid.UUID(record_id), uuid.UUID(foreign_record)],
+            run_id=run_id, today=dt.date(2025, 10, 6), now=NOW,
+        )  # fmt: skip
+        session.commit()
+        due = client.get("/v1/cme/due?before=2026-01-01", headers=headers()).json()["items"]
+        assert [(d["record_id"], d["ground"], d["regulation"], d["due_on"]) for d in due] == [
+            (record_id, "registered_pupil", 7, "2025-10-13")
+        ]
+        assert client.get("/v1/cme/due?before=2026-01-01", headers=headers(LA_B)).json()["items"] == []
+        history = client.get(f"/v1/cme/candidates/{candidate_id}/history", headers=headers()).json()["events"]
+        assert [e["action"] for e in history] == ["opened", "found_on_register"]
+        assert client.get(f"/v1/cme/candidates/{candidate_id}", headers=headers()).json()["status"] == "open"
+        assert client.get(f"/v1/cme/records/{record_id}", headers=headers()).status_code == 200

@@ -2,7 +2,7 @@
 
 Revision ID: c3e7a1f04b2d
 Revises: 0003
-Create Date: 2026-11-25 22:04:09.258187
+Create Date: 2026-11-25 23:00:00
 """
 
 from collections.abc import Sequence
