@@ -28,7 +28,11 @@ def prepare(children: int, folder: Path, seed: int = 7) -> None:
 
     population = generate(PopulationConfig(children=children, seed=seed))
     started = time.perf_counter()
-    health = records_to_frame(population.health_records, list(range(len(population.health_records))))
+    health = records_to_frame(
+        population.health_records,
+        list(range(len(population.health_records))),
+        registers=population.health_senders,
+    )
     education = records_to_frame(
         population.education_records,
         list(range(len(population.education_records))),

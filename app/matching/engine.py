@@ -11,6 +11,7 @@ are the same child on either side -> one-to-one assignment -> thresholds, margin
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,8 +30,8 @@ _GIVEN_DIFFERENT = level_code("given", "different")
 # household fields (surname, address) are what siblings and twins share, and twins' names are often one
 # letter apart (Mali/Mari, Siôn/Siân), so a near-miss given name is not enough.
 _SAME_CHILD_GIVEN = [level_code("given", lv) for lv in ("exact", "equivalent")]
-# A given-name spelling held by at most this many reference records reads as a slip, not a name.
-_RARE_SPELLING = 2
+# A given-name spelling this many times rarer than the one it is a slip away from reads as a slip.
+_RARE_RATIO = 20
 _SAME_HOME = [level_code("address", lv) for lv in ("postcode_and_house", "house_and_street")]
 _NEAR_ADDRESS = [*_SAME_HOME, *(level_code("address", lv) for lv in ("postcode", "sector"))]
 _SAME_CHILD_DOB = [0, *(level_code("dob", lv) for lv in ("exact", "transposed", "one_day", "two_of_three"))]
@@ -69,14 +70,17 @@ def score_pairs(
     )
 
 
-def _rare_given(tf: TermFrequencies, column: str) -> pl.Expr:
-    frequency = pl.col(column).replace_strict(
-        tf.tables["given"]["tf_given_value"],
-        tf.tables["given"]["tf_given"],
-        default=0.0,
-        return_dtype=pl.Float64,
+def _given_frequency(tf: TermFrequencies, column: str) -> pl.Expr:
+    table = tf.tables["given"]
+    return pl.col(column).replace_strict(
+        table["tf_given_value"], table["tf_given"], default=0.0, return_dtype=pl.Float64
     )
-    return frequency * tf.size <= _RARE_SPELLING
+
+
+def _one_spelling_rare(tf: TermFrequencies) -> pl.Expr:
+    """One of the two given-name spellings is far rarer than the other in the reference."""
+    left, right = _given_frequency(tf, "tf_given_value"), _given_frequency(tf, "given_other")
+    return pl.min_horizontal(left, right) * _RARE_RATIO <= pl.max_horizontal(left, right)
 
 
 def _same_child(model: MatchModel, threshold: float | None = None, slip: pl.Expr | None = None) -> pl.Expr:
@@ -110,16 +114,18 @@ def _same_child_pairs(
     "Ioan"), but not their registered names. With `located` the address must also agree (to the
     postcode sector; to the house unless the birth date is exact) or a valid NHS number must: without a record
     on the other side to vouch for them, two same-named children born near the same date are not merged.
-    With `typos` a given name one slip away also counts, provided one of the two spellings is rare in the
-    reference: a slip makes a rare string, whereas twins' one-letter-apart names (Mali, Mari) are both
-    ordinary names.
+    With `typos` a given name one slip away also counts, provided one spelling is far rarer than the other
+    in the reference: a slip makes a rare string, whereas twins' one-letter-apart names (Mali, Mari) are
+    both ordinary names; and so does a given name found among the other record's middle names.
     """
     pairs = pl.DataFrame({ROW: left, REF_ROW: right}, schema={ROW: pl.UInt32, REF_ROW: pl.UInt32})
     if not pairs.height:
         return pl.Series("same", [], dtype=pl.Boolean)
     scored = score_pairs(frame, frame, pairs, model, tf)
-    scored = scored.with_columns(rare=_rare_given(tf, "tf_given_value") | _rare_given(tf, "given_other"))
-    slip = (pl.col("given") == level_code("given", "fuzzy_high")) & pl.col("rare")
+    scored = scored.with_columns(rare=_one_spelling_rare(tf))
+    slip = (pl.col("given") == level_code("given", "fuzzy_high")) & pl.col("rare") | (
+        pl.col("given") == level_code("given", "alternative")
+    )
     same = _same_child(model, threshold, slip if typos else None)
     if registered_names:
         names_agree = (
@@ -134,6 +140,13 @@ def _same_child_pairs(
         exact_dob = pl.col("dob") == level_code("dob", "exact")
         nhs = pl.col("nhs") == level_code("nhs", "agree")
         same = same & (nhs | (near & (exact_dob | home)))
+    # One health list does not hold one child twice: two health rows from the same source (sender and
+    # snapshot, passed as `register`) are two children, however alike; twins called Ioan and Iwan are
+    # told apart this way. (Education rows are exempt: a child can sit on two schools' rolls.)
+    if not registered_names:
+        registers = frame["register"]
+        same_source = (registers.gather(pairs[ROW]) == registers.gather(pairs[REF_ROW])).fill_null(False)
+        same = same & ~pl.lit(same_source)
     return scored.select(same.alias("same")).to_series()
 
 
@@ -156,14 +169,16 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
     floor = weight_for_probability(model.thresholds.possible)
     kept = []
     row_ends = np.searchsorted(pairs[ROW].to_numpy(), np.arange(0, health.height + _SLICE_ROWS, _SLICE_ROWS))
-    for start, end in zip(row_ends[:-1], row_ends[1:], strict=False):
+    for start, end in itertools.pairwise(row_ends):
         if end <= start:
             continue
         scored = score_pairs(health, education, pairs.slice(int(start), int(end - start)), model, tf)
         scored = scored.select(_KEPT_COLUMNS)
         best = scored.sort("match_weight", descending=True).group_by(ROW).first()
         kept.append(pl.concat([scored.filter(pl.col("match_weight") >= floor), best]).unique([ROW, REF_ROW]))
-    scored = pl.concat(kept) if kept else score_pairs(health, education, pairs, model, tf).select(_KEPT_COLUMNS)
+    scored = (
+        pl.concat(kept) if kept else score_pairs(health, education, pairs, model, tf).select(_KEPT_COLUMNS)
+    )
     return _decide(health, education, scored, model, tf)
 
 

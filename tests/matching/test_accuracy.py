@@ -19,7 +19,11 @@ def population() -> SyntheticPopulation:
 
 @pytest.fixture(scope="module")
 def report(population: SyntheticPopulation) -> ScoreReport:
-    health = records_to_frame(population.health_records, list(range(len(population.health_records))))
+    health = records_to_frame(
+        population.health_records,
+        list(range(len(population.health_records))),
+        registers=population.health_senders,
+    )
     education = records_to_frame(population.education_records, list(range(len(population.education_records))))
     outcomes = link(health, education)
     return score(
@@ -40,14 +44,14 @@ def test_unknown_precision_meets_target(report: ScoreReport) -> None:
 
 
 # The targets are link recall >= 0.996 and unknown recall >= 0.995; the engine does not reach them yet
-# (measured here: 0.9945 and 0.987; see docs/decisions/0002-matching.md). These floors guard against
+# (measured here: 0.9954 and 0.9936; see docs/decisions/0002-matching.md). These floors guard against
 # regression and are to be raised to the targets, never lowered.
 def test_link_recall_floor(report: ScoreReport) -> None:
-    assert report.link_recall >= 0.993, str(report)
+    assert report.link_recall >= 0.995, str(report)
 
 
 def test_unknown_recall_floor(report: ScoreReport) -> None:
-    assert report.unknown_recall >= 0.985, str(report)
+    assert report.unknown_recall >= 0.993, str(report)
 
 
 def test_twins_are_never_cross_matched(report: ScoreReport) -> None:
