@@ -56,8 +56,10 @@ def records_to_frame(
 ) -> pl.DataFrame:
     """Submission-shaped records (health or education) with their row ids -> canonical frame.
 
-    `registers` names the register each record came from (for example a submission kind or school) and
-    `las` the local authority holding it; both are carried through untouched for the caller.
+    `registers` names the list each record came from and `las` the local authority holding it. For a
+    health frame pass the sender and snapshot (e.g. "W91761@2025-04-30"): two health rows from one list
+    are never taken for the same child, which is what keeps twins with equivalent names (Ioan, Iwan)
+    apart. For education frames it is carried through for the caller only.
     """
     if len(ids) != len(records):
         raise ValueError("ids and records differ in length")
