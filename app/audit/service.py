@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.core.logging import request_id_var
 from app.security.dependencies import Caller
+from app.security.service_key import ServiceSigner
 
 GENESIS_HASH = "0" * 64
 # Arbitrary but fixed key of the advisory lock that serialises audit writers.
@@ -176,3 +177,32 @@ def events_naming(session: Session, object_ids: Sequence[str]) -> Sequence[Audit
         .where(or_(*(as_text.like(f'%"{object_id}"%') for object_id in object_ids)))
         .order_by(AuditEvent.seq)
     ).all()
+
+
+CHECKPOINT_TYP = "cme-audit-checkpoint+jws"
+
+
+def checkpoint(session: Session, signer: ServiceSigner, *, now: dt.datetime) -> str:
+    """Sign the chain's head, `(seq, hash)`, with the service key: a compact JWS to keep outside the database.
+
+    Held by someone the database superuser is not (WORM storage, the DPO), it catches what the chain alone
+    cannot: deleted newest events, or a whole chain recomputed after an edit.
+    """
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, head = (0, GENESIS_HASH) if last is None else (last.seq, last.hash)
+    return signer.sign({"seq": seq, "hash": head, "signed_at": now.isoformat()}, typ=CHECKPOINT_TYP)
+
+
+def verify_against_checkpoint(session: Session, *, seq: int, hash: str) -> ChainVerification:
+    """`verify_chain`, and the event a trusted checkpoint names must still be there with the same hash."""
+    result = verify_chain(session)
+    if not result.ok or seq == 0:
+        return result
+    stored = session.execute(select(AuditEvent.hash).where(AuditEvent.seq == seq)).scalar_one_or_none()
+    if stored != hash:
+        return ChainVerification(
+            checked=min(result.checked, seq - 1), first_bad_seq=seq, head_hash=result.head_hash
+        )
+    return result

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -15,6 +19,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.partners.models import PartnerKind
 from app.security.roles import OfficerRole
+from app.security.service_key import ServiceSigner
 from app.security.tokens import Caller
 
 AT = dt.datetime(2025, 10, 6, 9, 30, 0, 123456, tzinfo=dt.UTC)
@@ -107,10 +112,10 @@ def test_superuser_delete_is_reported_at_the_missing_seq(session: Session, super
     assert audit.verify_chain(session).first_bad_seq == 4
 
 
-def test_superuser_deleting_the_tail_is_not_detectable_without_checkpoints(
+def test_superuser_deleting_the_tail_is_not_detectable_by_the_chain_alone(
     session: Session, superuser: Session
 ) -> None:
-    """Known limit (decision 0007): truncating the tail leaves a valid chain; external checkpoints catch it."""
+    """Known limit (decision 0007): truncating the tail leaves a valid chain; checkpoints (below) catch it."""
     _write(session, 3)
     superuser.execute(text("DELETE FROM audit_event WHERE seq = 3"))
     superuser.commit()
@@ -140,3 +145,55 @@ def test_superuser_rewriting_a_hash_consistently_still_breaks_the_next_link(
     )
     superuser.commit()
     assert audit.verify_chain(session).first_bad_seq == 3
+
+
+class TestCheckpoints:
+    """SECURITY-ANCHORS §3.5: signed checkpoints kept outside the database catch what the chain cannot."""
+
+    @pytest.fixture
+    def signer(self) -> ServiceSigner:
+        return ServiceSigner(ec.generate_private_key(ec.SECP256R1()))
+
+    def _claims(self, token: str) -> dict[str, Any]:
+        payload = token.split(".")[1]
+        claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return claims
+
+    def test_checkpoint_signs_the_head(self, session: Session, signer: ServiceSigner) -> None:
+        assert self._claims(audit.checkpoint(session, signer, now=AT))["seq"] == 0
+        _write(session, 3)
+        claims = self._claims(audit.checkpoint(session, signer, now=AT))
+        head = session.scalars(select(AuditEvent).where(AuditEvent.seq == 3)).one()
+        assert (claims["seq"], claims["hash"], claims["signed_at"]) == (3, head.hash, AT.isoformat())
+        assert audit.verify_against_checkpoint(session, seq=3, hash=claims["hash"]).ok
+
+    def test_deleted_tail_is_caught_by_the_checkpoint(
+        self, session: Session, superuser: Session, signer: ServiceSigner
+    ) -> None:
+        _write(session, 3)
+        claims = self._claims(audit.checkpoint(session, signer, now=AT))
+        superuser.execute(text("DELETE FROM audit_event WHERE seq = 3"))
+        superuser.commit()
+        assert audit.verify_chain(session).ok
+        assert audit.verify_against_checkpoint(session, seq=3, hash=claims["hash"]).first_bad_seq == 3
+
+    def test_recomputed_chain_is_caught_by_the_checkpoint(
+        self, session: Session, superuser: Session, signer: ServiceSigner
+    ) -> None:
+        _write(session, 3)
+        claims = self._claims(audit.checkpoint(session, signer, now=AT))
+        superuser.execute(text("UPDATE audit_event SET officer_id = 'someone-else' WHERE seq = 2"))
+        superuser.commit()
+        # Rehash from the edited row on, as a careful superuser would.
+        rows = superuser.execute(text("SELECT * FROM audit_event ORDER BY seq")).all()
+        prev = audit.GENESIS_HASH
+        for row in rows:
+            new_hash = audit.event_hash(prev, row)
+            superuser.execute(
+                text("UPDATE audit_event SET prev_hash = :p, hash = :h WHERE seq = :s"),
+                {"p": prev, "h": new_hash, "s": row.seq},
+            )
+            prev = new_hash
+        superuser.commit()
+        assert audit.verify_chain(session).ok
+        assert audit.verify_against_checkpoint(session, seq=3, hash=claims["hash"]).first_bad_seq == 3
