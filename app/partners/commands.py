@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -22,14 +21,18 @@ from app.partners.schemas import PartnerCreate, PartnerKeyRead, PartnerRead
 from app.security.jose_adapter import KeyAlg
 from app.security.keyfiles import generate_key_files
 
+T = TypeVar("T")
 
-@contextmanager
-def command_session() -> Iterator[Session]:
-    """One transaction on the configured database (CME_DATABASE_URL) for one command."""
+
+def in_transaction(work: Callable[[Session], T]) -> T:
+    """Run `work` in one transaction on the configured database (CME_DATABASE_URL).
+
+    Callers print the result only after this returns, so nothing is reported that was not committed.
+    """
     engine = make_engine(get_settings().database_url)
     try:
         with make_session_factory(engine).begin() as session:
-            yield session
+            return work(session)
     finally:
         engine.dispose()
 
@@ -55,22 +58,23 @@ def _partners_add(args: argparse.Namespace) -> int:
         data = PartnerCreate(id=args.id, kind=args.kind, name=args.name, area_id=args.area)
     except ValidationError as exc:
         raise InvalidPartner("; ".join(error["msg"] for error in exc.errors())) from None
-    with command_session() as session:
-        partner = service.create_partner(session, data, pilot_las=get_settings().pilot_las, now=_now())
-        print_json(_partner_json(partner))
+    pilot_las = get_settings().pilot_las
+    print_json(
+        in_transaction(
+            lambda s: _partner_json(service.create_partner(s, data, pilot_las=pilot_las, now=_now()))
+        )
+    )
     return 0
 
 
 def _partners_list(args: argparse.Namespace) -> int:
-    with command_session() as session:
-        print_json([_partner_json(p) for p in service.list_partners(session, args.kind)])
+    print_json(in_transaction(lambda s: [_partner_json(p) for p in service.list_partners(s, args.kind)]))
     return 0
 
 
 def _partners_set_status(status: PartnerStatus) -> Any:
     def handler(args: argparse.Namespace) -> int:
-        with command_session() as session:
-            print_json(_partner_json(service.set_status(session, args.id, status)))
+        print_json(in_transaction(lambda s: _partner_json(service.set_status(s, args.id, status))))
         return 0
 
     return handler
@@ -78,29 +82,31 @@ def _partners_set_status(status: PartnerStatus) -> Any:
 
 def _partners_seed(args: argparse.Namespace) -> int:
     partners = service.load_seed_file(Path(args.file).read_text(encoding="utf-8") if args.file else None)
-    with command_session() as session:
-        result = service.seed_partners(session, partners, pilot_las=get_settings().pilot_las, now=_now())
-        print_json({"created": result.created, "already_present": result.already_present})
+    pilot_las = get_settings().pilot_las
+    result = in_transaction(lambda s: service.seed_partners(s, partners, pilot_las=pilot_las, now=_now()))
+    print_json({"created": result.created, "already_present": result.already_present})
     return 0
 
 
 def _keys_add(args: argparse.Namespace) -> int:
     jwk = service.parse_jwk(Path(args.jwk).read_text(encoding="utf-8"))
-    with command_session() as session:
-        key = service.register_key(session, args.partner, jwk, now=_now(), alg=args.alg, kid=args.kid)
-        print_json(_key_json(key))
+    print_json(
+        in_transaction(
+            lambda s: _key_json(
+                service.register_key(s, args.partner, jwk, now=_now(), alg=args.alg, kid=args.kid)
+            )
+        )
+    )
     return 0
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    with command_session() as session:
-        print_json([_key_json(k) for k in service.list_keys(session, args.partner)])
+    print_json(in_transaction(lambda s: [_key_json(k) for k in service.list_keys(s, args.partner)]))
     return 0
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
-    with command_session() as session:
-        print_json(_key_json(service.revoke_key(session, args.partner, args.kid, now=_now())))
+    print_json(in_transaction(lambda s: _key_json(service.revoke_key(s, args.partner, args.kid, now=_now()))))
     return 0
 
 
@@ -112,11 +118,11 @@ def _keys_generate(args: argparse.Namespace) -> int:
         "public_jwk": str(files.public_jwk),
     }
     if args.register:
-        with command_session() as session:
-            key = service.register_key(
-                session, args.partner, files.jwk, now=_now(), alg=args.alg, kid=files.kid
+        output["registered"] = in_transaction(
+            lambda s: _key_json(
+                service.register_key(s, args.partner, files.jwk, now=_now(), alg=args.alg, kid=files.kid)
             )
-            output["registered"] = _key_json(key)
+        )
     print_json(output)
     return 0
 
