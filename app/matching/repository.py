@@ -117,7 +117,8 @@ def open_cme_children(session: Session) -> tuple[Sequence[Row[Any]], Sequence[Ro
     candidate_columns = [getattr(CmeCandidate, name) for name in CME_MATCH_COLUMNS]
     record_columns = [getattr(CmeRecord, name) for name in CME_MATCH_COLUMNS]
     candidates = session.execute(select(*candidate_columns).where(CmeCandidate.status == "open")).all()
-    records = session.execute(select(*record_columns)).all()
+    # A restricted record (UK GDPR art. 18) is stored but not used: it is not matched.
+    records = session.execute(select(*record_columns).where(CmeRecord.restricted.is_(False))).all()
     return candidates, records
 
 

@@ -163,18 +163,33 @@ def _open_candidates(
 
 
 def _report_found_on_register(
-    session: Session, *, candidate_ids: Sequence[uuid.UUID], record_ids: Sequence[uuid.UUID]
+    session: Session,
+    *,
+    candidates: Sequence[tuple[uuid.UUID, str]],
+    records: Sequence[tuple[uuid.UUID, str]],
+    run_id: uuid.UUID,
+    now: dt.datetime,
 ) -> None:
-    """Tell the CME domain which open candidates and records are now on a register.
+    """Hand the CME children now found on a register to their LA's CME database, one LA at a time.
 
-    The CME domain has no use case for this yet ("resolve: on a school roll", "removal due: registered
-    pupil"); until it has, the finding is written to the audit log, where officers and the CME service can
-    pick it up. Wiring the CME call in here is the one change needed.
+    The CME domain starts the registered-pupil removal clock on records and notes candidates' history;
+    officers decide what follows (a false match must not take a child off the list by itself).
     """
-    if candidate_ids:
-        _audit(session, None, "matching.candidate_on_register", "cme_candidate", candidate_ids)
-    if record_ids:
-        _audit(session, None, "matching.record_on_register", "cme_record", record_ids)
+    by_la: dict[str, tuple[list[uuid.UUID], list[uuid.UUID]]] = {}
+    for child_id, la_id in candidates:
+        by_la.setdefault(la_id, ([], []))[0].append(child_id)
+    for child_id, la_id in records:
+        by_la.setdefault(la_id, ([], []))[1].append(child_id)
+    for la_id, (candidate_ids, record_ids) in sorted(by_la.items()):
+        cme_service.found_on_register(
+            session,
+            la_id=la_id,
+            candidate_ids=candidate_ids,
+            record_ids=record_ids,
+            run_id=run_id,
+            today=now.date(),
+            now=now,
+        )
 
 
 def to_candidates(
@@ -384,7 +399,7 @@ def rematch_after_register_change(
     candidates, records = repository.open_cme_children(session)
     total = len(candidates) + len(records)
     progress(0, total)
-    found: dict[str, list[uuid.UUID]] = {"candidates": [], "records": []}
+    found: dict[str, list[tuple[uuid.UUID, str]]] = {"candidates": [], "records": []}
     if total:
         education = rows_to_frame(
             repository.education_rows(session), repository.EDUCATION_MATCH_COLUMNS, la_column="la_id"
@@ -393,7 +408,9 @@ def rematch_after_register_change(
             "candidates": _found_on_register(candidates, education, model),
             "records": _found_on_register(records, education, model),
         }
-        _report_found_on_register(session, candidate_ids=found["candidates"], record_ids=found["records"])
+        _report_found_on_register(
+            session, candidates=found["candidates"], records=found["records"], run_id=job_id, now=now
+        )
     progress(total, total)
     return {
         **result,
@@ -407,8 +424,8 @@ def rematch_after_register_change(
 
 def _found_on_register(
     rows: Sequence[Row[Any]], education: pl.DataFrame, model: MatchModel
-) -> list[uuid.UUID]:
-    """Ids (uuid) of the CME children the engine matches to a register record."""
+) -> list[tuple[uuid.UUID, str]]:
+    """(id, LA) of the CME children the engine matches to a register record."""
     if not rows:
         return []
     # The engine works on integer ids: use positions, then map back.
@@ -416,7 +433,7 @@ def _found_on_register(
     frame = rows_to_frame(positional, repository.CME_MATCH_COLUMNS, la_column="la_id")
     result = link(frame, education, model)
     matched = result.filter(pl.col("outcome") == "matched")["health_id"].to_list()
-    return [rows[position].id for position in matched]
+    return [(rows[position].id, rows[position].la_id) for position in matched]
 
 
 # --- Review queue ---------------------------------------------------------------------------------------

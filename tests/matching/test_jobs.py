@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from app.audit.models import AuditEvent
-from app.cme.models import CmeCandidate
+from app.cme.models import CmeCandidate, CmeEvent
 from app.core.db import make_session_factory
 from app.jobs import service as jobs_service
 from app.jobs.handlers import default_handlers
@@ -93,10 +92,11 @@ class TestRematch:
         assert job is not None and job.result is not None
         assert job.result["candidates_on_register"] == 1
         assert (job.progress_done, job.progress_total) == (1, 1)
-        found = session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "matching.candidate_on_register")
-        ).one()
-        assert found.object_ids == [str(candidate.id)]
+        # Handed to the CME domain: the candidate's history says so; nothing is resolved automatically.
+        found = session.scalars(select(CmeEvent).where(CmeEvent.action == "found_on_register")).one()
+        assert (found.subject_id, found.la_id) == (candidate.id, world.la.id)
+        session.refresh(candidate)
+        assert candidate.status == "open"
 
     def test_an_earlier_register_change_defers_to_a_queued_later_one(
         self, world: World, session: Session
