@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from app.core.dependencies import SessionDep, SettingsDep
 from app.core.errors import UnsupportedMediaType, problem_responses
 from app.core.logging import request_id_var
+from app.security.clock import ClockDep
 from app.security.dependencies import CallerDep
 from app.submissions import service
 from app.submissions.schemas_out import SubmissionStatus
@@ -56,6 +56,7 @@ def create_submission(
     caller: CallerDep,
     session: SessionDep,
     settings: SettingsDep,
+    clock: ClockDep,
     body: Annotated[bytes, Depends(signed_body)],
 ) -> SubmissionStatus:
     """Take a signed submission; store it and every accepted record, or nothing; answer a signed receipt."""
@@ -65,7 +66,7 @@ def create_submission(
         body=body,
         settings=settings,
         signer=request.app.state.service_signer,
-        now=dt.datetime.now(dt.UTC),
+        now=clock.now(),
         request_id=request_id_var.get(),
     )
     if not outcome.created:

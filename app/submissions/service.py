@@ -16,8 +16,8 @@ from app.audit import service as audit_service
 from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, InvalidSubmission, NotFound, ProblemItem, validation_items
 from app.jobs import service as jobs_service
-from app.partners.models import Partner
-from app.security.jws import verify_jws
+from app.partners.repository import PartnerRepository
+from app.security.jws import SUBMISSION_TYP, verify_jws
 from app.security.service_key import ServiceSigner
 from app.security.tokens import Caller
 from app.submissions import repository
@@ -36,7 +36,6 @@ from app.submissions.schemas import (
 )
 from app.submissions.schemas_out import Receipt, RecordFate, RecordIssue, SubmissionStatus
 
-SUBMISSION_TYP = "cme-submission+jws"
 RECEIPT_TYP = "cme-receipt+jws"
 MAX_REPORTED_ERRORS = 1000
 
@@ -90,7 +89,7 @@ def parse_payload(payload: bytes, settings: Settings) -> SubmissionPayload:
 
 
 def _partner_view(session: Session, partner_id: str) -> PartnerView | None:
-    partner = session.get(Partner, partner_id)
+    partner = PartnerRepository(session).get(partner_id)
     if partner is None:
         return None
     return PartnerView(
@@ -189,7 +188,7 @@ def ingest(
     request_id: str | None,
 ) -> IngestOutcome:
     """Store a signed submission and all its accepted records in the caller's transaction, or nothing."""
-    verified = verify_jws(session, body, typ=SUBMISSION_TYP, expected_partner=caller.partner_id)
+    verified = verify_jws(session, body, typ=SUBMISSION_TYP, expected_partner=caller.partner_id, now=now)
     payload_sha256 = hashlib.sha256(verified.payload).hexdigest()
     submission = parse_payload(verified.payload, settings)
     if submission.sender != caller.partner_id:
