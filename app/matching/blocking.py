@@ -124,14 +124,6 @@ class ReferenceKeys:
     def as_frame(self) -> pl.DataFrame:
         return pl.DataFrame({KEY: self.keys, "ref_row": self.rows})
 
-    def lookup(self, keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint32]:
-        """Reference rows sharing any of `keys` (a handful of keys: the real-time path)."""
-        lo = np.searchsorted(self.keys, keys, side="left")
-        hi = np.searchsorted(self.keys, keys, side="right")
-        if not len(keys):
-            return np.empty(0, dtype=np.uint32)
-        return np.concatenate([self.rows[a:b] for a, b in zip(lo, hi, strict=True)])
-
 
 def build_reference(frame: pl.DataFrame, max_block: int) -> dict[str, ReferenceKeys]:
     return {p.name: ReferenceKeys.build(frame, p, max_block) for p in PASSES}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +32,6 @@ FIELD_LEVELS: dict[str, tuple[str, ...]] = {
     "nhs": ("agree", "disagree"),
 }
 FIELDS: tuple[str, ...] = tuple(FIELD_LEVELS)
-MISSING = 0
 
 
 def level_code(field: str, level: str) -> int:
@@ -165,9 +163,6 @@ class MatchModel(BaseModel):
         params = self.fields[field]
         return np.array([0.0] + [math.log2(m / u) for m, u in zip(params.m, params.u, strict=True)])
 
-    def m_table(self, field: str) -> npt.NDArray[np.float64]:
-        return np.array([1.0, *self.fields[field].m])
-
     def population(self, reference_size: int) -> int:
         """How many children a record could coincide with: the registers held, but never fewer than the
         population they are drawn from (the children on no register are exactly the ones that matter)."""
@@ -178,5 +173,4 @@ class MatchModel(BaseModel):
         return math.log2(self.match_rate / (1 - self.match_rate) / self.population(reference_size))
 
 
-Outcome = Literal["matched", "possible", "unmatched"]
 DEFAULT_MODEL = MatchModel()
