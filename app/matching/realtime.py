@@ -17,7 +17,7 @@ import polars as pl
 from app.matching.blocking import KEY, PASSES, ROW, ReferenceKeys, build_reference
 from app.matching.engine import REF_ROW, explain, score_pairs
 from app.matching.frames import records_to_frame
-from app.matching.params import DEFAULT_MODEL, MatchModel
+from app.matching.params import DEFAULT_MODEL, MatchModel, level_code
 from app.matching.score import TermFrequencies
 
 
@@ -94,7 +94,20 @@ class EducationIndex:
             .head(limit)
         )
         top = top.with_columns(education_id=self.frame["id"].gather(top[REF_ROW]))
+        thresholds = self.model.thresholds
         for row in top.iter_rows(named=True):
+            # On its own, without the batch's one-to-one and margin rules: what the thresholds alone say.
+            probability = row["match_probability"]
+            given_differs = self.model.given_different_caps_at_possible and row["given"] == level_code(
+                "given", "different"
+            )
+            row["outcome"] = (
+                "matched"
+                if probability >= thresholds.matched and not given_differs
+                else "possible"
+                if probability >= thresholds.possible
+                else "unmatched"
+            )
             results[row[ROW]].append(
                 Candidate(
                     education_id=int(row["education_id"]),

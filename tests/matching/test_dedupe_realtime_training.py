@@ -45,6 +45,7 @@ class TestRealtime:
         index = EducationIndex.build(education)
         [candidates] = index.query([child("David", "Pritchard", "2014-02-03")], limit=3)
         assert candidates[0].education_id == 101
+        assert candidates[0].explanation["outcome"] == "matched"
         assert candidates[0].score > candidates[-1].score or len(candidates) == 1
         assert candidates[0].explanation["fields"][0] == {
             "field": "given",
