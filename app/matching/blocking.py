@@ -79,10 +79,11 @@ PASSES: tuple[Pass, ...] = (
         _same(lambda: {"dob": _dob_variants(), "g": _given_groups(), "f": pl.col("family_ph")}),
         _same(lambda: {"dob": pl.col("dob"), "g": _given_groups(), "f": pl.col("family_ph")}),
     ),
+    # Same home, badly wrong birth date: a given-type name must sound alike (surnames would pair siblings).
     Pass(
-        "postcode_name",
-        _same(lambda: {"postcode": pl.col("postcode"), "name": pl.col("name_keys")}),
-        _same(lambda: {"postcode": pl.col("postcode"), "name": pl.col("name_keys")}),
+        "postcode_given",
+        _same(lambda: {"postcode": pl.col("postcode"), "name": pl.col("given_keys")}),
+        _same(lambda: {"postcode": pl.col("postcode"), "name": pl.col("given_keys")}),
     ),
     Pass(
         "postcode_dob",

@@ -215,32 +215,25 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
         pref_c2=groups["pref_given1"].list.get(1, null_on_oob=True).replace("", None),
     )
     return frame.with_columns(
-        name_keys=_name_keys(frame),
+        name_keys=_name_keys(frame, _ALL_PARTS),
+        # Given-type names only: within one postcode, surname keys would pair every sibling.
+        given_keys=_name_keys(frame, _GIVEN_PARTS),
         given_ph=_map_unique(frame["given1"], _phonetic, s),
         family_ph=_map_unique(frame["family"], _phonetic, s),
     )
 
 
-def _name_keys(frame: pl.DataFrame) -> pl.Series:
-    """Blocking keys from every name part: the metaphone of each token plus given-name identity groups.
+_GIVEN_PARTS = ("given_tokens", "middle_tokens", "pref_tokens", "former_given")
+_ALL_PARTS = (*_GIVEN_PARTS, "family_tokens", "former_family", "family")
+
+
+def _name_keys(frame: pl.DataFrame, parts: tuple[str, ...]) -> pl.Series:
+    """Blocking keys from name parts: the metaphone of each token plus given-name identity groups.
 
     Keeping all parts (given, middle, family, preferred, former) is what lets blocking survive swapped
     names, a dropped half of a double-barrelled surname, a changed surname and a middle name moved.
     """
-    tokens = frame.select(
-        pl.concat_list(
-            "given_tokens",
-            "middle_tokens",
-            "family_tokens",
-            "pref_tokens",
-            "former_given",
-            "former_family",
-            "family",
-        )
-        .list.drop_nulls()
-        .list.unique()
-        .alias("t")
-    )["t"]
+    tokens = frame.select(pl.concat_list(*parts).list.drop_nulls().list.unique().alias("t"))["t"]
     phonetic = _map_elements(tokens, lambda t: _phonetic(t))
     groups = frame.select(
         pl.concat_list("given_c1", "given_c2", "pref_c1", "pref_c2")
@@ -249,6 +242,6 @@ def _name_keys(frame: pl.DataFrame) -> pl.Series:
     ).to_series()
     return (
         pl.DataFrame({"p": phonetic, "g": groups})
-        .select(pl.concat_list("p", "g").list.drop_nulls().list.unique().alias("name_keys"))
+        .select(pl.concat_list("p", "g").list.drop_nulls().list.unique().alias("keys"))
         .to_series()
     )
