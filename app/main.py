@@ -24,6 +24,7 @@ from app.matching.service import RealtimeIndexHolder
 from app.security import router as security_router
 from app.security.clock import SystemClock
 from app.security.service_key import load_or_create_service_signer
+from app.statistics import router as statistics_router
 from app.submissions import router as submissions_router
 
 
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs_router.router)
     app.include_router(matching_router.router)
     app.include_router(cme_router.router)
+    app.include_router(statistics_router.router)
     app.openapi = lambda: _problem_only_openapi(app)  # type: ignore[method-assign]
     return app
 

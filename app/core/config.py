@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         default=True, description="Run the job worker inside the API process (the embedded default)."
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    candidate_max_age_days: int = Field(
+        default=30, ge=1, description="The daily job escalates an open CME candidate older than this, once."
+    )
     log_level: str = "INFO"
     pilot_las: list[str] = Field(default_factory=_default_pilot_las)
     legal_window_start: dt.date = dt.date(2025, 4, 8)

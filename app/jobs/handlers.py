@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from app.cme import scheduler as cme_scheduler
 from app.jobs.worker import Handler
 from app.matching import jobs as matching_jobs
 
 
 def default_handlers() -> dict[str, Handler]:
-    return {**matching_jobs.handlers()}
+    return {**matching_jobs.handlers(), **cme_scheduler.handlers()}

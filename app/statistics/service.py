@@ -1,0 +1,133 @@
+"""The pilot's evaluation statistics: per LA and for Wales, counts of non-identifying data, suppressed.
+
+Who may see them: Welsh Government (all LAs and Wales) and an LA caller with the statistics role (its
+own LA and Wales). Suppression is applied to the whole table before a caller's rows are picked, so a
+cell reads the same whoever is allowed to see it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics as pystats
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.cme.removal import RemovalGround
+from app.core.config import wales_reference
+from app.core.errors import Forbidden, NotFound
+from app.partners.models import PartnerKind
+from app.security.dependencies import Caller
+from app.security.roles import OfficerRole
+from app.statistics import repository
+from app.statistics.disclosure import THRESHOLD, Cell, Column, protect_counts, protect_statistic
+from app.submissions.schemas import EDUCATION_KINDS
+
+WALES = "W92000004"
+MEDIAN_DAYS = "median_days_to_resolution"
+SUPPRESSION_RULE = (
+    "Counts under 5 are withheld. For each measure, further LA cells (smallest first) are withheld until "
+    "the withheld LA cells number at least two and sum to at least 5; if none is left, the Wales total is "
+    "withheld. A median is withheld when it rests on fewer than 5 cases."
+)
+_REGISTERS = sorted(kind.value for kind in EDUCATION_KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    code: str
+    name: str
+    cells: dict[str, Cell]
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    measures: list[str]
+    areas: list[Area]  # LAs in code order, then Wales
+
+
+def _la_names() -> dict[str, str]:
+    return {la["gss_code"]: la["name"] for la in wales_reference()["local_authorities"]}
+
+
+def _count_measures(session: Session, today: dt.date) -> dict[str, Mapping[str, int]]:
+    matched = repository.matched_by_register(session)
+    removals = repository.removals_by_ground(session)
+    met, late = repository.removals_on_time(session)
+    overdue = repository.overdue_duties(session, today)
+    return {
+        "children_received": repository.children_received(session),
+        **{f"matched_{register}": matched.get(register, {}) for register in _REGISTERS},
+        "candidates": repository.candidates(session),
+        "records_created": repository.records_created(session),
+        **{f"removals_{ground.value}": removals.get(ground.value, {}) for ground in RemovalGround},
+        "transfers_sent": repository.transfers_sent(session),
+        "transfers_received": repository.transfers_received(session),
+        "deadlines_met": met,
+        # Removed after the due date, or still running past it.
+        "deadlines_missed": {la: late.get(la, 0) + overdue.get(la, 0) for la in late.keys() | overdue.keys()},
+    }
+
+
+def build_table(session: Session, *, today: dt.date, pilot_las: list[str]) -> Table:
+    """Every measure for every pilot LA (and any other LA holding data) and for Wales, suppressed."""
+    counts = _count_measures(session, today)
+    durations = repository.days_to_resolution(session)
+    las = sorted(set(pilot_las).union(*(by_la.keys() for by_la in counts.values()), durations.keys()))
+    columns: dict[str, Column] = {
+        measure: protect_counts({la: by_la.get(la, 0) for la in las}) for measure, by_la in counts.items()
+    }
+    names = _la_names()
+    areas = []
+    for la in las:
+        cells = {measure: column.by_la[la] for measure, column in columns.items()}
+        cells[MEDIAN_DAYS] = _median(durations.get(la, []))
+        areas.append(Area(code=la, name=names.get(la, la), cells=cells))
+    wales = {measure: column.wales for measure, column in columns.items()}
+    wales[MEDIAN_DAYS] = _median([days for values in durations.values() for days in values])
+    areas.append(Area(code=WALES, name="Wales", cells=wales))
+    return Table(measures=[*columns, MEDIAN_DAYS], areas=areas)
+
+
+def _median(days: list[float]) -> Cell:
+    return protect_statistic(round(pystats.median(days), 1) if days else None, len(days))
+
+
+def authorise(caller: Caller, la: str | None) -> str | None:
+    """The one LA the caller asks for (None: every LA), or 403/404. Wales is always included."""
+    if caller.officer_role is not OfficerRole.statistics:
+        raise Forbidden("Statistics are for the statistics role.")
+    if caller.partner_kind is PartnerKind.welsh_government:
+        return la
+    if caller.partner_kind is PartnerKind.local_authority:
+        # Another LA's figures do not exist for this caller.
+        if la is not None and la != caller.partner_id:
+            raise NotFound("No statistics for that area.")
+        return caller.partner_id
+    raise Forbidden("Statistics are for the Welsh Government and LA statistics roles.")
+
+
+def statistics_for(
+    session: Session, caller: Caller, *, la: str | None, pilot_las: list[str], now: dt.datetime
+) -> Table:
+    """The table rows this caller may see (one LA or all, plus Wales); the read is audited."""
+    wanted = authorise(caller, la)
+    table = build_table(session, today=now.date(), pilot_las=pilot_las)
+    areas = [area for area in table.areas if wanted is None or area.code in (wanted, WALES)]
+    if wanted is not None and len(areas) == 1:
+        raise NotFound("No statistics for that area.")
+    audit.record(
+        session,
+        actor=caller,
+        action="statistics.read",
+        object_type="statistics",
+        object_ids=[area.code for area in areas],
+        purpose="pilot_evaluation",
+        now=now,
+    )
+    return Table(measures=table.measures, areas=areas)
+
+
+__all__ = ["SUPPRESSION_RULE", "THRESHOLD", "Table", "authorise", "build_table", "statistics_for"]
