@@ -169,6 +169,24 @@ def run(size: int, seed: int) -> dict[str, Any]:
         body = sign_compact(orjson.dumps(payload), key, kid=KID, typ=SUBMISSION_TYP).encode()
         with tempfile.TemporaryDirectory() as tmp:
             server = start_server(url, Path(tmp) / "service-key.pem")
+            profiler = (
+                subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "-p",
+                        str(server.pid),
+                        "-o",
+                        os.environ["CME_BENCH_PROFILE"],
+                        "-f",
+                        "speedscope",
+                        "-r",
+                        "200",
+                    ]
+                )
+                if os.environ.get("CME_BENCH_PROFILE")
+                else None
+            )
             try:
                 started = time.perf_counter()
                 response = httpx.post(
@@ -179,6 +197,9 @@ def run(size: int, seed: int) -> dict[str, Any]:
                 )
                 elapsed = time.perf_counter() - started
                 rss = peak_rss_bytes(server.pid)
+                if profiler is not None:
+                    profiler.send_signal(2)
+                    profiler.wait(60)
             finally:
                 server.terminate()
                 server.wait(30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Outward code (A9, A99, AA9, AA99, A9A, AA9A) + inward code (9AA), with the letter rules of the
 # Royal Mail format: Q/V/X never first, I/J/Z never second, inward letters never C I K M O V.
@@ -13,6 +14,7 @@ _POSTCODE = re.compile(
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 
 
+@lru_cache(maxsize=1 << 18)  # households share postcodes; a list of 500,000 children holds far fewer
 def normalise_postcode(raw: str | None) -> str | None:
     """Upper-case, one space before the inward code; None when it is not a valid UK postcode."""
     if not raw:
