@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from app.core.gc_pause import gc_paused
 from app.jobs.worker import Handler, JobContext
 from app.matching import service
 
@@ -19,14 +20,15 @@ def match_health_list(context: JobContext) -> dict[str, Any]:
         earlier = service.begin_health_list(session, submission_id)
     if earlier is not None:
         return earlier
-    with context.session_factory.begin() as session:
+    # Loading a whole health list and every register creates millions of long-lived objects.
+    with gc_paused(), context.session_factory.begin() as session:
         return service.match_health_list(
             session, submission_id, job_id=context.job_id, now=context.now(), progress=context.progress
         )
 
 
 def rematch_after_register_change(context: JobContext) -> dict[str, Any]:
-    with context.session_factory.begin() as session:
+    with gc_paused(), context.session_factory.begin() as session:
         result = service.rematch_after_register_change(
             session, job_id=context.job_id, now=context.now(), progress=context.progress
         )
