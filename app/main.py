@@ -66,8 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.service_signer = load_or_create_service_signer(settings.service_key_file)
-        # The real-time matching index is built on first use; by default the job worker runs in-process.
+        # The real-time matching index builds in the background from start-up; by default the job worker
+        # runs in-process.
         app.state.match_index = RealtimeIndexHolder(app.state.session_factory)
+        app.state.match_index.start()
         worker = BackgroundWorker(
             Worker(app.state.session_factory, default_handlers(), poll_seconds=settings.worker_poll_seconds)
         )

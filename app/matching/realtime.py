@@ -1,24 +1,196 @@
 """Real-time lookup: one (or a few) child records against an in-memory index of every education record.
 
-`EducationIndex.build` precomputes, per blocking pass, the sorted key hashes of the reference side (the
-same passes and block-size cap as batch `link`), so a query is a handful of binary searches plus the
-same comparison and scoring code on its few candidate pairs: no scan of the reference.
+`EducationIndex.build` does the heavy work once, vectorised: the canonical frame, term frequencies and,
+for the same blocking passes and block-size cap as batch `link`, every reference record's keys. A key is
+a 64-bit mix of its parts (strings coded through a vocabulary of the values the reference holds, dates as
+day numbers) that plain Python reproduces exactly, so a query needs no polars at all: the record is
+normalised and compared by `app.matching.single`, its keys are mixed in Python, one binary search over
+the sorted keys of all passes finds the candidates, and the few candidate pairs are scored with the batch
+model's levels, weights and term-frequency adjustments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from app.matching.blocking import KEY, PASSES, ROW, ReferenceKeys, build_reference
-from app.matching.engine import REF_ROW, explain, score_pairs
-from app.matching.frames import records_to_frame
+from app.matching.engine import explain
 from app.matching.params import DEFAULT_MODEL, MatchModel, level_code
 from app.matching.score import TermFrequencies
+from app.matching.single import Canonical, Scorer, canonical_record, compare_pair
+
+_MASK = (1 << 64) - 1
+_MULTIPLIER = 0x9E3779B97F4A7C15
+_EPOCH = dt.date(1970, 1, 1)
+_STRING_PARTS = frozenset({"name", "g", "f", "postcode", "nhs"})
+
+
+def _date_variants(record: Mapping[str, Any]) -> list[dt.date]:
+    """Exact, the day either side, and day/month swapped (as `blocking` varies the query side)."""
+    dob: dt.date | None = record["dob"]
+    if dob is None:
+        return []
+    variants = [dob, dob + dt.timedelta(days=1), dob - dt.timedelta(days=1)]
+    if dob.day <= 12 and dob.day != dob.month:
+        variants.append(dt.date(dob.year, dob.day, dob.month))
+    return variants
+
+
+def _given_groups(record: Mapping[str, Any]) -> list[Any]:
+    return [record["given_c1"], record["given_c2"], record["pref_c1"], record["pref_c2"]]
+
+
+def _family_keys(record: Mapping[str, Any]) -> list[Any]:
+    return [record["family"], record["pref_family"], *record["former_family"]]
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One blocking pass: its parts in order, the query's values of each (lists: every combination is a
+    key), and the reference side as polars expressions over the canonical frame."""
+
+    name: str
+    parts: tuple[str, ...]
+    query: Callable[[Mapping[str, Any]], tuple[list[Any], ...]]
+    reference: Callable[[], tuple[pl.Expr, ...]]
+
+
+def _one(column: str) -> Callable[[Mapping[str, Any]], list[Any]]:
+    return lambda record: [record[column]]
+
+
+def _groups_expr() -> pl.Expr:
+    return pl.concat_list("given_c1", "given_c2", "pref_c1", "pref_c2")
+
+
+def _family_expr() -> pl.Expr:
+    return pl.concat_list(pl.col("family"), pl.col("pref_family"), pl.col("former_family"))
+
+
+def _names_and(
+    *dates: str,
+) -> tuple[Callable[[Mapping[str, Any]], tuple[list[Any], ...]], Callable[[], tuple[pl.Expr, ...]]]:
+    return (
+        lambda r: (_given_groups(r), _family_keys(r), *(_one(d)(r) for d in dates)),
+        lambda: (_groups_expr(), _family_expr(), *(pl.col(d) for d in dates)),
+    )
+
+
+# The passes of `app.matching.blocking.PASSES`, part for part (a test holds the names in step).
+PASSES: tuple[_Pass, ...] = (
+    _Pass("dob_name", ("dob", "name"), lambda r: ([r["dob"]], r["name_keys"]),
+          lambda: (pl.col("dob"), pl.col("name_keys"))),
+    _Pass("near_dob_names", ("dob", "g", "f"), lambda r: (_date_variants(r), _given_groups(r), [r["family_ph"]]),
+          lambda: (pl.col("dob"), _groups_expr(), pl.col("family_ph"))),
+    _Pass("postcode_given", ("postcode", "name"), lambda r: ([r["postcode"]], r["given_keys"]),
+          lambda: (pl.col("postcode"), pl.col("given_keys"))),
+    _Pass("postcode_dob", ("postcode", "dob"), lambda r: ([r["postcode"]], [r["dob"]]),
+          lambda: (pl.col("postcode"), pl.col("dob"))),
+    _Pass("names_year_month", ("g", "f", "y", "m"), *_names_and("dob_y", "dob_m")),
+    _Pass("names_year_day", ("g", "f", "y", "d"), *_names_and("dob_y", "dob_d")),
+    _Pass("names_month_day", ("g", "f", "m", "d"), *_names_and("dob_m", "dob_d")),
+    _Pass("nhs", ("nhs",), lambda r: ([r["nhs"]],), lambda: (pl.col("nhs"),)),
+)  # fmt: skip
+
+
+def _mix_python(seed: int, parts: Iterable[int]) -> int:
+    key = seed
+    for part in parts:
+        key = ((key ^ part) * _MULTIPLIER) & _MASK
+        key ^= key >> 29
+    return key
+
+
+def _mix_numpy(seed: int, parts: Sequence[npt.NDArray[np.uint64]]) -> npt.NDArray[np.uint64]:
+    key = np.full(len(parts[0]), seed, dtype=np.uint64)
+    for part in parts:
+        key = (key ^ part) * np.uint64(_MULTIPLIER)
+        key ^= key >> np.uint64(29)
+    return key
+
+
+@dataclass(frozen=True)
+class BlockIndex:
+    """Every pass's reference keys in one sorted array (the pass is mixed into the key), over-full keys
+    already dropped, with the row each came from; `vocabulary` codes the strings the reference holds."""
+
+    keys: npt.NDArray[np.uint64]
+    rows: npt.NDArray[np.uint32]
+    vocabulary: dict[str, int]
+
+    @classmethod
+    def build(cls, frame: pl.DataFrame, max_block: int) -> BlockIndex:
+        longs = []
+        for block_pass in PASSES:
+            named = dict(zip(block_pass.parts, block_pass.reference(), strict=True))
+            long = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), **named)
+            for name, dtype in long.schema.items():
+                if isinstance(dtype, pl.List):
+                    long = long.explode(name)
+            longs.append(long.drop_nulls())
+        strings = pl.concat(
+            [long[p] for long, block_pass in zip(longs, PASSES, strict=True) for p in block_pass.parts
+             if p in _STRING_PARTS]
+        ).unique()  # fmt: skip
+        vocabulary = {value: code for code, value in enumerate(strings.to_list(), start=1)}
+        coded = pl.Series(strings.to_list(), dtype=pl.String())
+        codes = pl.Series(range(1, len(vocabulary) + 1), dtype=pl.UInt64())
+        all_keys, all_rows = [], []
+        for seed, (long, block_pass) in enumerate(zip(longs, PASSES, strict=True), start=1):
+            if not long.height:
+                continue
+            parts = []
+            for part in block_pass.parts:
+                column = long[part]
+                if part in _STRING_PARTS:
+                    column = column.replace_strict(coded, codes, return_dtype=pl.UInt64())
+                parts.append(column.cast(pl.Int64).to_numpy().astype(np.uint64))
+            keys = _mix_numpy(seed, parts)
+            # As in batch blocking: a key held by more than `max_block` reference entries identifies no one.
+            _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+            kept = counts[inverse] <= max_block
+            all_keys.append(keys[kept])
+            all_rows.append(long["row"].to_numpy()[kept])
+        if not all_keys:
+            return cls(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint32), vocabulary)
+        keys = np.concatenate(all_keys)
+        order = np.argsort(keys, kind="stable")
+        return cls(keys[order], np.concatenate(all_rows)[order], vocabulary)
+
+    def _code(self, part: str, value: Any) -> int | None:
+        if part in _STRING_PARTS:
+            return self.vocabulary.get(value)
+        if isinstance(value, dt.date):
+            return (value - _EPOCH).days & _MASK
+        return int(value) & _MASK
+
+    def query_keys(self, record: Mapping[str, Any]) -> list[int]:
+        """The record's keys in every pass: each combination of its part values, nulls and values the
+        reference never holds skipped (no reference key could contain them)."""
+        found: list[int] = []
+        for seed, block_pass in enumerate(PASSES, start=1):
+            coded = []
+            for part, values in zip(block_pass.parts, block_pass.query(record), strict=True):
+                codes = {c for v in values if v is not None and (c := self._code(part, v)) is not None}
+                coded.append(sorted(codes))
+            found.extend(_mix_python(seed, combination) for combination in itertools.product(*coded))
+        return found
+
+    def candidates(self, record: Mapping[str, Any]) -> npt.NDArray[np.uint32]:
+        """Reference rows sharing any blocking key with the record, ascending."""
+        keys = np.array(self.query_keys(record), dtype=np.uint64)
+        lo = np.searchsorted(self.keys, keys, side="left")
+        hi = np.searchsorted(self.keys, keys, side="right")
+        if not int((hi - lo).sum()):
+            return np.empty(0, dtype=np.uint32)
+        return np.unique(np.concatenate([self.rows[a:b] for a, b in zip(lo, hi, strict=True) if b > a]))
 
 
 @dataclass(frozen=True)
@@ -26,15 +198,29 @@ class Candidate:
     education_id: int
     score: float  # total match weight in bits
     probability: float
+    outcome: str
     explanation: dict[str, Any]
+
+
+_GIVEN_DIFFERENT = level_code("given", "different")
+
+
+def threshold_outcome(pair: Mapping[str, Any], model: MatchModel) -> str:
+    """What the thresholds alone say of one pair, without the batch's one-to-one and margin rules (a query
+    has no other side to compete with); given names that differ outright still cap it at 'possible'."""
+    probability, thresholds = pair["match_probability"], model.thresholds
+    given_differs = model.given_different_caps_at_possible and pair["given"] == _GIVEN_DIFFERENT
+    if probability >= thresholds.matched and not given_differs:
+        return "matched"
+    return "possible" if probability >= thresholds.possible else "unmatched"
 
 
 @dataclass(frozen=True)
 class EducationIndex:
     frame: pl.DataFrame
     model: MatchModel
-    reference: dict[str, ReferenceKeys]
-    tf: TermFrequencies
+    blocks: BlockIndex
+    scorer: Scorer
 
     @classmethod
     def build(cls, education: pl.DataFrame, model: MatchModel | None = None) -> EducationIndex:
@@ -42,78 +228,50 @@ class EducationIndex:
         return cls(
             education,
             model,
-            build_reference(education, model.blocking.max_block),
-            TermFrequencies.build(education),
+            BlockIndex.build(education, model.blocking.max_block),
+            Scorer.of(model, TermFrequencies.build(education)),
         )
 
-    def candidate_pairs(self, query: pl.DataFrame) -> pl.DataFrame:
-        """(row, ref_row) pairs sharing any blocking key, by binary search in each pass's sorted keys."""
-        found_rows: list[np.ndarray[Any, Any]] = []
-        found_refs: list[np.ndarray[Any, Any]] = []
-        for block_pass in PASSES:
-            keyed = block_pass.query(query)
-            if not keyed.height:
-                continue
-            ref = self.reference[block_pass.name]
-            keys = keyed[KEY].to_numpy()
-            lo = np.searchsorted(ref.keys, keys, side="left")
-            hi = np.searchsorted(ref.keys, keys, side="right")
-            counts = hi - lo
-            total = int(counts.sum())
-            if not total:
-                continue
-            # Positions lo..hi-1 of every key, laid end to end without a Python loop.
-            starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-            found_refs.append(ref.rows[np.arange(total) + starts])
-            found_rows.append(np.repeat(keyed[ROW].to_numpy(), counts))
-        if not found_rows:
-            return pl.DataFrame(schema={ROW: pl.UInt32, REF_ROW: pl.UInt32})
-        pairs = pl.DataFrame(
-            {ROW: np.concatenate(found_rows), REF_ROW: np.concatenate(found_refs)},
-            schema={ROW: pl.UInt32, REF_ROW: pl.UInt32},
+    def scored(self, record: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+        """(reference row, scored pair) for every candidate of one canonical record."""
+        rows = self.blocks.candidates(record)
+        if not len(rows):
+            return []
+        references = self.frame[pl.Series(rows, dtype=pl.UInt32)].to_dicts()
+        return [
+            (int(row), self.scorer.score(compare_pair(record, reference)))
+            for row, reference in zip(rows, references, strict=True)
+        ]
+
+    def positioned(
+        self, records: pl.DataFrame | Sequence[Mapping[str, Any]], limit: int = 5
+    ) -> list[list[tuple[Candidate, int]]]:
+        """Best `limit` candidates per query record with their row in the frame, strongest first."""
+        canonical: list[Canonical] = (
+            records.to_dicts()
+            if isinstance(records, pl.DataFrame)
+            else [canonical_record(r) for r in records]
         )
-        return pairs.unique()
+        ids = self.frame["id"]
+        results = []
+        for record in canonical:
+            ranked = sorted(self.scored(record), key=lambda found: (-found[1]["match_weight"], found[0]))
+            top = []
+            for row, pair in ranked[:limit]:
+                outcome = threshold_outcome(pair, self.model)
+                candidate = Candidate(
+                    education_id=int(ids[row]),
+                    score=float(pair["match_weight"]),
+                    probability=float(pair["match_probability"]),
+                    outcome=outcome,
+                    explanation=explain({**pair, "outcome": outcome}, self.model),
+                )
+                top.append((candidate, row))
+            results.append(top)
+        return results
 
     def query(
         self, records: pl.DataFrame | Sequence[Mapping[str, Any]], limit: int = 5
     ) -> list[list[Candidate]]:
         """Best `limit` candidates per query record, strongest first (a canonical frame or record dicts)."""
-        query = (
-            records
-            if isinstance(records, pl.DataFrame)
-            else records_to_frame(records, list(range(len(records))))
-        )
-        results: list[list[Candidate]] = [[] for _ in range(query.height)]
-        pairs = self.candidate_pairs(query)
-        if not pairs.height:
-            return results
-        scored = score_pairs(query, self.frame, pairs, self.model, self.tf)
-        top = (
-            scored.sort(["match_weight", REF_ROW], descending=[True, False])
-            .group_by(ROW, maintain_order=True)
-            .head(limit)
-        )
-        top = top.with_columns(education_id=self.frame["id"].gather(top[REF_ROW]))
-        thresholds = self.model.thresholds
-        for row in top.iter_rows(named=True):
-            # On its own, without the batch's one-to-one and margin rules: what the thresholds alone say.
-            probability = row["match_probability"]
-            given_differs = self.model.given_different_caps_at_possible and row["given"] == level_code(
-                "given", "different"
-            )
-            row["outcome"] = (
-                "matched"
-                if probability >= thresholds.matched and not given_differs
-                else "possible"
-                if probability >= thresholds.possible
-                else "unmatched"
-            )
-            results[row[ROW]].append(
-                Candidate(
-                    education_id=int(row["education_id"]),
-                    score=float(row["match_weight"]),
-                    probability=float(row["match_probability"]),
-                    explanation=explain(row, self.model),
-                )
-            )
-        return results
+        return [[candidate for candidate, _ in found] for found in self.positioned(records, limit)]

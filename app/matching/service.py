@@ -16,9 +16,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import polars as pl
-from sqlalchemy import Row
+from sqlalchemy import Row, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,7 +46,7 @@ from app.matching.schemas import (
 )
 from app.partners.models import PartnerKind
 from app.security.dependencies import Caller
-from app.submissions.models import HealthChild
+from app.submissions.models import EducationChild, HealthChild
 from app.submissions.schemas import HealthRecord
 
 logger = logging.getLogger(__name__)
@@ -559,81 +558,130 @@ def decide_review(
 # --- Real-time ------------------------------------------------------------------------------------------
 
 
+class MatchIndexWarming(ProblemError):
+    status, slug, title = 503, "match-index-warming", "The matching index is being built"
+
+
+Fingerprint = tuple[int, int | None]
+
+
+def _register_fingerprint(session: Session) -> Fingerprint:
+    """What an index was built from: the register generation (bumped by the re-match job) and the newest
+    education row id (moves as soon as a register is stored, before that job has run)."""
+    newest = session.scalar(select(func.max(EducationChild.id)))
+    return repository.register_generation(session), None if newest is None else int(newest)
+
+
 class RealtimeIndex:
     """The engine's `EducationIndex` plus what answering needs: each record's LA, register and school."""
 
-    def __init__(self, rows: Sequence[Row[Any]], model: MatchModel, generation: int) -> None:
-        self.generation = generation
+    def __init__(self, rows: Sequence[Row[Any]], model: MatchModel, fingerprint: Fingerprint) -> None:
+        self.fingerprint = fingerprint
         self.model = model
         frame = rows_to_frame(rows, repository.EDUCATION_MATCH_COLUMNS, la_column="la_id")
         self.index = EducationIndex.build(frame, model)
-        # Rows come ordered by id, so an id's position is a binary search away.
-        self.ids = frame["id"].to_numpy()
         position = {name: repository.EDUCATION_MATCH_COLUMNS.index(name) for name in _META_COLUMNS}
         self.meta = {name: [row[at] for row in rows] for name, at in position.items()}
 
     def query(self, records: Sequence[HealthRecord]) -> list[list[tuple[Candidate, int]]]:
         """Per record, candidates at or above the 'possible' threshold with their row position, best first."""
-        found = self.index.query([r.model_dump() for r in records], limit=MAX_REALTIME_CANDIDATES)
+        found = self.index.positioned([r.model_dump() for r in records], limit=MAX_REALTIME_CANDIDATES)
         possible = self.model.thresholds.possible
-        return [
-            [
-                (c, int(np.searchsorted(self.ids, c.education_id)))
-                for c in candidates
-                if c.probability >= possible
-            ]
-            for candidates in found
-        ]
+        return [[(c, at) for c, at in candidates if c.probability >= possible] for candidates in found]
 
 
 class RealtimeIndexHolder:
-    """The process's index: built on first use, rebuilt on a background thread when registers change.
+    """The process's index, built on a background thread: at start-up (`start`) and when registers change.
 
-    The register generation is read at most every `check_seconds`; while a rebuild runs, the old index
-    keeps answering.
+    Until an index has answered a request it must match the registers as they are: a request waits up to
+    `first_wait_seconds` for that build and is otherwise refused with 503 (`MatchIndexWarming`), so nobody
+    waits for a full build. Once an index has answered, the register fingerprint is read at most every
+    `check_seconds`; when it moved, a background rebuild runs while the old index keeps answering.
     """
 
-    def __init__(self, session_factory: sessionmaker[Session], *, check_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        check_seconds: float = 1.0,
+        first_wait_seconds: float = 3.0,
+    ) -> None:
         self._factory = session_factory
         self._check_seconds = check_seconds
+        self._first_wait_seconds = first_wait_seconds
         self._index: RealtimeIndex | None = None
+        self._answered = False
         self._checked_at = 0.0
-        self._lock = threading.Lock()
+        self._built = threading.Condition()
         self._rebuilding: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Begin building in the background (application start-up)."""
+        with self._built:
+            self._start_build()
+
+    def _start_build(self) -> None:
+        # Caller holds self._built.
+        if self._rebuilding is None:
+            self._rebuilding = threading.Thread(target=self._rebuild, name="cme-match-index", daemon=True)
+            self._rebuilding.start()
 
     def _build(self) -> RealtimeIndex:
         with self._factory.begin() as session:
-            generation = repository.register_generation(session)
+            fingerprint = _register_fingerprint(session)
             model = active_model(session, dt.datetime.now(dt.UTC))
             rows = repository.education_rows(session)
-        return RealtimeIndex(rows, model, generation)
+        started = time.perf_counter()
+        index = RealtimeIndex(rows, model, fingerprint)
+        logger.info(
+            "real-time index built",
+            extra={"records": len(rows), "seconds": round(time.perf_counter() - started, 2)},
+        )
+        return index
 
     def _rebuild(self) -> None:
+        index = None
         try:
             index = self._build()
-            with self._lock:
-                self._index = index
         except Exception:
             logger.exception("real-time index rebuild failed")
         finally:
-            self._rebuilding = None
+            with self._built:
+                if index is not None:
+                    self._index = index
+                self._rebuilding = None
+                self._built.notify_all()
+
+    def _fingerprint(self) -> Fingerprint:
+        with self._factory() as session:
+            return _register_fingerprint(session)
+
+    def _first_answer(self) -> RealtimeIndex:
+        """An index built from the registers as they are now, waiting a bounded time for it."""
+        wanted = self._fingerprint()
+        deadline = time.monotonic() + self._first_wait_seconds
+        with self._built:
+            while self._index is None or self._index.fingerprint != wanted:
+                self._start_build()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise MatchIndexWarming(
+                        "The register index is being built; try again shortly.", headers={"Retry-After": "5"}
+                    )
+                self._built.wait(left)
+            self._answered = True
+            self._checked_at = time.monotonic()
+            return self._index
 
     def current(self) -> RealtimeIndex:
-        with self._lock:
-            index = self._index
-        if index is None:
-            with self._lock:
-                if self._index is None:
-                    self._index = self._build()
-                    self._checked_at = time.monotonic()
-                return self._index
+        index = self._index
+        if index is None or not self._answered:
+            return self._first_answer()
         if time.monotonic() - self._checked_at >= self._check_seconds:
             self._checked_at = time.monotonic()
-            with self._factory() as session:
-                generation = repository.register_generation(session)
-            if generation != index.generation and self._rebuilding is None:
-                self._rebuilding = threading.Thread(target=self._rebuild, name="cme-match-index", daemon=True)
-                self._rebuilding.start()
+            if self._fingerprint() != index.fingerprint:
+                with self._built:
+                    self._start_build()
         return index
 
     def wait_for_rebuild(self, timeout: float = 60.0) -> None:
@@ -650,7 +698,6 @@ def match_records(
     la_id = require_local_authority(caller)
     results: list[MatchResult] = []
     shown: list[int] = []
-    matched = index.model.thresholds.matched
     for record_index, found in enumerate(index.query(records)):
         candidates: list[MatchCandidate] = []
         other_las: set[str] = set()
@@ -669,7 +716,7 @@ def match_records(
                     education_child_id=candidate.education_id,
                     school_number=index.meta["school_number"][at],
                     school_name=index.meta["school_name"][at],
-                    outcome="matched" if candidate.probability >= matched else "possible",
+                    outcome=candidate.outcome,
                     match_weight=_rounded(candidate.score),
                     match_probability=_rounded(candidate.probability),
                     explanation=Explanation.model_validate(candidate.explanation),

@@ -1,0 +1,440 @@
+"""One record against a few: the scalar twin of `frames.canonicalise`, `compare.compare` and `score.score`.
+
+The batch pipeline pays a fixed cost per polars operation, which is nothing over a million pairs and
+nearly all of the time for one query record. Here the same definitions run in plain Python: the query
+record is normalised with the `normalise`/`names` functions into a dict keyed like the canonical frame's
+columns (so a canonical frame row, `frame.to_dicts()`, is a valid input too), and each candidate pair gets
+the same comparison levels, term-frequency adjustments, caps and weights as `link` would give it. The
+parity is tested pair by pair against the batch engine (tests/matching/test_realtime_parity.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jellyfish
+import numpy as np
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA, JaroWinkler
+
+from app.matching import normalise
+from app.matching.compare import FUZZY_HIGH, FUZZY_LOW, STREET_SIMILAR
+from app.matching.frames import SEXES
+from app.matching.names import given_groups
+from app.matching.params import FIELD_LEVELS, FIELDS, TF_LEVELS, MatchModel, level_code
+from app.matching.score import TF_MAX_BITS, TF_MIN_BITS, TermFrequencies
+
+Canonical = dict[str, Any]
+_AREA = re.compile(r"^([A-Z]+)")
+_LN2 = math.log(2)
+_CODE = {
+    field: {level: level_code(field, level) for level in levels} for field, levels in FIELD_LEVELS.items()
+}
+
+
+# --- Normalisation of one record ------------------------------------------------------------------------
+
+
+def _tokens(folded: str | None) -> list[str]:
+    return folded.split(" ") if folded else []
+
+
+def _phonetic(token: str | None) -> str | None:
+    return jellyfish.metaphone(token) or None if token else None
+
+
+def _sounds(tokens: list[str]) -> set[str]:
+    """Metaphone codes of name tokens: the blocking keys `frames` builds from name parts."""
+    return {code for token in tokens if (code := _phonetic(token)) is not None}
+
+
+def _first(values: list[str]) -> str | None:
+    return values[0] if values else None
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def _newline_split(values: list[str]) -> list[str]:
+    """Multi-valued items as `records_to_frame` carries them: joined by newlines, split, blanks dropped."""
+    return [part for part in "\n".join(values).split("\n") if part != ""]
+
+
+def canonical_record(record: Mapping[str, Any]) -> Canonical:
+    """A submission-shaped record -> the canonical frame's columns for it, as `records_to_frame` builds them."""
+    address = record.get("address") or {}
+    former = record.get("former_names") or []
+    given = normalise.fold(record.get("given_name"))
+    family = normalise.fold(record.get("family_name"))
+    pref_family = normalise.fold(record.get("preferred_family_name"))
+    given_tokens = _tokens(given)
+    middle_tokens = _tokens(normalise.fold(record.get("middle_names")))
+    pref_tokens = _tokens(normalise.fold(record.get("preferred_given_name")))
+    former_given = [
+        token
+        for name in _newline_split([f.get("given_name") or "" for f in former])
+        if (token := _first(normalise.tokens(name))) is not None
+    ]
+    former_family = [
+        compact
+        for name in _newline_split([f.get("family_name") or "" for f in former])
+        if (compact := normalise.compact(name)) is not None
+    ]
+    address_lines = "\n".join(_newline_split(list(address.get("lines") or []))).split("\n")
+    postcode = normalise.postcode(address.get("postcode"))
+    sector, district, area = None, None, None
+    if postcode is not None:
+        district = postcode.split(" ")[0]
+        sector = postcode[: len(postcode) - 2]
+        found = _AREA.match(district)
+        area = found.group(1) if found else None
+    raw_sex = record.get("sex")
+    sex = str(getattr(raw_sex, "value", raw_sex)).upper().strip() if raw_sex is not None else None
+    dob = _as_date(record.get("date_of_birth"))
+    given1, pref_given1 = _first(given_tokens), _first(pref_tokens)
+    given_c1, given_c2 = given_groups(given1)
+    pref_c1, pref_c2 = given_groups(pref_given1)
+    family_compact = family.replace(" ", "") if family else None
+    given_sounds = _sounds([*given_tokens, *middle_tokens, *pref_tokens, *former_given])
+    family_sounds = _sounds([*_tokens(family), *former_family, *([family_compact] if family_compact else [])])
+    groups = {"=" + g for g in (given_c1, given_c2, pref_c1, pref_c2) if g is not None}
+    return {
+        "given_tokens": given_tokens,
+        "middle_tokens": middle_tokens,
+        "family_tokens": _tokens(family),
+        "pref_tokens": pref_tokens,
+        "former_given": former_given,
+        "former_family": former_family,
+        "family": family_compact,
+        "pref_family": pref_family.replace(" ", "") if pref_family else None,
+        "dob": dob,
+        "postcode": postcode,
+        "house_no": normalise.house_number(address_lines),
+        "street": normalise.street_key(address_lines),
+        "sex": sex if sex in SEXES else None,
+        "nhs": normalise.nhs_number(record.get("nhs_number")),
+        "given1": given1,
+        "pref_given1": pref_given1,
+        "middle1": _first(middle_tokens),
+        "given_alt": [*given_tokens[1:], *middle_tokens, *pref_tokens[1:]],
+        "dob_y": dob.year if dob else None,
+        "dob_m": dob.month if dob else None,
+        "dob_d": dob.day if dob else None,
+        "pc_sector": sector,
+        "pc_district": district,
+        "pc_area": area,
+        "given_c1": given_c1,
+        "given_c2": given_c2,
+        "pref_c1": pref_c1,
+        "pref_c2": pref_c2,
+        "name_keys": sorted(given_sounds | family_sounds | groups),
+        "given_keys": sorted(given_sounds | groups),
+        "given_ph": _phonetic(given1),
+        "family_ph": _phonetic(family_compact),
+    }
+
+
+# --- Comparison of one pair -----------------------------------------------------------------------------
+# Similarities are rounded to float32, as the batch path computes them, so thresholds cut identically.
+
+
+def _f32(value: float) -> float:
+    return float(np.float32(value))
+
+
+def _jaro_winkler(a: str | None, b: str | None) -> float:
+    if a is None or b is None:
+        return 0.0
+    return 1.0 if a == b else _f32(JaroWinkler.normalized_similarity(a, b))
+
+
+def _osa(a: str | None, b: str | None) -> float:
+    if a is None or b is None:
+        return 99.0
+    return 0.0 if a == b else float(OSA.distance(a, b))
+
+
+def _street_similarity(a: str | None, b: str | None) -> float:
+    if a is None or b is None:
+        return 0.0
+    return 1.0 if a == b else float(np.float32(fuzz.token_set_ratio(a, b)) / np.float32(100.0))
+
+
+def _eq(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and a == b
+
+
+def _contains(values: list[str] | None, value: str | None) -> bool:
+    return value is not None and values is not None and value in values
+
+
+def _one_typo(distance: float, left: str | None) -> bool:
+    return distance <= 1 and left is not None and len(left) >= 3
+
+
+def _prefix(left: str | None, right: str | None) -> bool:
+    if left is None or right is None or min(len(left), len(right)) < 3:
+        return False
+    return left.startswith(right) or right.startswith(left)
+
+
+def _shared(a: list[str] | None, b: list[str] | None) -> bool:
+    return bool(a and b and not set(a).isdisjoint(b))
+
+
+def _given(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
+    code = _CODE["given"]
+    name = q["given1"]
+    if name is None or (r["given1"] is None and r["pref_given1"] is None):
+        return 0
+    if (
+        _eq(name, r["given1"])
+        or _eq(name, r["pref_given1"])
+        or "".join(q["given_tokens"] or []) == "".join(r["given_tokens"] or [])
+    ):
+        return code["exact"]
+    ours = (q["given_c1"], q["given_c2"], q["pref_c1"], q["pref_c2"])
+    theirs = (r["given_c1"], r["given_c2"], r["pref_c1"], r["pref_c2"])
+    if any(_eq(a, b) for a in ours for b in theirs):
+        return code["equivalent"]
+    if (
+        _contains(r["given_alt"], name)
+        or _contains(q["given_alt"], r["given1"])
+        or _contains(q["given_alt"], r["pref_given1"])
+    ):
+        return code["alternative"]
+    if (
+        _one_typo(_osa(name, r["given1"]), name)
+        or _one_typo(_osa(name, r["pref_given1"]), name)
+        or _prefix(name, r["given1"])
+        or _prefix(name, r["pref_given1"])
+    ):
+        return code["fuzzy_high"]
+    similarity = max(_jaro_winkler(name, r["given1"]), _jaro_winkler(name, r["pref_given1"]))
+    if similarity >= FUZZY_LOW or _eq(q["given_ph"], r["given_ph"]):
+        return code["fuzzy_low"]
+    return code["different"]
+
+
+def _family(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
+    code = _CODE["family"]
+    name = q["family"]
+    if name is None or r["family"] is None:
+        return 0
+    if name == r["family"] or _eq(name, r["pref_family"]):
+        return code["exact"]
+    if _shared(q["family_tokens"], r["family_tokens"]):
+        return code["partial"]
+    if (
+        _contains(r["former_family"], name)
+        or _contains(q["former_family"], r["family"])
+        or _contains(q["former_family"], r["pref_family"])
+    ):
+        return code["former"]
+    similarity = max(_jaro_winkler(name, r["family"]), _jaro_winkler(name, r["pref_family"]))
+    if similarity >= FUZZY_HIGH or _one_typo(_osa(name, r["family"]), name):
+        return code["fuzzy_high"]
+    if similarity >= FUZZY_LOW or _eq(q["family_ph"], r["family_ph"]):
+        return code["fuzzy_low"]
+    return code["different"]
+
+
+def _dob(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
+    code = _CODE["dob"]
+    if q["dob"] is None or r["dob"] is None:
+        return 0
+    if q["dob"] == r["dob"]:
+        return code["exact"]
+    if q["dob_y"] == r["dob_y"] and q["dob_d"] == r["dob_m"] and q["dob_m"] == r["dob_d"]:
+        return code["transposed"]
+    if abs((q["dob"] - r["dob"]).days) == 1:
+        return code["one_day"]
+    same_parts = (q["dob_y"] == r["dob_y"]) + (q["dob_m"] == r["dob_m"]) + (q["dob_d"] == r["dob_d"])
+    return code["two_of_three"] if same_parts == 2 else code["different"]
+
+
+def _address(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
+    code = _CODE["address"]
+    if (q["postcode"] is None and q["street"] is None) or (r["postcode"] is None and r["street"] is None):
+        return 0
+    house_same = _eq(q["house_no"], r["house_no"])
+    house_unknown = q["house_no"] is None or r["house_no"] is None
+    street_same = _street_similarity(q["street"], r["street"]) >= STREET_SIMILAR
+    if _eq(q["postcode"], r["postcode"]):
+        if house_same or (house_unknown and street_same):
+            return code["postcode_and_house"]
+        return code["postcode"]
+    if house_same and street_same:
+        return code["house_and_street"]
+    for part, level in (("pc_sector", "sector"), ("pc_district", "district"), ("pc_area", "area")):
+        if _eq(q[part], r[part]):
+            return code[level]
+    return code["different"]
+
+
+def _agree(field: str, a: Any, b: Any) -> int:
+    if a is None or b is None:
+        return 0
+    return _CODE[field]["agree" if a == b else "disagree"]
+
+
+def _middle(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
+    if not q["given_alt"] or not r["given_alt"]:
+        return 0
+    return _CODE["middle"]["agree" if _shared(q["given_alt"], r["given_alt"]) else "disagree"]
+
+
+def _swapped(q: Mapping[str, Any], r: Mapping[str, Any]) -> tuple[bool, bool] | None:
+    """(given exact, family exact) crosswise when the names were written the other way round, else None."""
+    given, family = q["given1"], q["family"]
+    given_exact = _eq(given, r["family"]) or _contains(r["family_tokens"], given)
+    if not (given_exact or _one_typo(_osa(given, r["family"]), given)):
+        return None
+    family_exact = _eq(family, r["given1"]) or _contains(q["family_tokens"], r["given1"])
+    if not (family_exact or _one_typo(_osa(family, r["given1"]), family)):
+        return None
+    return given_exact, family_exact
+
+
+_POOR = level_code("given", "fuzzy_low")
+
+
+def compare_pair(q: Mapping[str, Any], r: Mapping[str, Any]) -> dict[str, Any]:
+    """Comparison levels of one (query, reference) pair of canonical records, as `compare.compare` rows.
+
+    Also the values the term-frequency adjustment looks up (`tf_*_value`, the query's) and `names_swapped`.
+    """
+    levels: dict[str, Any] = {
+        "given": _given(q, r),
+        "family": _family(q, r),
+        "dob": _dob(q, r),
+        "address": _address(q, r),
+        "middle": _middle(q, r),
+        "sex": _agree("sex", q["sex"], r["sex"]),
+        "nhs": _agree("nhs", q["nhs"], r["nhs"]),
+        "names_swapped": False,
+        "tf_given_value": q["given1"],
+        "tf_family_value": q["family"],
+        "tf_postcode_value": q["postcode"],
+    }
+    if levels["given"] >= _POOR or levels["family"] >= _POOR:
+        swap = _swapped(q, r)
+        if swap is not None:
+            given_exact, family_exact = swap
+            levels["given"] = _CODE["given"]["exact" if given_exact else "fuzzy_high"]
+            levels["family"] = _CODE["family"]["exact" if family_exact else "fuzzy_high"]
+            levels.update(names_swapped=True, tf_given_value=None, tf_family_value=None)
+    return levels
+
+
+# --- Weights --------------------------------------------------------------------------------------------
+
+_TF_VALUE = {"given": "tf_given_value", "family": "tf_family_value", "address": "tf_postcode_value"}
+_TF_CODES = {field: frozenset(level_code(field, lv) for lv in levels) for field, levels in TF_LEVELS.items()}
+_HOUSEHOLD_FAMILY = frozenset(level_code("family", lv) for lv in ("exact", "partial", "former"))
+_HOUSEHOLD_ADDRESS = frozenset(
+    level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")
+)
+
+
+@dataclass(frozen=True)
+class Frequencies:
+    """`TermFrequencies` as dicts: value -> share of the reference holding it."""
+
+    values: dict[str, dict[str, float]]
+    mean_bits: dict[str, float]
+    full_names: dict[tuple[str, str], float]
+    size: int
+
+    @classmethod
+    def of(cls, tf: TermFrequencies) -> Frequencies:
+        values = {}
+        for field, table in tf.tables.items():
+            value_column, share_column = table.columns
+            values[field] = dict(
+                zip(table[value_column].to_list(), table[share_column].to_list(), strict=True)
+            )
+        names = tf.full_names
+        full_names = dict(
+            zip(
+                zip(names["tf_given_value"].to_list(), names["tf_family_value"].to_list(), strict=True),
+                names["tf_name"].to_list(),
+                strict=True,
+            )
+        )
+        return cls(values, {f: math.log2(m) for f, m in tf.mean.items()}, full_names, tf.size)
+
+
+def _bits(share: float, floor: float) -> float:
+    # ln/ln2 rather than log2: the batch path's polars `log(2)` computes it that way, to the last bit.
+    return math.log(max(share, floor)) / _LN2
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """`score.score` for one pair at a time: the model's weight tables and the reference's frequencies,
+    with the constants of the caps worked out once."""
+
+    model: MatchModel
+    frequencies: Frequencies
+    tables: dict[str, list[float]]
+    prior: float
+    m_both: float
+    household_cap: float
+
+    @classmethod
+    def of(cls, model: MatchModel, tf: TermFrequencies) -> Scorer:
+        m_family, m_address = model.fields["family"].m[0], model.fields["address"].m[0]
+        return cls(
+            model,
+            Frequencies.of(tf),
+            {field: model.weight_table(field).tolist() for field in FIELDS},
+            model.prior_bits(tf.size),
+            math.log2(model.fields["given"].m[0] * m_family),
+            math.log2(m_family * m_address * model.population(tf.size) / model.household_children),
+        )
+
+    def score(self, levels: Mapping[str, Any]) -> dict[str, Any]:
+        """The levels with weight_<field>, prior, match_weight and match_probability, as `score.score`."""
+        freq, floor = self.frequencies, self.model.tf_floor
+        weights: dict[str, float] = {}
+        for field in FIELDS:
+            code = levels[field]
+            weight = self.tables[field][code]
+            if field in _TF_VALUE and code in _TF_CODES[field]:
+                share = freq.values[field].get(levels[_TF_VALUE[field]])
+                if share is not None:
+                    adjustment = freq.mean_bits[field] - _bits(share, floor)
+                    weight = weight + min(max(adjustment, TF_MIN_BITS), TF_MAX_BITS)
+            weights[field] = weight
+        exact_names = (
+            levels["given"] == _CODE["given"]["exact"] and levels["family"] == _CODE["family"]["exact"]
+        )
+        name_share = freq.full_names.get((levels["tf_given_value"], levels["tf_family_value"]))
+        if exact_names and name_share is not None:
+            over = weights["given"] + weights["family"] - (self.m_both - _bits(name_share, floor))
+            if over > 0:
+                weights["family"] = weights["family"] - over
+        if levels["family"] in _HOUSEHOLD_FAMILY and levels["address"] in _HOUSEHOLD_ADDRESS:
+            over = weights["family"] + weights["address"] - self.household_cap
+            if over > 0:
+                weights["address"] = weights["address"] - over
+        total = 0.0
+        for field in FIELDS:
+            total += weights[field]
+        total += self.prior
+        return {
+            **levels,
+            **{f"weight_{field}": weights[field] for field in FIELDS},
+            "prior": self.prior,
+            "match_weight": total,
+            "match_probability": 1.0 / (1.0 + 2.0 ** (-min(max(total, -60.0), 60.0))),
+        }
