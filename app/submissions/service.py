@@ -179,6 +179,7 @@ def _replay_or_conflict(existing: Submission, sender_id: str, payload_sha256: st
     return IngestOutcome(status=status_of(existing), created=False)
 
 
+@gc_paused()
 def ingest(
     session: Session,
     *,
@@ -190,19 +191,6 @@ def ingest(
     request_id: str | None,
 ) -> IngestOutcome:
     """Store a signed submission and all its accepted records in the caller's transaction, or nothing."""
-    with gc_paused():
-        return _ingest(session, caller, body, settings, signer, now, request_id)
-
-
-def _ingest(
-    session: Session,
-    caller: Caller,
-    body: bytes,
-    settings: Settings,
-    signer: ServiceSigner,
-    now: dt.datetime,
-    request_id: str | None,
-) -> IngestOutcome:
     verified = verify_jws(session, body, typ=SUBMISSION_TYP, expected_partner=caller.partner_id, now=now)
     payload_sha256 = hashlib.sha256(verified.payload).hexdigest()
     submission = parse_payload(verified.payload, settings)
