@@ -1,0 +1,65 @@
+"""The real-time index holder: built in the background, refused with 503 (not waited on) while warming."""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.db import make_session_factory
+from app.matching.service import RealtimeIndex, RealtimeIndexHolder
+from app.partners.models import PartnerKind
+from tests.submissions.conftest import PILOT_LA, child
+from tests.support.partners import create_partner
+from tests.support.tokens import auth_header
+
+OFFICER = {"officer": {"id": "officer-7", "role": "case_officer"}}
+
+
+class HeldBuild(RealtimeIndexHolder):
+    """A holder whose build waits for the test to let it go: a stand-in for a 500,000-record build."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        super().__init__(factory, check_seconds=0, first_wait_seconds=0.05)
+        self.release = threading.Event()
+
+    def _build(self) -> RealtimeIndex:
+        assert self.release.wait(30)
+        return super()._build()
+
+
+def test_a_request_during_the_first_build_is_refused_then_served(
+    engine: Engine, session: Session, client: TestClient
+) -> None:
+    la = create_partner(session, PILOT_LA, PartnerKind.local_authority)
+    holder = HeldBuild(make_session_factory(engine))
+    client.app.state.match_index = holder  # type: ignore[attr-defined]
+    holder.start()
+
+    warming = client.post(
+        "/v1/match", json={"records": [child()]}, headers=auth_header(la.key, la.id, claims=OFFICER)
+    )
+    assert warming.status_code == 503
+    assert warming.headers["Retry-After"] == "5"
+    assert warming.json()["type"].endswith("match-index-warming")
+
+    holder.release.set()
+    holder.wait_for_rebuild()
+    served = client.post(
+        "/v1/match", json={"records": [child()]}, headers=auth_header(la.key, la.id, claims=OFFICER)
+    )
+    assert served.status_code == 200, served.text
+    assert served.json()["results"] == [{"record_index": 0, "candidates": []}]
+
+
+def test_an_unchanged_register_keeps_its_index(engine: Engine) -> None:
+    holder = HeldBuild(make_session_factory(engine))
+    holder.release.set()
+    holder.start()
+    holder.wait_for_rebuild()
+    first = holder.current()
+    holder.current()  # reads the register fingerprint (check_seconds=0): unchanged, so no rebuild starts
+    holder.wait_for_rebuild()
+    assert holder.current() is first
