@@ -17,9 +17,9 @@ import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
-import statistics
 import tempfile
 import threading
 import time
@@ -55,7 +55,9 @@ QUERIES = {
 def _child(rng: random.Random) -> dict[str, Any]:
     given, family = rng.choice(GIRLS + BOYS), rng.choice(SURNAMES)
     dob = dt.date(2009, 9, 1) + dt.timedelta(days=rng.randrange(12 * 365))
-    postcode = f"{rng.choice(DISTRICTS)} {rng.randrange(1, 9)}{rng.choice('ABDEFGHJ')}{rng.choice('LNPQRSTU')}"
+    postcode = (
+        f"{rng.choice(DISTRICTS)} {rng.randrange(1, 9)}{rng.choice('ABDEFGHJ')}{rng.choice('LNPQRSTU')}"
+    )
     return {
         "given_name": given, "middle_names": None, "family_name": family, "former_names": [],
         "date_of_birth": dob, "address_lines": [f"{rng.randrange(1, 200)} Heol Synthetig"], "town": "Caerdydd",
@@ -125,7 +127,9 @@ def start_server(database_url: str, key_file: Path, port: int) -> subprocess.Pop
     raise RuntimeError("server did not start")
 
 
-def fire(client: httpx.Client, url: str, bearer: list[str], rate: float) -> tuple[list[float], list[float], int]:
+def fire(
+    client: httpx.Client, url: str, bearer: list[str], rate: float
+) -> tuple[list[float], list[float], int]:
     """Open-loop load: latencies (ms) of 200 answers, start lag behind schedule (ms), count of others."""
     latencies: list[float] = []
     lags: list[float] = []
@@ -170,7 +174,7 @@ def _figures(latencies: list[float], lags: list[float], failures: int) -> dict[s
 def run(total: int, cardiff: int, rate: float, seconds: float, seed: int) -> dict[str, Any]:
     name = f"cme_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        admin.execute(f'CREATE DATABASE "{name}"')
     url = f"{ADMIN_DSN.rsplit('/', 1)[0]}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
     try:
         upgrade(url)
@@ -201,18 +205,22 @@ def run(total: int, cardiff: int, rate: float, seconds: float, seed: int) -> dic
                         if warm.status_code != 200:
                             raise RuntimeError(f"warm-up failed: HTTP {warm.status_code} {warm.text[:300]}")
                         # Fresh tokens per run: they live 300 s, and each jti is accepted once.
-                        result[endpoint] = _figures(*fire(client, target, tokens(key, int(rate * seconds)), rate))
+                        result[endpoint] = _figures(
+                            *fire(client, target, tokens(key, int(rate * seconds)), rate)
+                        )
             finally:
                 server.terminate()
                 server.wait(30)
         return result
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--total", type=int, default=500_000)
     parser.add_argument("--cardiff", type=int, default=60_000)
     parser.add_argument("--rate", type=float, default=100.0)
