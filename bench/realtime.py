@@ -1,6 +1,6 @@
 """Real-time matching benchmark: `POST /v1/match` for one child at a fixed rate against a uvicorn server.
 
-    python bench/realtime.py [--education 500000] [--rate 200] [--seconds 20]
+    python bench/realtime.py [--education 500000] [--rate 200 [50 ...]] [--seconds 20] [--workers 1]
 
 Builds a throw-away PostgreSQL database holding N synthetic education records (every LA's registers),
 starts uvicorn (which builds the in-memory index in the background, answering 503 until it is ready),
@@ -111,7 +111,7 @@ def store_registers(url: str, n: int, seed: int) -> list[tuple[dict[str, Any], s
     return [({k: r[k] for k in HEALTH_SHAPE if k in r}, la) for r, la in zip(records, las, strict=True)]
 
 
-def start_server(database_url: str, key_file: Path) -> subprocess.Popen[bytes]:
+def start_server(database_url: str, key_file: Path, workers: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "CME_DATABASE_URL": database_url,
@@ -121,7 +121,8 @@ def start_server(database_url: str, key_file: Path) -> subprocess.Popen[bytes]:
         "CME_LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(PORT)]
-    server = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], env=env)
+    options = ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    server = subprocess.Popen([*command, *options], env=env)
     for _ in range(200):
         try:
             if httpx.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1).status_code == 200:
@@ -184,10 +185,29 @@ def fire(
     return latencies, lags, failures
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def server_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the server process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of the server process and its worker processes (Linux /proc)."""
+    tree = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:
+                    tree.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    ticks = 0
+    for member in tree:
+        fields = _stat(member)
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+# Consecutive answers taken to mean every worker process has its index.
+_READY_ANSWERS = 20
 
 
 def wait_for_index(
@@ -196,6 +216,7 @@ def wait_for_index(
     """Poll until the index (built in the background from start-up) answers: seconds from server launch to
     the first 200, and how long the first refused (503) request took, if any was refused."""
     first_refusal_ms = None
+    answered = 0
     while True:
         sent = time.perf_counter()
         response = client.post(
@@ -204,7 +225,11 @@ def wait_for_index(
             headers={"Authorization": f"Bearer {tokens(key, 1)[0]}"},
         )
         if response.status_code == 200:
-            return time.perf_counter() - started, first_refusal_ms
+            answered += 1
+            if answered == _READY_ANSWERS:
+                return time.perf_counter() - started, first_refusal_ms
+            continue
+        answered = 0
         if response.status_code != 503:
             raise RuntimeError(f"warm-up failed: HTTP {response.status_code} {response.text[:300]}")
         if first_refusal_ms is None:
@@ -217,7 +242,33 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def run(education: int, rate: float, seconds: float, seed: int) -> dict[str, Any]:
+def load(
+    client: httpx.Client,
+    pid: int,
+    key: ec.EllipticCurvePrivateKey,
+    queries: list[dict[str, Any]],
+    rate: float,
+    seconds: float,
+) -> dict[str, Any]:
+    """One open-loop run at `rate`: latency percentiles of answered requests and server CPU per request."""
+    bearer = tokens(key, int(rate * seconds))
+    cpu_before = server_cpu_seconds(pid)
+    latencies, lags, failures = fire(client, queries, bearer, rate, seconds)
+    cpu_ms_per_request = (server_cpu_seconds(pid) - cpu_before) * 1000 / len(bearer)
+    return {
+        "rate_per_s": rate,
+        "requests": len(latencies) + failures,
+        "failures": failures,
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p90_ms": round(percentile(latencies, 90), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "max_ms": round(max(latencies), 2),
+        "client_lag_p99_ms": round(percentile(lags, 99), 2),
+        "server_cpu_ms_per_request": round(cpu_ms_per_request, 2),
+    }
+
+
+def run(education: int, rates: list[float], seconds: float, seed: int, workers: int) -> dict[str, Any]:
     name = f"cme_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
@@ -243,31 +294,21 @@ def run(education: int, rate: float, seconds: float, seed: int) -> dict[str, Any
         queries = [rng.choice(own) if i % 3 else rng.choice(other) for i in range(2000)]
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
-            server = start_server(url, Path(tmp) / "service-key.pem")
+            server = start_server(url, Path(tmp) / "service-key.pem", workers)
             try:
                 with httpx.Client(timeout=300, limits=httpx.Limits(max_connections=32)) as client:
                     build_seconds, first_refusal_ms = wait_for_index(client, key, queries[0], started)
-                    bearer = tokens(key, int(rate * seconds))
-                    cpu_before = server_cpu_seconds(server.pid)
-                    latencies, lags, failures = fire(client, queries, bearer, rate, seconds)
-                    cpu_ms_per_request = (server_cpu_seconds(server.pid) - cpu_before) * 1000 / len(bearer)
+                    runs = [load(client, server.pid, key, queries, rate, seconds) for rate in rates]
             finally:
                 server.terminate()
                 server.wait(30)
         return {
             "education_records": education,
+            "uvicorn_workers": workers,
             "store_seconds": round(store_seconds, 1),
             "index_ready_after_start_seconds": round(build_seconds, 1),
             "first_refusal_ms": first_refusal_ms,
-            "rate_per_s": rate,
-            "requests": len(latencies) + failures,
-            "failures": failures,
-            "p50_ms": round(statistics.median(latencies), 2),
-            "p90_ms": round(percentile(latencies, 90), 2),
-            "p99_ms": round(percentile(latencies, 99), 2),
-            "max_ms": round(max(latencies), 2),
-            "client_lag_p99_ms": round(percentile(lags, 99), 2),
-            "server_cpu_ms_per_request": round(cpu_ms_per_request, 2),
+            "runs": runs,
         }
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
@@ -279,11 +320,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--education", type=int, default=500_000)
-    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--rate", type=float, nargs="+", default=[200.0], help="one run per rate, in order")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (each holds an index)"
+    )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    print(json.dumps(run(args.education, args.rate, args.seconds, args.seed)), flush=True)
+    print(json.dumps(run(args.education, args.rate, args.seconds, args.seed, args.workers)), flush=True)
 
 
 if __name__ == "__main__":
