@@ -144,6 +144,12 @@ def _same_child_pairs(
     # snapshot, passed as `register`) are two children, however alike; twins called Ioan and Iwan are
     # told apart this way. (Education rows are exempt: a child can sit on two schools' rolls.)
     if not registered_names:
+        # Two health lists placing the child in different postcode areas leave only name and birth date to
+        # say "one child listed twice", and a namesake on no register says the same; such a claim must
+        # clear the match threshold by the margin, as any other uncorroborated close call must.
+        apart = pl.col("address") == level_code("address", "different")
+        clear = weight_for_probability(threshold or model.thresholds.matched) + model.thresholds.margin_bits
+        same = same & (~apart | (pl.col("match_weight") >= clear))
         registers = frame["register"]
         same_source = (registers.gather(pairs[ROW]) == registers.gather(pairs[REF_ROW])).fill_null(False)
         same = same & ~pl.lit(same_source)
@@ -213,26 +219,43 @@ def _decide(
     assigned = pl.concat([assigned.join(shared.select(ROW), on=ROW, how="anti"), shared.select(ROW, REF_ROW)])
 
     # Rivals: close competitors that are not already clearly explained elsewhere, and not the same child
-    # (a child on two registers; a child listed twice).
+    # (a child on two registers; a child listed twice). A competitor that another child holds is judged by
+    # the alternative one-to-one assignment it implies: that child would have to give its own record up
+    # (for this child's, or for nothing), so the doubt is the weight lost by the swap as a whole, not by
+    # this pair alone. Twins on both lists whose names are one letter apart are then each matched, while
+    # a child whose only rival is free for the taking stays possible. Weights are log-odds, so a holder
+    # left with nothing counts 0 bits.
     pairs_w = assigned.join(eligible, on=[ROW, REF_ROW], how="left")
-    own_h = pairs_w.group_by(ROW).agg(pl.col("match_weight").max().alias("own_h"))
-    own_e = pairs_w.group_by(REF_ROW).agg(pl.col("match_weight").max().alias("own_e"))
-    competing = eligible.join(own_h, on=ROW, how="left").join(own_e, on=REF_ROW, how="left")
-    rival_e = pairs_w.join(
-        competing.select(ROW, pl.col(REF_ROW).alias("rival"), pl.col("match_weight").alias("w2"), "own_e"),
-        on=ROW,
-    ).filter(
-        (pl.col("rival") != pl.col(REF_ROW))
-        & (pl.col("w2") >= pl.col("match_weight") - margin)
-        & (pl.col("own_e").is_null() | (pl.col("own_e") < pl.col("w2") + margin))
+    holders = pairs_w.select(
+        pl.col(ROW).alias("holder"), pl.col(REF_ROW).alias("held"), pl.col("match_weight").alias("held_w")
     )
-    rival_h = pairs_w.join(
-        competing.select(pl.col(ROW).alias("rival"), REF_ROW, pl.col("match_weight").alias("w2"), "own_h"),
-        on=REF_ROW,
-    ).filter(
-        (pl.col("rival") != pl.col(ROW))
-        & (pl.col("w2") >= pl.col("match_weight") - margin)
-        & (pl.col("own_h").is_null() | (pl.col("own_h") < pl.col("w2") + margin))
+    cross = eligible.select(
+        pl.col(ROW).alias("cross_row"),
+        pl.col(REF_ROW).alias("cross_ref"),
+        pl.col("match_weight").alias("cross_w"),
+    )
+    competitors = eligible.select(ROW, REF_ROW, pl.col("match_weight").alias("w2"))
+    swap_loss = (pl.col("match_weight") - pl.col("w2")) + (
+        pl.col("held_w") - pl.col("cross_w").fill_null(0.0)
+    )
+    rival_doubt = (pl.col("w2") >= pl.col("match_weight") - margin) & (
+        pl.col("held_w").is_null() | (swap_loss < margin)
+    )
+    # Another record for this child; its holder (if any) would have to take this child's record instead.
+    rival_e = (
+        pairs_w.join(competitors.rename({REF_ROW: "rival"}), on=ROW)
+        .filter(pl.col("rival") != pl.col(REF_ROW))
+        .join(holders, left_on="rival", right_on="held", how="left")
+        .join(cross, left_on=["holder", REF_ROW], right_on=["cross_row", "cross_ref"], how="left")
+        .filter(rival_doubt)
+    )
+    # Another child for this record; the record that child holds (if any) would have to come to this one.
+    rival_h = (
+        pairs_w.join(competitors.rename({ROW: "rival"}), on=REF_ROW)
+        .filter(pl.col("rival") != pl.col(ROW))
+        .join(holders, left_on="rival", right_on="holder", how="left")
+        .join(cross, left_on=[ROW, "held"], right_on=["cross_row", "cross_ref"], how="left")
+        .filter(rival_doubt)
     )
     rival_e = rival_e.filter(
         ~_same_child_pairs(

@@ -274,7 +274,11 @@ def match_health_list(
     total = len(health_rows)
     progress(0, total)
     education_rows = repository.education_rows(session)
+    # Every row of one stored list comes from one sender's snapshot: `link` needs that to keep apart two
+    # rows of one list that look alike (twins called Ioan and Iwan), as one list never holds a child twice.
+    source = f"{submission.sender_id}@{submission.as_of.isoformat()}"
     health = rows_to_frame(health_rows, repository.HEALTH_MATCH_COLUMNS, la_column="recipient_la")
+    health = health.with_columns(register=pl.lit(source, pl.String))
     education = rows_to_frame(education_rows, repository.EDUCATION_MATCH_COLUMNS, la_column="la_id")
     loaded = time.perf_counter()
 

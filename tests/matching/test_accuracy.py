@@ -44,13 +44,15 @@ def test_unknown_precision_meets_target(report: ScoreReport) -> None:
 
 
 # The targets are link recall >= 0.996 and unknown recall >= 0.995; the engine does not reach them yet
-# (measured here: 0.9954 and 0.9936; see docs/decisions/0002-matching.md). These floors guard against
-# regression and are to be raised to the targets, never lowered.
-def test_link_recall_floor(report: ScoreReport) -> None:
+# (measured here: 0.9953 and 0.9936; at 100k 0.9947 and 0.9892; see docs/decisions/0002-matching.md). These
+# are regression floors, not the targets: to be raised towards the targets, never lowered.
+def test_link_recall_regression_floor(report: ScoreReport) -> None:
+    """Regression floor (target 0.996 not reached): link recall on the 8k test population."""
     assert report.link_recall >= 0.995, str(report)
 
 
-def test_unknown_recall_floor(report: ScoreReport) -> None:
+def test_unknown_recall_regression_floor(report: ScoreReport) -> None:
+    """Regression floor (target 0.995 not reached): unknown recall on the 8k test population."""
     assert report.unknown_recall >= 0.993, str(report)
 
 

@@ -126,6 +126,15 @@ class TestTraps:
         assert out.select("outcome", "education_id").row(1) == ("matched", 103)
         assert out["outcome"][0] == "unmatched"
 
+    def test_namesake_on_another_list_far_away_does_not_share_the_record(self) -> None:
+        """Same name and birth date on a second health list, but in another postcode area: a namesake on
+        no register says exactly that, so name and birth date alone must clear the margin to share."""
+        here = child("Nia", "Bowen", "2015-06-01")
+        elsewhere = child("Nia", "Bowen", "2015-06-01", postcode="LL57 2DG", line="3 Ffordd Penrhos")
+        out = outcome_of([here, elsewhere], [here])
+        assert out.select("outcome", "education_id").row(0) == ("matched", 101)
+        assert out.select("outcome", "reason").row(1) == ("unmatched", "candidate_taken")
+
     def test_one_education_record_cannot_absorb_two_children(self) -> None:
         other = child(
             "Dafydd", "Pritchard", "2014-03-02", postcode="SA1 6PL", line="9 Maes y Coed", middle_names="Ifan"
