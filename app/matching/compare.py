@@ -8,7 +8,9 @@ similarities are computed once per distinct pair of strings with `rapidfuzz.proc
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -21,44 +23,112 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from app.matching.params import FIELD_LEVELS, level_code
 
 FUZZY_HIGH = 0.92
-_PARALLEL_FROM = 20_000
 FUZZY_LOW = 0.85
 STREET_SIMILAR = 0.85
 
-_COLUMNS = (
-    "given1", "given_tokens", "given_alt", "pref_given1", "given_c1", "given_c2", "pref_c1", "pref_c2",
-    "given_ph", "family", "family_tokens", "pref_family", "former_family", "family_ph",
-    "dob", "dob_y", "dob_m", "dob_d", "postcode", "pc_sector", "pc_district", "pc_area",
-    "house_no", "street", "sex", "nhs",
+# Canonical string columns the comparisons read, as integer codes of one dictionary shared by both frames:
+# equality of codes is equality of strings, and a gather of codes is a fraction of a gather of strings.
+_CODED = (
+    "given1", "pref_given1", "given_c1", "given_c2", "pref_c1", "pref_c2", "given_ph", "family",
+    "pref_family", "family_ph", "postcode", "pc_sector", "pc_district", "pc_area", "house_no", "street",
+    "sex", "nhs",
 )  # fmt: skip
+_CODED_LISTS = ("family_tokens", "former_family", "given_alt")
+_PLAIN = ("dob", "dob_y", "dob_m", "dob_d")
+_NULL_CODE = np.uint32(0xFFFFFFFF)
 
 
-def _gather(frame: pl.DataFrame, rows: npt.NDArray[Any], prefix: str) -> pl.DataFrame:
-    picked = frame.select(_COLUMNS)[pl.Series(rows, dtype=pl.UInt32)]
-    return picked.rename({c: prefix + c for c in _COLUMNS})
+@dataclass(frozen=True)
+class _Coded:
+    """Both frames' comparison columns as codes into `values`, plus each code's length in characters."""
+
+    query: pl.DataFrame
+    reference: pl.DataFrame
+    values: pl.Series
+    lengths: npt.NDArray[np.int64]
 
 
-def _similarities(pairs: pl.DataFrame, left: str, right: str, scorers: dict[str, _Scorer]) -> list[pl.Series]:
-    """Several rapidfuzz scorers over one pair of string columns, each named by its output column.
+def _with_given_key(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select(*_CODED, *_CODED_LISTS, *_PLAIN, given_key=pl.col("given_tokens").list.join(""))
 
-    Only pairs that differ are sent to rapidfuzz (vectorised, all cores), and their strings are pulled
-    out of polars once for all the scorers; equal and null pairs are filled in directly.
+
+def _encode(query: pl.DataFrame, reference: pl.DataFrame) -> _Coded:
+    sides = [_with_given_key(query), _with_given_key(reference)]
+    strings = [side[c].drop_nulls().unique() for side in sides for c in (*_CODED, "given_key")]
+    strings += [side[c].explode().drop_nulls().unique() for side in sides for c in _CODED_LISTS]
+    values = pl.concat(strings).unique().sort()
+    enum = pl.Enum(values)
+    coded = [
+        side.with_columns(
+            *(pl.col(c).cast(enum).to_physical().cast(pl.UInt32) for c in (*_CODED, "given_key")),
+            *(
+                pl.col(c).list.eval(pl.element().cast(enum).to_physical().cast(pl.UInt32))
+                for c in _CODED_LISTS
+            ),
+        )
+        for side in sides
+    ]
+    lengths = values.str.len_chars().cast(pl.Int64).to_numpy()
+    return _Coded(coded[0], coded[1], values, lengths)
+
+
+# Encodings of the frame pairs currently alive, by identity: `link` compares the same two frames in many
+# slices, and encoding them once per pair rather than once per slice is most of the saving. An entry goes
+# when either frame is garbage-collected.
+_ENCODED: dict[tuple[int, int], tuple[weakref.ref[pl.DataFrame], weakref.ref[pl.DataFrame], _Coded]] = {}
+
+
+def _coded(query: pl.DataFrame, reference: pl.DataFrame) -> _Coded:
+    key = (id(query), id(reference))
+    held = _ENCODED.get(key)
+    if held is not None and held[0]() is query and held[1]() is reference:
+        return held[2]
+    coded = _encode(query, reference)
+
+    def forget(_: object) -> None:
+        _ENCODED.pop(key, None)
+
+    _ENCODED[key] = (weakref.ref(query, forget), weakref.ref(reference, forget), coded)
+    return coded
+
+
+def _codes(series: pl.Series) -> npt.NDArray[np.uint32]:
+    return series.fill_null(_NULL_CODE).to_numpy()
+
+
+def _similarities(
+    coded: _Coded, left: pl.Series, right: pl.Series, scorers: dict[str, _Scorer], prefix: str | None = None
+) -> list[pl.Series]:
+    """Several rapidfuzz scorers over one pair of coded string columns, each named by its output column.
+
+    Each distinct pair of differing strings is scored once (vectorised, all cores); equal and null pairs
+    are filled in directly. With `prefix`, also whether one string starts the other (see `_prefix`).
     """
-    a, b = pairs[left], pairs[right]
-    same = (a == b).fill_null(False).to_numpy()
-    need = (a.is_not_null() & b.is_not_null() & (a != b)).arg_true()
-    queries = a.gather(need).to_list()
-    choices = b.gather(need).to_list()
-    positions = need.to_numpy()
+    a, b = _codes(left), _codes(right)
+    known = (a != _NULL_CODE) & (b != _NULL_CODE)
+    same = known & (a == b)
+    need = np.flatnonzero(known & (a != b))
+    pair_keys = (a[need].astype(np.uint64) << np.uint64(32)) | b[need].astype(np.uint64)
+    distinct, inverse = np.unique(pair_keys, return_inverse=True)
+    queries = coded.values.gather(distinct >> np.uint64(32))
+    choices = coded.values.gather(distinct & np.uint64(0xFFFFFFFF))
+    query_list, choice_list = queries.to_list(), choices.to_list()
     results = []
     for name, (scorer, equal, unknown, scale) in scorers.items():
         out = np.full(len(a), unknown, dtype=np.float32)
         out[same] = equal
-        if len(positions):
-            out[positions] = (
-                process.cpdist(queries, choices, scorer=scorer, workers=-1, dtype=np.float32) / scale
+        if len(need):
+            scored = (
+                process.cpdist(query_list, choice_list, scorer=scorer, workers=-1, dtype=np.float32) / scale
             )
+            out[need] = scored[inverse]
         results.append(pl.Series(name, out))
+    if prefix is not None:
+        out_prefix = np.zeros(len(a), dtype=bool)
+        out_prefix[same] = coded.lengths[a[same]] >= 3
+        if len(need):
+            out_prefix[need] = _prefix(queries, choices).to_numpy()[inverse]
+        results.append(pl.Series(prefix, out_prefix))
     return results
 
 
@@ -70,18 +140,28 @@ _OSA: _Scorer = (OSA.distance, 0.0, 99.0, 1.0)
 _TOKEN_SET: _Scorer = (fuzz.token_set_ratio, 1.0, 0.0, 100.0)
 
 
-def _one_typo(distance: str, left: str) -> pl.Expr:
+def _one_typo(distance: str, length: str) -> pl.Expr:
     """At most one edit (a slip, a transposition), on a name of at least three letters."""
-    return (pl.col(distance) <= 1) & (pl.col(left).str.len_chars() >= 3)
+    return (pl.col(distance) <= 1) & (pl.col(length) >= 3)
 
 
-def _prefix(left: str, right: str) -> pl.Expr:
+def _prefix(left: pl.Series, right: pl.Series) -> pl.Series:
     """A name cut short (Gwil, Cat, Dafy): one is a prefix of the other, at least three letters long."""
-    shorter_ok = pl.min_horizontal(pl.col(left).str.len_chars(), pl.col(right).str.len_chars()) >= 3
-    return (
-        shorter_ok
-        & (pl.col(left).str.starts_with(pl.col(right)) | pl.col(right).str.starts_with(pl.col(left)))
-    ).fill_null(False)
+    a, b = pl.col("a"), pl.col("b")
+    shorter_ok = pl.min_horizontal(a.str.len_chars(), b.str.len_chars()) >= 3
+    prefixed = pl.DataFrame({"a": left, "b": right}).select(
+        (shorter_ok & (a.str.starts_with(b) | b.str.starts_with(a))).fill_null(False)
+    )
+    return prefixed.to_series()
+
+
+def _lengths(coded: _Coded, name: str, column: pl.Series) -> pl.Series:
+    """Length in characters of each coded string (0 where null)."""
+    codes = _codes(column)
+    known = codes != _NULL_CODE
+    out = np.zeros(len(codes), dtype=np.int64)
+    out[known] = coded.lengths[codes[known]]
+    return pl.Series(name, out)
 
 
 def _levels(conditions: list[tuple[pl.Expr, str]], field: str, missing: pl.Expr) -> pl.Expr:
@@ -112,17 +192,27 @@ def compare(
     query: pl.DataFrame, reference: pl.DataFrame, rows: npt.NDArray[Any], ref_rows: npt.NDArray[Any]
 ) -> pl.DataFrame:
     """Comparison levels for pairs (query[rows[i]], reference[ref_rows[i]])."""
-    pairs = pl.concat([_gather(query, rows, "q_"), _gather(reference, ref_rows, "r_")], how="horizontal")
+    coded = _coded(query, reference)
+    query_rows, reference_rows = pl.Series(rows, dtype=pl.UInt32), pl.Series(ref_rows, dtype=pl.UInt32)
+    q = coded.query[query_rows]
+    r = coded.reference[reference_rows]
+    given_pref = {"jw_given_pref": _JW, "osa_given_pref": _OSA}
+    pairs = pl.concat([q.rename(lambda c: "q_" + c), r.rename(lambda c: "r_" + c)], how="horizontal")
     pairs = pairs.with_columns(
-        *_similarities(pairs, "q_given1", "r_given1", {"jw_given": _JW, "osa_given": _OSA}),
-        *_similarities(pairs, "q_given1", "r_pref_given1", {"jw_given_pref": _JW, "osa_given_pref": _OSA}),
-        *_similarities(pairs, "q_family", "r_family", {"jw_family": _JW, "osa_family": _OSA}),
-        *_similarities(pairs, "q_family", "r_pref_family", {"jw_family_pref": _JW}),
-        *_similarities(pairs, "q_given1", "r_family", {"osa_swap_given": _OSA}),
-        *_similarities(pairs, "q_family", "r_given1", {"osa_swap_family": _OSA}),
-        *_similarities(pairs, "q_street", "r_street", {"sim_street": _TOKEN_SET}),
-        q_given_key=pl.col("q_given_tokens").list.join(""),
-        r_given_key=pl.col("r_given_tokens").list.join(""),
+        *_similarities(coded, q["given1"], r["given1"], {"jw_given": _JW, "osa_given": _OSA}, "prefix_given"),
+        *_similarities(coded, q["given1"], r["pref_given1"], given_pref, "prefix_given_pref"),
+        *_similarities(coded, q["family"], r["family"], {"jw_family": _JW, "osa_family": _OSA}),
+        *_similarities(coded, q["family"], r["pref_family"], {"jw_family_pref": _JW}),
+        *_similarities(coded, q["given1"], r["family"], {"osa_swap_given": _OSA}),
+        *_similarities(coded, q["family"], r["given1"], {"osa_swap_family": _OSA}),
+        *_similarities(coded, q["street"], r["street"], {"sim_street": _TOKEN_SET}),
+        _lengths(coded, "q_given1_len", q["given1"]),
+        _lengths(coded, "q_family_len", q["family"]),
+        # The values term frequencies are looked up by, as strings.
+        query["given1"].gather(query_rows).alias("tf_given_value"),
+        reference["given1"].gather(reference_rows).alias("given_other"),
+        query["family"].gather(query_rows).alias("tf_family_value"),
+        query["postcode"].gather(query_rows).alias("tf_postcode_value"),
     )
     levelled = pairs.select(_field_levels())
     return levelled.with_columns(_swap_resolution()).drop("swap", "swap_given_exact", "swap_family_exact")
@@ -141,8 +231,8 @@ def _field_levels() -> list[pl.Expr]:
             (_any_group_shared(), "equivalent"),
             (_contains("r_given_alt", "q_given1") | _contains("q_given_alt", "r_given1")
              | _contains("q_given_alt", "r_pref_given1"), "alternative"),
-            (_one_typo("osa_given", "q_given1") | _one_typo("osa_given_pref", "q_given1")
-             | _prefix("q_given1", "r_given1") | _prefix("q_given1", "r_pref_given1"), "fuzzy_high"),
+            (_one_typo("osa_given", "q_given1_len") | _one_typo("osa_given_pref", "q_given1_len")
+             | pl.col("prefix_given") | pl.col("prefix_given_pref"), "fuzzy_high"),
             ((given_sim >= FUZZY_LOW) | _eq("q_given_ph", "r_given_ph"), "fuzzy_low"),
         ],
         "given",
@@ -155,7 +245,7 @@ def _field_levels() -> list[pl.Expr]:
              "partial"),
             (_contains("r_former_family", "q_family") | _contains("q_former_family", "r_family")
              | _contains("q_former_family", "r_pref_family"), "former"),
-            ((family_sim >= FUZZY_HIGH) | _one_typo("osa_family", "q_family"), "fuzzy_high"),
+            ((family_sim >= FUZZY_HIGH) | _one_typo("osa_family", "q_family_len"), "fuzzy_high"),
             ((family_sim >= FUZZY_LOW) | _eq("q_family_ph", "r_family_ph"), "fuzzy_low"),
         ],
         "family",
@@ -213,11 +303,11 @@ def _field_levels() -> list[pl.Expr]:
     swap_given = (
         _eq("q_given1", "r_family")
         | _contains("r_family_tokens", "q_given1")
-        | _one_typo("osa_swap_given", "q_given1")
+        | _one_typo("osa_swap_given", "q_given1_len")
     )
     swap_family = (
         _eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1")
-        | _one_typo("osa_swap_family", "q_family")
+        | _one_typo("osa_swap_family", "q_family_len")
     )  # fmt: skip
     return [
         given, family, dob, address, middle, sex, nhs,
@@ -225,10 +315,10 @@ def _field_levels() -> list[pl.Expr]:
         (swap_given & swap_family).alias("swap"),
         (_eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1")).alias("swap_given_exact"),
         (_eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1")).alias("swap_family_exact"),
-        pl.col("q_given1").alias("tf_given_value"),
-        pl.col("r_given1").alias("given_other"),
-        pl.col("q_family").alias("tf_family_value"),
-        pl.col("q_postcode").alias("tf_postcode_value"),
+        pl.col("tf_given_value"),
+        pl.col("given_other"),
+        pl.col("tf_family_value"),
+        pl.col("tf_postcode_value"),
     ]  # fmt: skip
 
 
