@@ -36,6 +36,8 @@ _CODED = (
 _CODED_LISTS = ("family_tokens", "former_family", "given_alt")
 _PLAIN = ("dob", "dob_y", "dob_m", "dob_d")
 _NULL_CODE = np.uint32(0xFFFFFFFF)
+# Fewer pairs than the frames' rows divided by this: encode only the records the pairs touch.
+_FEW_PAIRS = 4
 
 
 @dataclass(frozen=True)
@@ -192,10 +194,17 @@ def compare(
     query: pl.DataFrame, reference: pl.DataFrame, rows: npt.NDArray[Any], ref_rows: npt.NDArray[Any]
 ) -> pl.DataFrame:
     """Comparison levels for pairs (query[rows[i]], reference[ref_rows[i]])."""
-    coded = _coded(query, reference)
     query_rows, reference_rows = pl.Series(rows, dtype=pl.UInt32), pl.Series(ref_rows, dtype=pl.UInt32)
-    q = coded.query[query_rows]
-    r = coded.reference[reference_rows]
+    if len(rows) * _FEW_PAIRS < query.height + reference.height:
+        # A few pairs (the same-child checks): encoding just the records they touch is cheaper.
+        query_at, query_pos = np.unique(rows, return_inverse=True)
+        reference_at, reference_pos = np.unique(ref_rows, return_inverse=True)
+        coded = _encode(query[query_at], reference[reference_at])
+    else:
+        coded = _coded(query, reference)
+        query_pos, reference_pos = rows, ref_rows
+    q = coded.query[pl.Series(query_pos, dtype=pl.UInt32)]
+    r = coded.reference[pl.Series(reference_pos, dtype=pl.UInt32)]
     given_pref = {"jw_given_pref": _JW, "osa_given_pref": _OSA}
     pairs = pl.concat([q.rename(lambda c: "q_" + c), r.rename(lambda c: "r_" + c)], how="horizontal")
     pairs = pairs.with_columns(
