@@ -19,94 +19,109 @@ import polars as pl
 ROW = "row"
 KEY = "key"
 _SEED = 0x5EED
+_ROWS = 1 << 32
 
 
-def _dob_variants() -> pl.Expr:
-    """Exact, the day either side, and day/month swapped (only where the swap is a different valid date)."""
-    transposed = pl.when((pl.col("dob_d") <= 12) & (pl.col("dob_d") != pl.col("dob_m"))).then(
+@dataclass(frozen=True)
+class Part:
+    """Values a record offers for one key part: every non-null value of the expressions, lists exploded.
+
+    `label` names the part's values so that passes sharing a part build its long form only once per frame.
+    """
+
+    label: str
+    values: Callable[[], tuple[pl.Expr, ...]]
+
+    def long(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """(row, value) for every value of every record, duplicates kept (they count towards `max_block`)."""
+        pieces = []
+        for expr in self.values():
+            piece = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW), expr.alias(_VALUE))
+            if isinstance(piece.schema[_VALUE], pl.List):
+                piece = piece.explode(_VALUE)
+            pieces.append(piece.drop_nulls(_VALUE))
+        return pl.concat(pieces)
+
+
+_VALUE = "value"
+
+
+def _column(name: str) -> Part:
+    return Part(name, lambda: (pl.col(name),))
+
+
+def _transposed() -> pl.Expr:
+    """Day and month swapped, only where that is a different valid date."""
+    return pl.when((pl.col("dob_d") <= 12) & (pl.col("dob_d") != pl.col("dob_m"))).then(
         pl.date(pl.col("dob_y"), pl.col("dob_d"), pl.col("dob_m"))
     )
-    one_day = pl.duration(days=1)
-    return pl.concat_list(pl.col("dob"), pl.col("dob") + one_day, pl.col("dob") - one_day, transposed)
 
 
-def _given_groups() -> pl.Expr:
-    return pl.concat_list("given_c1", "given_c2", "pref_c1", "pref_c2")
+_ONE_DAY = pl.duration(days=1)
+_DOB = _column("dob")
+# Exact, the day either side, and day/month swapped.
+_DOB_VARIANTS = Part(
+    "dob_variants", lambda: (pl.col("dob"), pl.col("dob") + _ONE_DAY, pl.col("dob") - _ONE_DAY, _transposed())
+)
+_GIVEN_GROUPS = Part(
+    "given_groups", lambda: tuple(pl.col(c) for c in ("given_c1", "given_c2", "pref_c1", "pref_c2"))
+)
+_FAMILY_KEYS = Part("family_keys", lambda: (pl.col("family"), pl.col("pref_family"), pl.col("former_family")))
 
 
-def _family_keys() -> pl.Expr:
-    return pl.concat_list(pl.col("family"), pl.col("pref_family"), pl.col("former_family"))
+class _LongParts:
+    """One frame's parts in long form, each built on first use and shared by every pass that keys on it."""
 
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self._frame = frame
+        self._built: dict[str, pl.DataFrame] = {}
 
-def _keyed(frame: pl.DataFrame, parts: dict[str, pl.Expr]) -> pl.DataFrame:
-    """(row, key) for every combination of the parts' values; list-valued parts are exploded."""
-    long = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW), **parts)
-    for name, dtype in long.schema.items():
-        if isinstance(dtype, pl.List):
-            long = long.explode(name)
-    names = list(parts)
-    return long.drop_nulls().select(ROW, pl.struct(names).hash(_SEED).alias(KEY))
+    def get(self, part: Part) -> pl.DataFrame:
+        if part.label not in self._built:
+            self._built[part.label] = part.long(self._frame)
+        return self._built[part.label]
 
-
-KeyBuilder = Callable[[pl.DataFrame], pl.DataFrame]
+    def keyed(self, parts: dict[str, Part]) -> pl.DataFrame:
+        """(row, key) for every combination of the parts' values (a record's values joined on its row)."""
+        (first, *rest) = parts
+        combined = self.get(parts[first]).rename({_VALUE: first})
+        for name in rest:
+            combined = combined.join(self.get(parts[name]).rename({_VALUE: name}), on=ROW, how="inner")
+        return combined.select(ROW, pl.struct(list(parts)).hash(_SEED).alias(KEY))
 
 
 @dataclass(frozen=True)
 class Pass:
     name: str
-    query: KeyBuilder
-    reference: KeyBuilder
+    query: dict[str, Part]
+    reference: dict[str, Part]
 
 
-def _same(parts: Callable[[], dict[str, pl.Expr]]) -> KeyBuilder:
-    return lambda frame: _keyed(frame, parts())
+def _same(**parts: Part) -> tuple[dict[str, Part], dict[str, Part]]:
+    return parts, parts
 
 
-def _names_and(**date_parts: pl.Expr) -> KeyBuilder:
+def _names_and(**date_parts: Part) -> tuple[dict[str, Part], dict[str, Part]]:
     """Given-name identity group x any surname held x the given date parts."""
-    return _same(lambda: {"g": _given_groups(), "f": _family_keys(), **date_parts})
+    return _same(g=_GIVEN_GROUPS, f=_FAMILY_KEYS, **date_parts)
 
 
 PASSES: tuple[Pass, ...] = (
-    Pass(
-        "dob_name",
-        _same(lambda: {"dob": pl.col("dob"), "name": pl.col("name_keys")}),
-        _same(lambda: {"dob": pl.col("dob"), "name": pl.col("name_keys")}),
-    ),
+    Pass("dob_name", *_same(dob=_DOB, name=_column("name_keys"))),
     # Date of birth a day out or day/month swapped: the given name (up to equivalence) and surname sound.
     Pass(
         "near_dob_names",
-        _same(lambda: {"dob": _dob_variants(), "g": _given_groups(), "f": pl.col("family_ph")}),
-        _same(lambda: {"dob": pl.col("dob"), "g": _given_groups(), "f": pl.col("family_ph")}),
+        {"dob": _DOB_VARIANTS, "g": _GIVEN_GROUPS, "f": _column("family_ph")},
+        {"dob": _DOB, "g": _GIVEN_GROUPS, "f": _column("family_ph")},
     ),
     # Same home, badly wrong birth date: a given-type name must sound alike (surnames would pair siblings).
-    Pass(
-        "postcode_given",
-        _same(lambda: {"postcode": pl.col("postcode"), "name": pl.col("given_keys")}),
-        _same(lambda: {"postcode": pl.col("postcode"), "name": pl.col("given_keys")}),
-    ),
-    Pass(
-        "postcode_dob",
-        _same(lambda: {"postcode": pl.col("postcode"), "dob": pl.col("dob")}),
-        _same(lambda: {"postcode": pl.col("postcode"), "dob": pl.col("dob")}),
-    ),
+    Pass("postcode_given", *_same(postcode=_column("postcode"), name=_column("given_keys"))),
+    Pass("postcode_dob", *_same(postcode=_column("postcode"), dob=_DOB)),
     # Moved house and one date part wrong: names agree and two of year, month, day do.
-    Pass(
-        "names_year_month",
-        _names_and(y=pl.col("dob_y"), m=pl.col("dob_m")),
-        _names_and(y=pl.col("dob_y"), m=pl.col("dob_m")),
-    ),
-    Pass(
-        "names_year_day",
-        _names_and(y=pl.col("dob_y"), d=pl.col("dob_d")),
-        _names_and(y=pl.col("dob_y"), d=pl.col("dob_d")),
-    ),
-    Pass(
-        "names_month_day",
-        _names_and(m=pl.col("dob_m"), d=pl.col("dob_d")),
-        _names_and(m=pl.col("dob_m"), d=pl.col("dob_d")),
-    ),
-    Pass("nhs", _same(lambda: {"nhs": pl.col("nhs")}), _same(lambda: {"nhs": pl.col("nhs")})),
+    Pass("names_year_month", *_names_and(y=_column("dob_y"), m=_column("dob_m"))),
+    Pass("names_year_day", *_names_and(y=_column("dob_y"), d=_column("dob_d"))),
+    Pass("names_month_day", *_names_and(m=_column("dob_m"), d=_column("dob_d"))),
+    Pass("nhs", *_same(nhs=_column("nhs"))),
 )
 
 
@@ -118,8 +133,9 @@ class ReferenceKeys:
     rows: npt.NDArray[np.uint32]
 
     @classmethod
-    def build(cls, frame: pl.DataFrame, block_pass: Pass, max_block: int) -> ReferenceKeys:
-        keyed = block_pass.reference(frame).filter(pl.len().over(KEY) <= max_block).sort(KEY, ROW)
+    def build(cls, long_parts: _LongParts, block_pass: Pass, max_block: int) -> ReferenceKeys:
+        keyed = long_parts.keyed(block_pass.reference)
+        keyed = keyed.filter(pl.len().over(KEY) <= max_block).sort(KEY, ROW)
         return cls(keyed[KEY].to_numpy(), keyed[ROW].to_numpy())
 
     def as_frame(self) -> pl.DataFrame:
@@ -127,13 +143,23 @@ class ReferenceKeys:
 
 
 def build_reference(frame: pl.DataFrame, max_block: int) -> dict[str, ReferenceKeys]:
-    return {p.name: ReferenceKeys.build(frame, p, max_block) for p in PASSES}
+    long_parts = _LongParts(frame)
+    return {p.name: ReferenceKeys.build(long_parts, p, max_block) for p in PASSES}
 
 
 def candidate_pairs(query: pl.DataFrame, reference: dict[str, ReferenceKeys]) -> pl.DataFrame:
     """Unique (row, ref_row) pairs over all passes, as UInt32 row positions in the two frames."""
+    # Each pair as one 64-bit number (row, ref_row): de-duplicating one integer column is much cheaper.
+    pair = pl.col(ROW).cast(pl.UInt64) * _ROWS | pl.col("ref_row").cast(pl.UInt64)
+    long_parts = _LongParts(query)
     found = [
-        p.query(query).join(reference[p.name].as_frame(), on=KEY, how="inner").select(ROW, "ref_row")
+        long_parts.keyed(p.query)
+        .join(reference[p.name].as_frame(), on=KEY, how="inner")
+        .select(pair.alias("pair"))
         for p in PASSES
     ]
-    return pl.concat(found).unique()
+    unique = pl.concat(found).unique()
+    return unique.select(
+        (pl.col("pair") // _ROWS).cast(pl.UInt32).alias(ROW),
+        (pl.col("pair") % _ROWS).cast(pl.UInt32).alias("ref_row"),
+    )
