@@ -24,7 +24,7 @@ import polars as pl
 from app.matching.engine import explain
 from app.matching.params import DEFAULT_MODEL, MatchModel, level_code
 from app.matching.score import TermFrequencies
-from app.matching.single import Canonical, Scorer, canonical_record, compare_pair
+from app.matching.single import REFERENCE_COLUMNS, Canonical, Scorer, canonical_record, compare_pair
 
 _MASK = (1 << 64) - 1
 _MULTIPLIER = 0x9E3779B97F4A7C15
@@ -221,6 +221,8 @@ class EducationIndex:
     model: MatchModel
     blocks: BlockIndex
     scorer: Scorer
+    # Only what pairs are compared on: gathering the blocking-key lists too would double a query's cost.
+    compared: pl.DataFrame
 
     @classmethod
     def build(cls, education: pl.DataFrame, model: MatchModel | None = None) -> EducationIndex:
@@ -230,6 +232,7 @@ class EducationIndex:
             model,
             BlockIndex.build(education, model.blocking.max_block),
             Scorer.of(model, TermFrequencies.build(education)),
+            education.select(REFERENCE_COLUMNS),
         )
 
     def scored(self, record: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -237,7 +240,7 @@ class EducationIndex:
         rows = self.blocks.candidates(record)
         if not len(rows):
             return []
-        references = self.frame[pl.Series(rows, dtype=pl.UInt32)].to_dicts()
+        references = self.compared[pl.Series(rows, dtype=pl.UInt32)].to_dicts()
         return [
             (int(row), self.scorer.score(compare_pair(record, reference)))
             for row, reference in zip(rows, references, strict=True)

@@ -143,6 +143,14 @@ def canonical_record(record: Mapping[str, Any]) -> Canonical:
 
 
 # --- Comparison of one pair -----------------------------------------------------------------------------
+
+# The canonical columns a reference record is compared on (the blocking keys are not among them).
+REFERENCE_COLUMNS = (
+    "given1", "pref_given1", "given_tokens", "given_alt", "given_c1", "given_c2", "pref_c1", "pref_c2",
+    "given_ph", "family", "pref_family", "family_tokens", "former_family", "family_ph",
+    "dob", "dob_y", "dob_m", "dob_d", "postcode", "pc_sector", "pc_district", "pc_area",
+    "house_no", "street", "sex", "nhs",
+)  # fmt: skip
 # Similarities are rounded to float32, as the batch path computes them, so thresholds cut identically.
 
 
