@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if settings.run_worker_in_process:
                 worker.stop()
+            app.state.match_index.stop()
             engine.dispose()
 
     app = FastAPI(

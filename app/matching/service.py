@@ -624,6 +624,13 @@ class RealtimeIndexHolder:
         with self._built:
             self._start_build()
 
+    def stop(self, timeout: float = 30.0) -> None:
+        """Wait for a build in progress (application shutdown), so no connection outlives the engine."""
+        with self._built:
+            building = self._rebuilding
+        if building is not None:
+            building.join(timeout)
+
     def _start_build(self) -> None:
         # Caller holds self._built.
         if self._rebuilding is None:
