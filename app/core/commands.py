@@ -29,9 +29,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.seed_demo:
         from app.partners.service import seed_if_empty
 
-        factory = make_session_factory(make_engine(settings.database_url))
-        with factory.begin() as session:
+        engine = make_engine(settings.database_url)
+        with make_session_factory(engine).begin() as session:
             seeded = seed_if_empty(session)
+        engine.dispose()
         if seeded:
             logger.info("seeded the demo partner registry", extra={"count": seeded})
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, workers=1)
