@@ -179,7 +179,7 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
             "dob": raw["date_of_birth"],
             "postcode": postcode,
             "house_no": _map_unique(address_text, lambda t: normalise.house_number(t.split("\n")), s),
-            "street": _map_unique(address_text, lambda t: normalise.street_key(t.split("\n")), s),
+            "street": _street_keys(raw["address_lines"]),
             "sex": raw["sex"].str.to_uppercase().str.strip_chars(),
             "nhs": _map_unique(raw["nhs_number"], normalise.nhs_number, s),
         }
@@ -227,21 +227,47 @@ _GIVEN_PARTS = ("given_tokens", "middle_tokens", "pref_tokens", "former_given")
 _ALL_PARTS = (*_GIVEN_PARTS, "family_tokens", "former_family", "family")
 
 
+def _long(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """(row, value) for every value of a column, a list column's elements one per row; nulls kept."""
+    long = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW), pl.col(column).alias(_VALUE))
+    return long.explode(_VALUE) if isinstance(long.schema[_VALUE], pl.List) else long
+
+
+def _per_record(height: int, long: pl.DataFrame) -> pl.Series:
+    """Distinct non-null values of each of `height` records from (row, value) pairs, sorted; [] if none."""
+    found = long.drop_nulls().group_by(_ROW).agg(pl.col(_VALUE).unique().sort())
+    rows = pl.DataFrame({_ROW: pl.int_range(height, dtype=pl.UInt32, eager=True)})
+    return rows.join(found, on=_ROW, how="left").sort(_ROW)[_VALUE].fill_null([])
+
+
+def _street_keys(address_lines: pl.Series) -> pl.Series:
+    """`normalise.street_key` of each record's lines, computed once per distinct space-separated piece.
+
+    The key is a set of words and folding never joins words across whitespace, so the union of the pieces'
+    keys is the record's key; distinct pieces (house numbers, street and town words) are far fewer than
+    distinct addresses.
+    """
+    frame = pl.DataFrame({"lines": address_lines})
+    pieces = _long(frame, "lines").with_columns(pl.col(_VALUE).str.split(" ")).explode(_VALUE)
+    keyed = _map_unique(pieces[_VALUE], lambda piece: normalise.street_key([piece]), pl.String())
+    words = pieces.with_columns(keyed.str.split(" ").alias(_VALUE)).explode(_VALUE)
+    return _per_record(frame.height, words).list.join(" ").replace("", None).alias("street")
+
+
 def _name_keys(frame: pl.DataFrame, parts: tuple[str, ...]) -> pl.Series:
     """Blocking keys from name parts: the metaphone of each token plus given-name identity groups.
 
     Keeping all parts (given, middle, family, preferred, former) is what lets blocking survive swapped
     names, a dropped half of a double-barrelled surname, a changed surname and a middle name moved.
     """
-    tokens = frame.select(pl.concat_list(*parts).list.drop_nulls().list.unique().alias("t"))["t"]
-    phonetic = _map_elements(tokens, lambda t: _phonetic(t))
-    groups = frame.select(
-        pl.concat_list("given_c1", "given_c2", "pref_c1", "pref_c2")
-        .list.drop_nulls()
-        .list.eval("=" + pl.element())
-    ).to_series()
-    return (
-        pl.DataFrame({"p": phonetic, "g": groups})
-        .select(pl.concat_list("p", "g").list.drop_nulls().list.unique().alias("keys"))
-        .to_series()
-    )
+    tokens = pl.concat([_long(frame, part) for part in parts])
+    phonetic = tokens.with_columns(_map_unique(tokens[_VALUE], _phonetic, pl.String()))
+    groups = [
+        frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW), ("=" + pl.col(c)).alias(_VALUE))
+        for c in ("given_c1", "given_c2", "pref_c1", "pref_c2")
+    ]
+    return _per_record(frame.height, pl.concat([phonetic, *groups]))
+
+
+_ROW = "row"
+_VALUE = "value"
