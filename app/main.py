@@ -17,7 +17,7 @@ from app.core.db import make_engine, make_session_factory
 from app.core.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.jobs import router as jobs_router
-from app.jobs.handlers import default_handlers
+from app.jobs.handlers import default_handlers, default_ticks
 from app.jobs.worker import BackgroundWorker, Worker
 from app.matching import router as matching_router
 from app.matching.service import RealtimeIndexHolder
@@ -71,7 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.match_index = RealtimeIndexHolder(app.state.session_factory)
         app.state.match_index.start()
         worker = BackgroundWorker(
-            Worker(app.state.session_factory, default_handlers(), poll_seconds=settings.worker_poll_seconds)
+            Worker(
+                app.state.session_factory,
+                default_handlers(),
+                poll_seconds=settings.worker_poll_seconds,
+                ticks=default_ticks(),
+            )
         )
         if settings.run_worker_in_process:
             worker.start()

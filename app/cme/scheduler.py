@@ -3,19 +3,17 @@
 Scheduling is a chain of jobs in the shared queue, one per date: each run first schedules the next day's
 job, then does its work. `schedule_day` is check-then-insert under a lock, so however many processes
 call it for a date, one job exists for that date; and workers claim jobs with SKIP LOCKED, so one
-worker runs it. `tick` schedules today's job and is what a process calls at start (the app's lifespan
-below) to seed the chain; every later day follows from the chain, on whichever worker claims it.
+worker runs it. `tick` schedules today's job; every worker loop calls it (at start, then once a minute,
+see `app.jobs.worker.Worker.tick`), so the chain starts and heals in any deployment.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import exists, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,7 +23,7 @@ from app.cme.clocks import ClockSettings
 from app.cme.config import get_cme_settings
 from app.cme.domain import CandidateStatus, Purpose, SubjectType
 from app.cme.models import CmeCandidate, CmeEvent
-from app.core.config import Settings, get_settings
+from app.core.config import get_settings
 from app.jobs import service as jobs_service
 from app.jobs.models import Job
 from app.jobs.worker import Handler, JobContext
@@ -144,12 +142,3 @@ def run_daily(context: JobContext) -> dict[str, Any]:
 
 def handlers() -> dict[str, Handler]:
     return {DAILY_KIND: run_daily}
-
-
-@asynccontextmanager
-async def seed_on_start(app: FastAPI) -> AsyncIterator[None]:
-    """Lifespan step: a process that runs the in-process worker seeds the chain with today's job."""
-    settings: Settings = app.state.settings
-    if settings.run_worker_in_process:
-        tick(app.state.session_factory, now=app.state.clock.now())
-    yield

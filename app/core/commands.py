@@ -45,13 +45,15 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from app.jobs.handlers import default_handlers
+    from app.jobs.handlers import default_handlers, default_ticks
     from app.jobs.worker import Worker
 
     settings = get_settings()
     configure_logging(settings.log_level)
     factory = make_session_factory(make_engine(settings.database_url))
-    worker = Worker(factory, default_handlers(), poll_seconds=settings.worker_poll_seconds)
+    worker = Worker(
+        factory, default_handlers(), poll_seconds=settings.worker_poll_seconds, ticks=default_ticks()
+    )
     if args.once:
         print(json.dumps({"jobs_run": worker.run_until_idle()}))
         return 0

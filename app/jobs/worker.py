@@ -7,8 +7,9 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,9 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], dict[str, Any]]
+# Periodic work a domain asks every worker loop to do (e.g. make sure today's daily job exists).
+Tick = Callable[[sessionmaker[Session], dt.datetime], object]
+TICK_SECONDS = 60.0
 
 
 class Worker:
@@ -51,11 +55,14 @@ class Worker:
         *,
         poll_seconds: float = 1.0,
         now: Callable[[], dt.datetime] = utcnow,
+        ticks: Sequence[Tick] = (),
     ) -> None:
         self.session_factory = session_factory
         self.handlers = dict(handlers)
         self.poll_seconds = poll_seconds
         self.now = now
+        self.ticks = tuple(ticks)
+        self._ticked_at: float | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def run_once(self) -> bool:
@@ -88,9 +95,19 @@ class Worker:
             ran += 1
         return ran
 
+    def tick(self) -> None:
+        """Run the periodic domain work now, and at most once a minute after that."""
+        started = time.monotonic()
+        if self._ticked_at is not None and started - self._ticked_at < TICK_SECONDS:
+            return
+        self._ticked_at = started
+        for tick in self.ticks:
+            tick(self.session_factory, self.now())
+
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
+                self.tick()
                 busy = self.run_once()
             except Exception:
                 # The database may be briefly away; keep the worker alive and try again.

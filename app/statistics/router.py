@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Response
 
-from app.cme import scheduler as cme_scheduler
 from app.core.dependencies import SessionDep, SettingsDep
 from app.core.errors import problem_responses
 from app.security.clock import ClockDep
@@ -21,10 +20,7 @@ CSV_MEDIA_TYPE = "text/csv"
 # In CSV a withheld figure reads "c" (confidential), the same whether it was small or protects a small one.
 SUPPRESSED_MARK = "c"
 
-# The daily CME job is seeded by the lifespan of this router: the one hook app/main.py gives this slice.
-router = authenticated_router(
-    prefix="/v1/statistics", tags=["statistics"], lifespan=cme_scheduler.seed_on_start
-)
+router = authenticated_router(prefix="/v1/statistics", tags=["statistics"])
 
 
 def _cell(cell: Cell) -> CellRead:

@@ -1,0 +1,64 @@
+"""The worker loop's periodic domain work (ticks) and its job life cycle on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.db import make_session_factory
+from app.jobs import service
+from app.jobs.models import Job
+from app.jobs.worker import JobContext, Worker
+
+NOW = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+
+
+def test_ticks_run_at_start_then_at_most_once_a_minute(engine: Engine) -> None:
+    calls: list[dt.datetime] = []
+
+    def tick(factory: sessionmaker[Session], now: dt.datetime) -> None:
+        calls.append(now)
+
+    worker = Worker(make_session_factory(engine), {}, now=lambda: NOW, ticks=[tick])
+    worker.tick()
+    worker.tick()
+    assert calls == [NOW]
+
+
+def test_run_forever_ticks_before_it_polls(engine: Engine) -> None:
+    stop = threading.Event()
+
+    def tick(factory: sessionmaker[Session], now: dt.datetime) -> None:
+        stop.set()  # proves the loop ticked; ends it
+
+    worker = Worker(make_session_factory(engine), {}, poll_seconds=0.01, ticks=[tick])
+    thread = threading.Thread(target=worker.run_forever, args=(stop,))
+    thread.start()
+    thread.join(5)
+    assert stop.is_set() and not thread.is_alive()
+
+
+def test_a_failing_job_is_retried_with_backoff_then_marked_failed(engine: Engine, session: Session) -> None:
+    def broken(context: JobContext) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    with session.begin():
+        job = service.enqueue(session, "broken", {}, now=NOW, max_attempts=2)
+    clock = [NOW]
+    worker = Worker(make_session_factory(engine), {"broken": broken}, now=lambda: clock[0])
+    assert worker.run_once()
+    session.expire_all()
+    first = session.get(Job, job.id)
+    assert first is not None
+    assert (first.status, first.attempts, first.error) == ("queued", 1, "RuntimeError")
+    assert first.run_after == NOW + dt.timedelta(seconds=2)
+    assert not worker.run_once()  # not due yet
+    clock[0] = first.run_after
+    assert worker.run_once()
+    session.expire_all()
+    last = session.get(Job, job.id)
+    assert last is not None and (last.status, last.attempts) == ("failed", 2)
