@@ -36,16 +36,72 @@ _CODED = (
 _CODED_LISTS = ("family_tokens", "former_family", "given_alt")
 _PLAIN = ("dob", "dob_y", "dob_m", "dob_d")
 _NULL_CODE = np.uint32(0xFFFFFFFF)
+_ROW = "row"
 # Fewer pairs than the frames' rows divided by this: encode only the records the pairs touch.
 _FEW_PAIRS = 4
+
+
+@dataclass(frozen=True)
+class _CodedList:
+    """One frame's list column as codes: row r's elements are codes[offsets[r]:offsets[r + 1]].
+
+    Comparisons expand each pair's few elements straight from these arrays instead of gathering lists per
+    pair. The lists hold no nulls (tokens of non-null names), so a null value (the null code) is in none.
+    """
+
+    offsets: npt.NDArray[np.int64]
+    codes: npt.NDArray[np.uint32]
+
+    @classmethod
+    def build(cls, column: pl.Series, enum: pl.Enum) -> _CodedList:
+        long = pl.DataFrame({"l": column}).with_row_index(_ROW).explode("l").drop_nulls("l")
+        rows = long[_ROW].to_numpy()
+        codes = long["l"].cast(enum).to_physical().cast(pl.UInt32).to_numpy()
+        return cls(np.searchsorted(rows, np.arange(len(column) + 1)).astype(np.int64), codes)
+
+    def lengths(self, rows: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+        lengths: npt.NDArray[np.int64] = self.offsets[rows + 1] - self.offsets[rows]
+        return lengths
+
+    def _expand(self, rows: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]:
+        """(i, element) for every element of list[rows[i]]."""
+        counts = self.lengths(rows)
+        at = np.repeat(np.arange(len(rows)), counts)
+        within = np.arange(len(at)) - np.repeat(np.cumsum(counts) - counts, counts)
+        return at, self.codes[self.offsets[rows][at] + within]
+
+    def contains(self, rows: npt.NDArray[Any], values: pl.Series) -> npt.NDArray[np.bool_]:
+        """Whether list[rows[i]] holds values[i] (False where the value is null)."""
+        at, elements = self._expand(rows)
+        out = np.zeros(len(rows), dtype=bool)
+        out[at[elements == _codes(values)[at]]] = True
+        return out
+
+    def intersects(
+        self, rows: npt.NDArray[Any], other: _CodedList, other_rows: npt.NDArray[Any]
+    ) -> npt.NDArray[np.bool_]:
+        """Whether list[rows[i]] and other[other_rows[i]] share an element."""
+        at, elements = self._expand(rows)
+        element_at, other_elements = other._expand(other_rows[at])
+        out = np.zeros(len(rows), dtype=bool)
+        out[at[element_at[other_elements == elements[element_at]]]] = True
+        return out
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One frame's comparison columns: scalars as codes into the shared dictionary, lists as `_CodedList`."""
+
+    scalars: pl.DataFrame
+    lists: dict[str, _CodedList]
 
 
 @dataclass(frozen=True)
 class _Coded:
     """Both frames' comparison columns as codes into `values`, plus each code's length in characters."""
 
-    query: pl.DataFrame
-    reference: pl.DataFrame
+    query: _Side
+    reference: _Side
     values: pl.Series
     lengths: npt.NDArray[np.int64]
 
@@ -61,12 +117,11 @@ def _encode(query: pl.DataFrame, reference: pl.DataFrame) -> _Coded:
     values = pl.concat(strings).unique().sort()
     enum = pl.Enum(values)
     coded = [
-        side.with_columns(
-            *(pl.col(c).cast(enum).to_physical().cast(pl.UInt32) for c in (*_CODED, "given_key")),
-            *(
-                pl.col(c).list.eval(pl.element().cast(enum).to_physical().cast(pl.UInt32))
-                for c in _CODED_LISTS
+        _Side(
+            side.select(
+                *(pl.col(c).cast(enum).to_physical().cast(pl.UInt32) for c in (*_CODED, "given_key")), *_PLAIN
             ),
+            {c: _CodedList.build(side[c], enum) for c in _CODED_LISTS},
         )
         for side in sides
     ]
@@ -186,10 +241,6 @@ def _any_group_shared() -> pl.Expr:
     return pl.any_horizontal([_eq(a, b) for a in left for b in right])
 
 
-def _contains(list_col: str, value_col: str) -> pl.Expr:
-    return pl.col(list_col).list.contains(pl.col(value_col)).fill_null(False)
-
-
 def compare(
     query: pl.DataFrame, reference: pl.DataFrame, rows: npt.NDArray[Any], ref_rows: npt.NDArray[Any]
 ) -> pl.DataFrame:
@@ -203,8 +254,9 @@ def compare(
     else:
         coded = _coded(query, reference)
         query_pos, reference_pos = rows, ref_rows
-    q = coded.query[pl.Series(query_pos, dtype=pl.UInt32)]
-    r = coded.reference[pl.Series(reference_pos, dtype=pl.UInt32)]
+    q = coded.query.scalars[pl.Series(query_pos, dtype=pl.UInt32)]
+    r = coded.reference.scalars[pl.Series(reference_pos, dtype=pl.UInt32)]
+    q_lists, r_lists = coded.query.lists, coded.reference.lists
     given_pref = {"jw_given_pref": _JW, "osa_given_pref": _OSA}
     pairs = pl.concat([q.rename(lambda c: "q_" + c), r.rename(lambda c: "r_" + c)], how="horizontal")
     pairs = pairs.with_columns(
@@ -217,6 +269,33 @@ def compare(
         *_similarities(coded, q["street"], r["street"], {"sim_street": _TOKEN_SET}),
         _lengths(coded, "q_given1_len", q["given1"]),
         _lengths(coded, "q_family_len", q["family"]),
+        # List comparisons, answered from the frames' (row, element) sets rather than lists gathered per pair.
+        pl.Series(
+            "given_moved",
+            r_lists["given_alt"].contains(reference_pos, q["given1"])
+            | q_lists["given_alt"].contains(query_pos, r["given1"])
+            | q_lists["given_alt"].contains(query_pos, r["pref_given1"]),
+        ),
+        pl.Series(
+            "family_partial",
+            q_lists["family_tokens"].intersects(query_pos, r_lists["family_tokens"], reference_pos),
+        ),
+        pl.Series(
+            "family_former",
+            r_lists["former_family"].contains(reference_pos, q["family"])
+            | q_lists["former_family"].contains(query_pos, r["family"])
+            | q_lists["former_family"].contains(query_pos, r["pref_family"]),
+        ),
+        pl.Series(
+            "middle_agree", q_lists["given_alt"].intersects(query_pos, r_lists["given_alt"], reference_pos)
+        ),
+        pl.Series(
+            "middle_missing",
+            (q_lists["given_alt"].lengths(query_pos) == 0)
+            | (r_lists["given_alt"].lengths(reference_pos) == 0),
+        ),
+        pl.Series("given_in_family", r_lists["family_tokens"].contains(reference_pos, q["given1"])),
+        pl.Series("family_has_given", q_lists["family_tokens"].contains(query_pos, r["given1"])),
         # The values term frequencies are looked up by, as strings.
         query["given1"].gather(query_rows).alias("tf_given_value"),
         reference["given1"].gather(reference_rows).alias("given_other"),
@@ -238,8 +317,7 @@ def _field_levels() -> list[pl.Expr]:
             (_eq("q_given1", "r_given1") | _eq("q_given1", "r_pref_given1") | _eq("q_given_key", "r_given_key"),
              "exact"),
             (_any_group_shared(), "equivalent"),
-            (_contains("r_given_alt", "q_given1") | _contains("q_given_alt", "r_given1")
-             | _contains("q_given_alt", "r_pref_given1"), "alternative"),
+            (pl.col("given_moved"), "alternative"),
             (_one_typo("osa_given", "q_given1_len") | _one_typo("osa_given_pref", "q_given1_len")
              | pl.col("prefix_given") | pl.col("prefix_given_pref"), "fuzzy_high"),
             ((given_sim >= FUZZY_LOW) | _eq("q_given_ph", "r_given_ph"), "fuzzy_low"),
@@ -250,10 +328,8 @@ def _field_levels() -> list[pl.Expr]:
     family = _levels(
         [
             (_eq("q_family", "r_family") | _eq("q_family", "r_pref_family"), "exact"),
-            (pl.col("q_family_tokens").list.set_intersection("r_family_tokens").list.len().fill_null(0) > 0,
-             "partial"),
-            (_contains("r_former_family", "q_family") | _contains("q_former_family", "r_family")
-             | _contains("q_former_family", "r_pref_family"), "former"),
+            (pl.col("family_partial"), "partial"),
+            (pl.col("family_former"), "former"),
             ((family_sim >= FUZZY_HIGH) | _one_typo("osa_family", "q_family_len"), "fuzzy_high"),
             ((family_sim >= FUZZY_LOW) | _eq("q_family_ph", "r_family_ph"), "fuzzy_low"),
         ],
@@ -293,9 +369,9 @@ def _field_levels() -> list[pl.Expr]:
     )
     # Middle names only count when both sides have given-type names beyond the first.
     middle = _levels(
-        [(pl.col("q_given_alt").list.set_intersection("r_given_alt").list.len() > 0, "agree")],
+        [(pl.col("middle_agree"), "agree")],
         "middle",
-        (pl.col("q_given_alt").list.len() == 0) | (pl.col("r_given_alt").list.len() == 0),
+        pl.col("middle_missing"),
     )
     sex = _levels(
         [(_eq("q_sex", "r_sex"), "agree")],
@@ -310,20 +386,18 @@ def _field_levels() -> list[pl.Expr]:
     # Given and family written the other way round on one side: each name agrees with the other's
     # opposite part, exactly, as a token of it, or nearly.
     swap_given = (
-        _eq("q_given1", "r_family")
-        | _contains("r_family_tokens", "q_given1")
-        | _one_typo("osa_swap_given", "q_given1_len")
+        _eq("q_given1", "r_family") | pl.col("given_in_family") | _one_typo("osa_swap_given", "q_given1_len")
     )
     swap_family = (
-        _eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1")
+        _eq("q_family", "r_given1") | pl.col("family_has_given")
         | _one_typo("osa_swap_family", "q_family_len")
     )  # fmt: skip
     return [
         given, family, dob, address, middle, sex, nhs,
         _eq("q_given1", "r_given1").alias("given_registered_same"),
         (swap_given & swap_family).alias("swap"),
-        (_eq("q_given1", "r_family") | _contains("r_family_tokens", "q_given1")).alias("swap_given_exact"),
-        (_eq("q_family", "r_given1") | _contains("q_family_tokens", "r_given1")).alias("swap_family_exact"),
+        (_eq("q_given1", "r_family") | pl.col("given_in_family")).alias("swap_given_exact"),
+        (_eq("q_family", "r_given1") | pl.col("family_has_given")).alias("swap_family_exact"),
         pl.col("tf_given_value"),
         pl.col("given_other"),
         pl.col("tf_family_value"),
