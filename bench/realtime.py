@@ -122,6 +122,10 @@ def start_server(database_url: str, key_file: Path, workers: int) -> subprocess.
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(PORT)]
     options = ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    if workers > 1:
+        # A worker building its index holds the GIL for long stretches (row conversion); uvicorn's default
+        # 5 s health check would kill and restart it in a loop.
+        options += ["--timeout-worker-healthcheck", "300"]
     server = subprocess.Popen([*command, *options], env=env)
     for _ in range(200):
         try:
