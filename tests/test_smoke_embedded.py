@@ -30,6 +30,8 @@ def _free_port() -> int:
 def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CME_") and k != "DATABASE_URL"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    # The default window is the statutory one, which has ended; a deployment (here: the demo) sets its own.
+    env["CME_LEGAL_WINDOW_END"] = "2100-01-01"
     port = _free_port()
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
@@ -40,6 +41,8 @@ from app.submissions.schemas_out import Receipt, RecordFate, RecordIssue, Submis
 
 RECEIPT_TYP = "cme-receipt+jws"
 MAX_REPORTED_ERRORS = 1000
+# The Regulations' dates are calendar days in Wales.
+LONDON = ZoneInfo("Europe/London")
 
 _payload_adapter: TypeAdapter[SubmissionPayload] = TypeAdapter(SubmissionPayload)
 _KIND_TAGS = frozenset(kind.value for kind in SubmissionKind)
@@ -63,6 +66,10 @@ class SenderMismatch(Forbidden):
 
 class RouteRefused(Forbidden):
     slug, title = "route-not-allowed", "This partner may not send this kind to this recipient"
+
+
+class OutsideLegalWindow(Forbidden):
+    slug, title = "outside-legal-window", "The Regulations do not cover health lists received on this date"
 
 
 class SubmissionConflict(Conflict):
@@ -216,6 +223,16 @@ def ingest(
     decision = decide_route(submission.kind, sender_view, recipient_view)
     if not decision.allowed:
         raise RouteRefused(decision.reason)
+    # R1.1/R1.2: health bodies share with LAs only under the Regulations, which have an end date; education
+    # registers are the LAs' own duty and are not gated.
+    received_on = now.astimezone(LONDON).date()
+    if isinstance(submission, HealthRegisterSubmission) and not (
+        settings.legal_window_start <= received_on <= settings.legal_window_end
+    ):
+        raise OutsideLegalWindow(
+            f"Health lists are accepted from {settings.legal_window_start} to {settings.legal_window_end}"
+            f" (UK time); this one was received on {received_on}. Nothing was stored."
+        )
 
     as_of = submission.as_of
     if isinstance(submission, HealthRegisterSubmission):
