@@ -154,17 +154,23 @@ def _codes(series: pl.Series) -> npt.NDArray[np.uint32]:
 
 
 def _similarities(
-    coded: _Coded, left: pl.Series, right: pl.Series, scorers: dict[str, _Scorer], prefix: str | None = None
+    coded: _Coded,
+    left: pl.Series,
+    right: pl.Series,
+    scorers: dict[str, _Scorer],
+    prefix: str | None = None,
+    read: npt.NDArray[np.bool_] | None = None,
 ) -> list[pl.Series]:
     """Several rapidfuzz scorers over one pair of coded string columns, each named by its output column.
 
     Each distinct pair of differing strings is scored once (vectorised, all cores); equal and null pairs
-    are filled in directly. With `prefix`, also whether one string starts the other (see `_prefix`).
+    are filled in directly. With `prefix`, also whether one string starts the other (see `_prefix`). With
+    `read`, differing pairs outside it are left at the "unknown" value unscored: no level reads them.
     """
     a, b = _codes(left), _codes(right)
     known = (a != _NULL_CODE) & (b != _NULL_CODE)
     same = known & (a == b)
-    need = np.flatnonzero(known & (a != b))
+    need = np.flatnonzero(known & (a != b) & (True if read is None else read))
     pair_keys = (a[need].astype(np.uint64) << np.uint64(32)) | b[need].astype(np.uint64)
     distinct, inverse = np.unique(pair_keys, return_inverse=True)
     queries = coded.values.gather(distinct >> np.uint64(32))
@@ -210,6 +216,18 @@ def _prefix(left: pl.Series, right: pl.Series) -> pl.Series:
         (shorter_ok & (a.str.starts_with(b) | b.str.starts_with(a))).fill_null(False)
     )
     return prefixed.to_series()
+
+
+def _street_read(q: pl.DataFrame, r: pl.DataFrame) -> npt.NDArray[np.bool_]:
+    """Pairs whose address level can depend on the street: house numbers agree, or the postcode agrees and
+    a house number is missing (see the address levels)."""
+    q_house, r_house = _codes(q["house_no"]), _codes(r["house_no"])
+    q_postcode, r_postcode = _codes(q["postcode"]), _codes(r["postcode"])
+    house_unknown = (q_house == _NULL_CODE) | (r_house == _NULL_CODE)
+    read: npt.NDArray[np.bool_] = (~house_unknown & (q_house == r_house)) | (
+        house_unknown & (q_postcode != _NULL_CODE) & (q_postcode == r_postcode)
+    )
+    return read
 
 
 def _lengths(coded: _Coded, name: str, column: pl.Series) -> pl.Series:
@@ -266,7 +284,7 @@ def compare(
         *_similarities(coded, q["family"], r["pref_family"], {"jw_family_pref": _JW}),
         *_similarities(coded, q["given1"], r["family"], {"osa_swap_given": _OSA}),
         *_similarities(coded, q["family"], r["given1"], {"osa_swap_family": _OSA}),
-        *_similarities(coded, q["street"], r["street"], {"sim_street": _TOKEN_SET}),
+        *_similarities(coded, q["street"], r["street"], {"sim_street": _TOKEN_SET}, read=_street_read(q, r)),
         _lengths(coded, "q_given1_len", q["given1"]),
         _lengths(coded, "q_family_len", q["family"]),
         # List comparisons, answered from the frames' (row, element) sets rather than lists gathered per pair.
