@@ -82,6 +82,3 @@ class PartnerKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     partner: Mapped[Partner] = relationship(back_populates="keys", lazy="raise")
-
-    def usable_at(self, now: dt.datetime) -> bool:
-        return self.not_before <= now and (self.revoked_at is None or self.revoked_at > now)

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.partners.models import Partner, PartnerKey, PartnerKind
+from app.partners.models import Partner, PartnerKey, PartnerKind, PartnerStatus
+from app.security.jose_adapter import KeyAlg
+
+
+class SigningKeyStatus(NamedTuple):
+    """What a signature check needs of a key (partner, kid) and its partner: plain columns, no ORM objects."""
+
+    partner_id: str
+    partner_kind: PartnerKind
+    partner_status: PartnerStatus
+    kid: str
+    alg: KeyAlg
+    public_jwk: dict[str, Any]
+    thumbprint: str
+    not_before: dt.datetime
+    revoked_at: dt.datetime | None
+
+    def usable_at(self, now: dt.datetime) -> bool:
+        return self.not_before <= now and (self.revoked_at is None or self.revoked_at > now)
 
 
 class PartnerRepository:
@@ -31,18 +51,25 @@ class PartnerRepository:
         statement = select(PartnerKey).where(PartnerKey.partner_id == partner_id, PartnerKey.kid == kid)
         return self.session.scalars(statement).one_or_none()
 
-    def get_key_and_partner(self, partner_id: str, kid: str) -> tuple[PartnerKey, Partner] | None:
-        """The key registered as (partner, kid) with its partner, in one query; never a search across keys."""
+    def get_signing_key(self, partner_id: str, kid: str) -> SigningKeyStatus | None:
+        """The key registered as (partner, kid) and its partner's status, in one query; never a search across keys."""
         statement = (
-            select(PartnerKey, Partner)
+            select(
+                Partner.id,
+                Partner.kind,
+                Partner.status,
+                PartnerKey.kid,
+                PartnerKey.alg,
+                PartnerKey.public_jwk,
+                PartnerKey.thumbprint,
+                PartnerKey.not_before,
+                PartnerKey.revoked_at,
+            )
             .join(Partner, Partner.id == PartnerKey.partner_id)
             .where(PartnerKey.partner_id == partner_id, PartnerKey.kid == kid)
         )
         row = self.session.execute(statement).one_or_none()
-        if row is None:
-            return None
-        key, partner = row
-        return key, partner
+        return None if row is None else SigningKeyStatus(*row)
 
     def list_keys(self, partner_id: str) -> Sequence[PartnerKey]:
         statement = (

@@ -24,7 +24,7 @@ from app.partners.exceptions import (
     PartnerNotFound,
 )
 from app.partners.models import Partner, PartnerKey, PartnerKind, PartnerStatus
-from app.partners.repository import PartnerRepository
+from app.partners.repository import PartnerRepository, SigningKeyStatus
 from app.partners.schemas import AREA_KINDS, KID_PATTERN, PartnerCreate, SeedFile
 from app.security.exceptions import InvalidKey
 from app.security.jose_adapter import KeyAlg, validate_public_jwk
@@ -191,6 +191,6 @@ def revoke_key(session: Session, partner_id: str, kid: str, *, now: dt.datetime)
     return key
 
 
-def signing_key(session: Session, partner_id: str, kid: str) -> tuple[PartnerKey, Partner] | None:
-    """The key registered as (partner, kid) with its partner, for signature checks."""
-    return PartnerRepository(session).get_key_and_partner(partner_id, kid)
+def signing_key(session: Session, partner_id: str, kid: str) -> SigningKeyStatus | None:
+    """The key registered as (partner, kid) with its partner's status, for signature checks."""
+    return PartnerRepository(session).get_signing_key(partner_id, kid)

@@ -12,6 +12,8 @@ import base64
 import binascii
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,6 +22,7 @@ from typing import Any, cast
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk as jose_jwk
 from jose import jws as jose_jws
+from jose.backends.base import Key as JoseKey
 from jose.exceptions import JOSEError
 
 from app.core.errors import Unauthorized
@@ -31,6 +34,8 @@ ALLOWED_HEADER_PARAMS = frozenset({"alg", "kid", "typ", "cty"})
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MIN_RSA_BITS = 2048
 _P256_COORDINATE_BYTES = 32
+# Constructed verification keys kept per process: far more than the registry's live keys.
+VERIFIER_CACHE_SIZE = 1024
 
 
 class KeyAlg(StrEnum):
@@ -148,16 +153,48 @@ def check_header(header: object, *, typ: str) -> None:
         raise Unauthorized("cty malformed")
 
 
-def verify_signature(jws: CompactJws, public_jwk: Mapping[str, Any], alg: KeyAlg) -> None:
+class _VerifierCache:
+    """python-jose keys already built from registered JWKs, least recently used dropped first.
+
+    Building a key from its JWK (decoding, point check) costs about as much as the signature check itself,
+    and the same few keys sign every request. Entries are keyed by (partner, kid, alg, thumbprint of the
+    JWK being used), so a replaced key under the same kid is a different entry. Only the construction is
+    cached: whether the key may be used (revocation, validity, partner status) is read on every request.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._keys: OrderedDict[tuple[str, str, KeyAlg, str], JoseKey] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, partner_id: str, kid: str, public_jwk: Mapping[str, Any], alg: KeyAlg) -> JoseKey:
+        entry = (partner_id, kid, alg, thumbprint(public_jwk))
+        with self._lock:
+            key = self._keys.get(entry)
+            if key is not None:
+                self._keys.move_to_end(entry)
+                return key
+        key = jose_jwk.construct(dict(public_jwk), algorithm=alg.value)
+        with self._lock:
+            self._keys[entry] = key
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+        return key
+
+
+_verifiers = _VerifierCache(VERIFIER_CACHE_SIZE)
+
+
+def verify_signature(jws: CompactJws, public_jwk: Mapping[str, Any], alg: KeyAlg, *, partner_id: str) -> None:
     """Check the signature with the one key registered for (partner, kid), bound to `alg`."""
     if jws.alg != alg:
         raise Unauthorized("alg differs from the algorithm the key is registered for")
     try:
-        key = jose_jwk.construct(dict(public_jwk), algorithm=alg.value)
+        key = _verifiers.get(partner_id, jws.kid, public_jwk, alg)
         # Key.verify hands the signing input to cryptography, which reads any buffer in place; jose_jws.verify
         # would copy a 130 MB body several times. The memoryview is a bytes-like object, hence the cast.
         valid = bool(key.verify(cast(bytes, jws.signing_input()), jws.signature()))
-    except (JOSEError, ValueError) as exc:
+    except (JOSEError, ValueError, KeyError) as exc:
         raise Unauthorized("signature could not be checked") from exc
     if not valid:
         raise Unauthorized("bad signature")

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Unauthorized
 from app.partners import service as partners_service
-from app.partners.models import Partner, PartnerKey, PartnerStatus
+from app.partners.models import PartnerStatus
+from app.partners.repository import SigningKeyStatus
 from app.security.jose_adapter import CompactJws, KeyAlg, parse_compact, verify_signature
 
 SUBMISSION_TYP = "cme-submission+jws"
@@ -30,24 +31,22 @@ class VerifiedJws:
     content_sha256: str  # hex SHA-256 of the exact compact serialisation received
 
 
-@dataclass(frozen=True, slots=True)
-class SignerKey:
-    key: PartnerKey
-    partner: Partner
+def verify_parsed(
+    session: Session, jws: CompactJws, *, expected_partner: str, now: dt.datetime
+) -> SigningKeyStatus:
+    """Check `jws` was signed by `expected_partner` with a key usable at `now`, else raise `Unauthorized`.
 
-
-def verify_parsed(session: Session, jws: CompactJws, *, expected_partner: str, now: dt.datetime) -> SignerKey:
-    """Check `jws` was signed by `expected_partner` with a key usable at `now`, else raise `Unauthorized`."""
-    found = partners_service.signing_key(session, expected_partner, jws.kid)
-    if found is None:
+    The key's status is read on every call, so a revocation or suspension applies to the next request.
+    """
+    key = partners_service.signing_key(session, expected_partner, jws.kid)
+    if key is None:
         raise Unauthorized("no key registered under this kid for this partner")
-    key, partner = found
-    if partner.status is not PartnerStatus.active:
+    if key.partner_status is not PartnerStatus.active:
         raise Unauthorized("partner suspended")
     if not key.usable_at(now):
         raise Unauthorized("key revoked or not yet valid")
-    verify_signature(jws, key.public_jwk, key.alg)
-    return SignerKey(key=key, partner=partner)
+    verify_signature(jws, key.public_jwk, key.alg, partner_id=key.partner_id)
+    return key
 
 
 def verify_jws(
@@ -67,11 +66,11 @@ def verify_jws(
         session, jws, expected_partner=expected_partner, now=now or dt.datetime.now(dt.UTC)
     )
     return VerifiedJws(
-        partner_id=signer.partner.id,
-        kid=signer.key.kid,
-        alg=signer.key.alg,
+        partner_id=signer.partner_id,
+        kid=signer.kid,
+        alg=signer.alg,
         header=jws.header,
         payload=jws.payload(),
-        thumbprint=signer.key.thumbprint,
+        thumbprint=signer.thumbprint,
         content_sha256=hashlib.sha256(body).hexdigest(),
     )

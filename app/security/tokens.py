@@ -124,14 +124,14 @@ def authenticate_token(session: Session, token: str, *, settings: Settings, now:
         raise Unauthorized("aud missing or not this service")
     exp = _check_times(claims, settings, now)
     jti = _jti(claims)
-    officer_id, officer_role = _officer(claims, signer.partner.kind)
+    officer_id, officer_role = _officer(claims, signer.partner_kind)
     expires_at = dt.datetime.fromtimestamp(exp + settings.clock_skew_seconds, dt.UTC)
     if not record_jti(session, partner_id=issuer, jti=jti, expires_at=expires_at, now=now):
         raise Unauthorized("jti replayed")
     return Caller(
-        partner_id=signer.partner.id,
-        partner_kind=signer.partner.kind,
-        kid=signer.key.kid,
+        partner_id=signer.partner_id,
+        partner_kind=signer.partner_kind,
+        kid=signer.kid,
         jti=jti,
         officer_id=officer_id,
         officer_role=officer_role,

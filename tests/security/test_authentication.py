@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.main import create_app
 from app.partners import service as partners_service
-from app.partners.models import PartnerKind, PartnerStatus
+from app.partners.models import PartnerKey, PartnerKind, PartnerStatus
 from app.security.models import SeenJti
 from tests.security.conftest import FAILS_AFTER_AUTH, WHOAMI, add_test_routes
 from tests.support.clock import FrozenClock
@@ -150,6 +150,28 @@ class TestKeys:
         session.commit()
         assert get_whoami(client, bearer_token(la.key, la.id)).status_code == 401
         assert get_whoami(client, bearer_token(new, la.id)).status_code == 200
+
+    def test_suspension_applies_to_the_next_request_after_a_cached_key(
+        self, client: TestClient, session: Session, la: TestPartner, refusals: pytest.LogCaptureFixture
+    ) -> None:
+        assert get_whoami(client, bearer_token(la.key, la.id)).status_code == 200
+        partners_service.set_status(session, la.id, PartnerStatus.suspended)
+        session.commit()
+        assert_refused(get_whoami(client, bearer_token(la.key, la.id)), refusals, "partner suspended")
+
+    def test_key_replaced_under_the_same_kid_is_not_served_from_the_cache(
+        self, client: TestClient, session: Session, la: TestPartner, refusals: pytest.LogCaptureFixture
+    ) -> None:
+        assert get_whoami(client, bearer_token(la.key, la.id)).status_code == 200
+        replacement = new_key("ES256", la.key.kid)
+        session.execute(
+            update(PartnerKey)
+            .where(PartnerKey.partner_id == la.id, PartnerKey.kid == la.key.kid)
+            .values(public_jwk=replacement.public_jwk, thumbprint=replacement.thumbprint)
+        )
+        session.commit()
+        assert get_whoami(client, bearer_token(replacement, la.id)).status_code == 200
+        assert_refused(get_whoami(client, bearer_token(la.key, la.id)), refusals, "bad signature")
 
 
 class TestAlgorithms:

@@ -140,7 +140,7 @@ class TestVerifySignatureDefenceInDepth:
             header_end=header_end, payload_end=payload_end,
         )  # fmt: skip
         with pytest.raises(Unauthorized) as excinfo:
-            verify_signature(forged, key.public_jwk, KeyAlg.ES256)
+            verify_signature(forged, key.public_jwk, KeyAlg.ES256, partner_id="W97001")
         assert "alg differs" in excinfo.value.reason
 
 
