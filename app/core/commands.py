@@ -7,20 +7,38 @@ import json
 import logging
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.config import get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.logging import configure_logging
 from app.core.migrate import upgrade
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 logger = logging.getLogger(__name__)
+
+
+def serve_app() -> FastAPI:
+    """The app `cme serve` runs, built inside each server process: worker processes start fresh, so the
+    logging set up by the parent does not reach them."""
+    from app.main import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def _workers(value: str) -> int:
+    count = int(value)
+    if count < 1:
+        raise argparse.ArgumentTypeError("at least one worker")
+    return count
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
-
-    from app.main import create_app
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -35,7 +53,15 @@ def _serve(args: argparse.Namespace) -> int:
         engine.dispose()
         if seeded:
             logger.info("seeded the demo partner registry", extra={"count": seeded})
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, workers=1)
+    # An import string and a factory: uvicorn's multi-process mode builds the app in each worker process.
+    uvicorn.run(
+        f"{__name__}:{serve_app.__name__}",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        workers=args.workers,
+    )
     return 0
 
 
@@ -75,6 +101,12 @@ def add_commands(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="Run the API (and, by default, an in-process job worker).")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="Server processes (one per core; each runs its own matching index and job worker).",
+    )
     serve.add_argument(
         "--no-migrate", dest="migrate", action="store_false", help="Do not apply migrations before starting."
     )
