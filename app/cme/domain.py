@@ -46,6 +46,7 @@ class TransferStatus(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     PACKAGE_ISSUED = "package_issued"  # signed package handed to the sending LA for a non-pilot LA
+    ERASED = "erased"  # the sent record was erased (UK GDPR art. 17): its data and package hash are gone
 
 
 # GSS codes of the LAs reg 6 can send to: Welsh councils (W06) and English county, unitary, metropolitan,
@@ -65,7 +66,9 @@ class Purpose(StrEnum):
     CASEWORK = "reg12_casework"  # reading records to secure suitable education
     ACCURACY = "reg5_accuracy"
     REMOVAL = "reg6_11_removal"
-    DATA_SUBJECT_RIGHTS = "data_subject_rights"  # restriction, subject access (UK GDPR arts 15, 18)
+    DATA_SUBJECT_RIGHTS = (
+        "data_subject_rights"  # subject access, erasure, restriction (UK GDPR arts 15, 17, 18)
+    )
 
 
 READ_ROLES = frozenset(
@@ -77,6 +80,7 @@ CONTACTS_AND_ALN_ROLES = frozenset({OfficerRole.designated_officer, OfficerRole.
 SENSITIVE_ADDRESS_ROLES = frozenset({OfficerRole.designated_officer})
 RESTRICTION_ROLES = frozenset({OfficerRole.designated_officer, OfficerRole.data_protection_officer})
 SUBJECT_ACCESS_ROLES = frozenset({OfficerRole.data_protection_officer})
+ERASURE_ROLES = frozenset({OfficerRole.data_protection_officer})
 
 ADDRESS_FIELDS = frozenset({"address"})
 CONTACT_AND_ALN_FIELDS = frozenset({"parents", "additional_learning_needs"})

@@ -163,10 +163,13 @@ class CmeRecordStub(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     removed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     removed_by: Mapped[str | None] = mapped_column(String(64))
+    # A removal ground (regs 6-11), or ERASURE (UK GDPR art. 17), which has no regulation.
     ground: Mapped[str] = mapped_column(String(40))
-    regulation: Mapped[int] = mapped_column(Integer)
+    regulation: Mapped[int | None] = mapped_column(Integer)
     became_aware_on: Mapped[dt.date] = mapped_column(Date)
     remove_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Erasure only: the data protection officer's reason the law allows it (never the child's details).
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class CmeTransfer(Base):

@@ -26,6 +26,10 @@ class RemovalAction(StrEnum):
     REMOVE_RECORD = "remove_record"
 
 
+# Stub ground of a record erased on the data subject's request (UK GDPR art. 17), not under regs 6-11.
+ERASURE = "erasure"
+
+
 @dataclass(frozen=True, slots=True)
 class GroundRule:
     regulation: int

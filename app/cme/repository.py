@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import Select, and_, delete, exists, or_, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, load_only
 
 from app.cme.domain import CandidateStatus, Cursor, RecordStatus, TransferStatus
 from app.cme.models import (
@@ -25,6 +25,25 @@ from app.cme.removal import RemovalAction, RemovalGround
 
 Row = TypeVar("Row", CmeCandidate, CmeRecord)
 DESCENDING = "-"
+
+# What a list item shows (`views.candidate_read`, `views.record_read`): lists load nothing else. Any other
+# attribute raises on access instead of loading row by row, so a view that starts reading one fails tests.
+_CHILD_SHOWN = ("given_name", "middle_names", "family_name", "former_names", "date_of_birth",
+                "address_lines", "town", "postcode", "address_is_last_known")  # fmt: skip
+_CANDIDATE_LISTED = load_only(
+    *(getattr(CmeCandidate, name) for name in _CHILD_SHOWN),
+    CmeCandidate.status, CmeCandidate.opened_at, CmeCandidate.submission_id, CmeCandidate.sightings,
+    CmeCandidate.closed_at, CmeCandidate.outcome, CmeCandidate.record_id,
+    raiseload=True,
+)  # fmt: skip
+_RECORD_LISTED = load_only(
+    *(getattr(CmeRecord, name) for name in _CHILD_SHOWN),
+    CmeRecord.status, CmeRecord.created_at, CmeRecord.version, CmeRecord.sensitive,
+    CmeRecord.suspected_inaccurate, CmeRecord.restricted, CmeRecord.parents, CmeRecord.education_providers,
+    CmeRecord.additional_learning_needs, CmeRecord.additional_learning_provision, CmeRecord.provenance,
+    CmeRecord.csa_removal_on,
+    raiseload=True,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +147,7 @@ def find_candidate_from(
 def list_candidates(
     session: Session, la_id: str, where: CandidateFilter, page: PageRequest
 ) -> Sequence[CmeCandidate]:
-    stmt = select(CmeCandidate).where(CmeCandidate.la_id == la_id)
+    stmt = select(CmeCandidate).options(_CANDIDATE_LISTED).where(CmeCandidate.la_id == la_id)
     if where.status is not None:
         stmt = stmt.where(CmeCandidate.status == where.status)
     if where.postcode_district is not None:
@@ -140,7 +159,11 @@ def list_candidates(
 
 def list_records(session: Session, la_id: str, where: RecordFilter, page: PageRequest) -> Sequence[CmeRecord]:
     # Restricted records (data subject right) are stored but never listed.
-    stmt = select(CmeRecord).where(CmeRecord.la_id == la_id, CmeRecord.restricted.is_(False))
+    stmt = (
+        select(CmeRecord)
+        .options(_RECORD_LISTED)
+        .where(CmeRecord.la_id == la_id, CmeRecord.restricted.is_(False))
+    )
     if where.status is not None:
         stmt = stmt.where(CmeRecord.status == where.status)
     if where.postcode_district is not None:
@@ -232,6 +255,11 @@ def erase_record(session: Session, record: CmeRecord, stub: CmeRecordStub) -> No
     session.execute(delete(CmeRemovalEvent).where(CmeRemovalEvent.record_id == record.id))
     session.execute(delete(CmeEvent).where(CmeEvent.subject_id == record.id))
     session.delete(record)
+
+
+def transfers_from(session: Session, record_id: uuid.UUID) -> Sequence[CmeTransfer]:
+    """Every transfer the sending LA made of this record."""
+    return session.scalars(select(CmeTransfer).where(CmeTransfer.record_id == record_id)).all()
 
 
 def pending_transfers_to(session: Session, la_id: str) -> Sequence[CmeTransfer]:

@@ -34,6 +34,7 @@ from app.cme.schemas import (
     ConfirmCandidate,
     DueList,
     DutyRead,
+    Erasure,
     EventRead,
     History,
     IncomingTransfer,
@@ -206,6 +207,19 @@ def resolve_candidate(
     )
 
 
+@router.post(
+    "/candidates/{candidate_id}/erasure",
+    operation_id="erase_cme_candidate",
+    responses=problem_responses(404, 409),
+)
+def erase_candidate(
+    candidate_id: uuid.UUID, body: Erasure, officer: OfficerDep, session: SessionDep, clock: ClockDep
+) -> CandidateRead:
+    """Data protection officer only (UK GDPR art. 17): close an undecided candidate and delete its data."""
+    now = clock.now()
+    return candidate_read(service.erase_candidate(session, officer, candidate_id, body, now=now), now.date())
+
+
 # --- Records --------------------------------------------------------------------------------------------
 
 
@@ -327,6 +341,24 @@ def remove_record(
 ) -> RecordStubRead:
     """Remove the record (hard delete) on a recorded ground; answers the non-identifying stub that remains."""
     stub = service.remove_record(session, officer, record_id, body.ground, if_match=if_match, now=clock.now())
+    return RecordStubRead.model_validate(stub)
+
+
+@router.post(
+    "/records/{record_id}/erasure",
+    operation_id="erase_cme_record",
+    responses=problem_responses(404, 412, 428),
+)
+def erase_record(
+    record_id: uuid.UUID,
+    body: Erasure,
+    officer: OfficerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    if_match: IfMatch = None,
+) -> RecordStubRead:
+    """Data protection officer only (UK GDPR art. 17, where the law allows it): hard delete, as a removal."""
+    stub = service.erase_record(session, officer, record_id, body, if_match=if_match, now=clock.now())
     return RecordStubRead.model_validate(stub)
 
 

@@ -225,10 +225,21 @@ class RecordStubRead(OutModel):
     id: uuid.UUID
     created_at: dt.datetime
     removed_at: dt.datetime
-    ground: RemovalGround
-    regulation: int
+    ground: RemovalGround | Literal["erasure"] = Field(
+        description="The removal ground, or `erasure` (UK GDPR art. 17) for a record erased on request."
+    )
+    regulation: int | None = Field(description="Regulation of the removal ground; null for an erasure.")
     became_aware_on: dt.date
     remove_due_on: dt.date | None
+
+
+class Erasure(InModel):
+    """UK GDPR art. 17: the data protection officer decided the law allows erasure of a record or candidate."""
+
+    received_on: dt.date = Field(description="Day the erasure request was received.")
+    reason: LongText = Field(
+        description="Why the law allows erasure here; kept with the stub, so it must not identify the child."
+    )
 
 
 class RestrictionChange(InModel):

@@ -21,6 +21,7 @@ from app.audit.models import AuditEvent
 from app.cme import repository
 from app.cme.clocks import ClockSettings
 from app.cme.domain import (
+    ERASURE_ROLES,
     READ_ROLES,
     RESTRICTION_ROLES,
     SUBJECT_ACCESS_ROLES,
@@ -58,8 +59,8 @@ from app.cme.models import (
     CmeRemovalEvent,
     CmeTransfer,
 )
-from app.cme.removal import RemovalAction, RemovalGround, csa_removal_date, removal_due
-from app.cme.schemas import ConfirmCandidate, RecordPatch, RemovalEventCreate, RestrictionChange
+from app.cme.removal import ERASURE, RemovalAction, RemovalGround, csa_removal_date, removal_due
+from app.cme.schemas import ConfirmCandidate, Erasure, RecordPatch, RemovalEventCreate, RestrictionChange
 from app.core.errors import PreconditionFailed, PreconditionRequired, ProblemError
 from app.partners.models import PartnerKind
 from app.partners.repository import PartnerRepository
@@ -1009,6 +1010,28 @@ def remove_record(
     remove_duty = next(
         (duty for duty in duties_of(session, event) if duty.action == RemovalAction.REMOVE_RECORD), None
     )
+    stub = _replace_with_stub(
+        session, officer, record, ground=ground, regulation=ground.rule.regulation,
+        became_aware_on=event.became_aware_on, remove_due_on=remove_duty.due_on if remove_duty else None,
+        reason=None, now=now,
+    )  # fmt: skip
+    _audit(session, officer.caller, "cme.record.remove", [record_id], Purpose.REMOVAL, now)
+    return stub
+
+
+def _replace_with_stub(
+    session: Session,
+    officer: Officer,
+    record: CmeRecord,
+    *,
+    ground: str,
+    regulation: int | None,
+    became_aware_on: dt.date,
+    remove_due_on: dt.date | None,
+    reason: str | None,
+    now: dt.datetime,
+) -> CmeRecordStub:
+    """Hard delete the record with its clocks, evidence and history; the non-identifying stub stays."""
     stub = CmeRecordStub(
         id=record.id,
         la_id=record.la_id,
@@ -1016,11 +1039,60 @@ def remove_record(
         removed_at=now,
         removed_by=officer.caller.officer_id,
         ground=ground,
-        regulation=ground.rule.regulation,
-        became_aware_on=event.became_aware_on,
-        remove_due_on=remove_duty.due_on if remove_duty else None,
+        regulation=regulation,
+        became_aware_on=became_aware_on,
+        remove_due_on=remove_due_on,
+        reason=reason,
     )
     repository.erase_record(session, record, stub)
     _flush_versioned(session, PreconditionFailed("The record changed while it was being removed."))
-    _audit(session, officer.caller, "cme.record.remove", [record_id], Purpose.REMOVAL, now)
     return stub
+
+
+def _require_erasure_role(officer: Officer) -> None:
+    if officer.role not in ERASURE_ROLES:
+        raise RoleNotAllowed("Only the data protection officer decides an erasure.")
+
+
+def erase_record(
+    session: Session,
+    officer: Officer,
+    record_id: uuid.UUID,
+    erasure: Erasure,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
+) -> CmeRecordStub:
+    """UK GDPR art. 17, where the DPO decided the law allows it: remove the record as a removal does, and
+    also the data of the transfers sent from it (a pending one is withdrawn); the reason stays on the stub.
+    """
+    _require_erasure_role(officer)
+    record = _record(session, officer, record_id)
+    _check_if_match(record, if_match)
+    for transfer in repository.transfers_from(session, record.id):
+        if transfer.status == TransferStatus.PENDING:
+            transfer.status = TransferStatus.ERASED
+        transfer.snapshot = None
+        transfer.package_sha256 = None
+    stub = _replace_with_stub(
+        session, officer, record, ground=ERASURE, regulation=None, became_aware_on=erasure.received_on,
+        remove_due_on=None, reason=erasure.reason, now=now,
+    )  # fmt: skip
+    _audit(session, officer.caller, "cme.record.erase", [record_id], Purpose.DATA_SUBJECT_RIGHTS, now)
+    return stub
+
+
+def erase_candidate(
+    session: Session, officer: Officer, candidate_id: uuid.UUID, erasure: Erasure, *, now: dt.datetime
+) -> CmeCandidate:
+    """UK GDPR art. 17 for an undecided candidate: closed as `erased`, its child data deleted as any close."""
+    _require_erasure_role(officer)
+    candidate = _candidate(session, officer, candidate_id)
+    if candidate.status != CandidateStatus.OPEN:
+        raise CandidateClosed()
+    _close(candidate, officer, ERASURE, now)
+    _event(session, la_id=officer.la_id, subject=candidate, action="erased", now=now, officer=officer,
+           reason=erasure.reason, fields=[erasure.received_on.isoformat()])  # fmt: skip
+    _flush_versioned(session, CandidateClosed())
+    _audit(session, officer.caller, "cme.candidate.erase", [candidate.id], Purpose.DATA_SUBJECT_RIGHTS, now)
+    return candidate
