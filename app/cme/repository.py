@@ -19,6 +19,7 @@ from app.cme.models import (
     CmeRecord,
     CmeRecordStub,
     CmeRemovalEvent,
+    CmeSubjectAccessRequest,
     CmeTransfer,
 )
 from app.cme.removal import RemovalAction, RemovalGround
@@ -209,6 +210,14 @@ def due_duties(session: Session, la_id: str, before: dt.date) -> Sequence[CmeDut
         select(CmeDuty)
         .where(CmeDuty.la_id == la_id, CmeDuty.due_on <= before)
         .order_by(CmeDuty.due_on, CmeDuty.id)
+    ).all()
+
+
+def due_subject_access_requests(session: Session, la_id: str, before: dt.date) -> Sequence[CmeSubjectAccessRequest]:
+    return session.scalars(
+        select(CmeSubjectAccessRequest)
+        .where(CmeSubjectAccessRequest.la_id == la_id, CmeSubjectAccessRequest.due_on <= before)
+        .order_by(CmeSubjectAccessRequest.due_on, CmeSubjectAccessRequest.id)
     ).all()
 
 
