@@ -9,7 +9,7 @@ similarities are computed once per distinct pair of strings with `rapidfuzz.proc
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -70,11 +70,11 @@ class _CodedList:
         within = np.arange(len(at)) - np.repeat(np.cumsum(counts) - counts, counts)
         return at, self.codes[self.offsets[rows][at] + within]
 
-    def contains(self, rows: npt.NDArray[Any], values: pl.Series) -> npt.NDArray[np.bool_]:
+    def contains(self, rows: npt.NDArray[Any], values: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
         """Whether list[rows[i]] holds values[i] (False where the value is null)."""
         at, elements = self._expand(rows)
         out = np.zeros(len(rows), dtype=bool)
-        out[at[elements == _codes(values)[at]]] = True
+        out[at[elements == values[at]]] = True
         return out
 
     def intersects(
@@ -90,9 +90,11 @@ class _CodedList:
 
 @dataclass(frozen=True)
 class _Side:
-    """One frame's comparison columns: scalars as codes into the shared dictionary, lists as `_CodedList`."""
+    """One frame's comparison columns: scalars as numpy arrays of codes into the shared dictionary (or of
+    dates and date parts), null as the dtype's `_SENTINELS` value, so a gather per pair is a numpy gather;
+    lists as `_CodedList`."""
 
-    scalars: pl.DataFrame
+    scalars: dict[str, npt.NDArray[Any]]
     lists: dict[str, _CodedList]
 
 
@@ -118,9 +120,15 @@ def _encode(query: pl.DataFrame, reference: pl.DataFrame) -> _Coded:
     enum = pl.Enum(values)
     coded = [
         _Side(
-            side.select(
-                *(pl.col(c).cast(enum).to_physical().cast(pl.UInt32) for c in (*_CODED, "given_key")), *_PLAIN
-            ),
+            {
+                c: _numpy(column)
+                for c, column in side.select(
+                    *(pl.col(c).cast(enum).to_physical().cast(pl.UInt32) for c in (*_CODED, "given_key")),
+                    *_PLAIN,
+                )
+                .to_dict()
+                .items()
+            },
             {c: _CodedList.build(side[c], enum) for c in _CODED_LISTS},
         )
         for side in sides
@@ -149,14 +157,37 @@ def _coded(query: pl.DataFrame, reference: pl.DataFrame) -> _Coded:
     return coded
 
 
-def _codes(series: pl.Series) -> npt.NDArray[np.uint32]:
-    return series.fill_null(_NULL_CODE).to_numpy()
+# Physical dtype of a compared column -> the value standing for null in its numpy array (never a real one:
+# codes stop well short of 2**32 - 1, dates and date parts are far from their type's minimum).
+_SENTINELS: dict[pl.DataType, int] = {
+    pl.UInt32(): int(_NULL_CODE),
+    pl.Date(): -(2**31),
+    pl.Int32(): -(2**31),
+    pl.Int8(): -(2**7),
+}
+
+
+def _numpy(column: pl.Series) -> npt.NDArray[Any]:
+    return column.to_physical().fill_null(_SENTINELS[column.dtype]).to_numpy()
+
+
+def _pairs_frame(
+    q: dict[str, npt.NDArray[Any]], r: dict[str, npt.NDArray[Any]], dtypes: Mapping[str, pl.DataType]
+) -> pl.DataFrame:
+    """Both sides' gathered columns, prefixed q_ and r_, with nulls and logical dtypes (dates) restored."""
+    gathered = {**{"q_" + c: v for c, v in q.items()}, **{"r_" + c: v for c, v in r.items()}}
+    restored = []
+    for name in gathered:
+        dtype = dtypes.get(name[2:], pl.UInt32())
+        sentinel = _SENTINELS[dtype]
+        restored.append(pl.when(pl.col(name) != sentinel).then(pl.col(name)).cast(dtype).alias(name))
+    return pl.DataFrame(gathered).select(restored)
 
 
 def _similarities(
     coded: _Coded,
-    left: pl.Series,
-    right: pl.Series,
+    left: npt.NDArray[np.uint32],
+    right: npt.NDArray[np.uint32],
     scorers: dict[str, _Scorer],
     prefix: str | None = None,
     read: npt.NDArray[np.bool_] | None = None,
@@ -167,7 +198,7 @@ def _similarities(
     are filled in directly. With `prefix`, also whether one string starts the other (see `_prefix`). With
     `read`, differing pairs outside it are left at the "unknown" value unscored: no level reads them.
     """
-    a, b = _codes(left), _codes(right)
+    a, b = left, right
     known = (a != _NULL_CODE) & (b != _NULL_CODE)
     same = known & (a == b)
     need = np.flatnonzero(known & (a != b) & (True if read is None else read))
@@ -218,11 +249,13 @@ def _prefix(left: pl.Series, right: pl.Series) -> pl.Series:
     return prefixed.to_series()
 
 
-def _street_read(q: pl.DataFrame, r: pl.DataFrame) -> npt.NDArray[np.bool_]:
+def _street_read(
+    q: Mapping[str, npt.NDArray[Any]], r: Mapping[str, npt.NDArray[Any]]
+) -> npt.NDArray[np.bool_]:
     """Pairs whose address level can depend on the street: house numbers agree, or the postcode agrees and
     a house number is missing (see the address levels)."""
-    q_house, r_house = _codes(q["house_no"]), _codes(r["house_no"])
-    q_postcode, r_postcode = _codes(q["postcode"]), _codes(r["postcode"])
+    q_house, r_house = q["house_no"], r["house_no"]
+    q_postcode, r_postcode = q["postcode"], r["postcode"]
     house_unknown = (q_house == _NULL_CODE) | (r_house == _NULL_CODE)
     read: npt.NDArray[np.bool_] = (~house_unknown & (q_house == r_house)) | (
         house_unknown & (q_postcode != _NULL_CODE) & (q_postcode == r_postcode)
@@ -230,9 +263,8 @@ def _street_read(q: pl.DataFrame, r: pl.DataFrame) -> npt.NDArray[np.bool_]:
     return read
 
 
-def _lengths(coded: _Coded, name: str, column: pl.Series) -> pl.Series:
+def _lengths(coded: _Coded, name: str, codes: npt.NDArray[np.uint32]) -> pl.Series:
     """Length in characters of each coded string (0 where null)."""
-    codes = _codes(column)
     known = codes != _NULL_CODE
     out = np.zeros(len(codes), dtype=np.int64)
     out[known] = coded.lengths[codes[known]]
@@ -272,11 +304,11 @@ def compare(
     else:
         coded = _coded(query, reference)
         query_pos, reference_pos = rows, ref_rows
-    q = coded.query.scalars[pl.Series(query_pos, dtype=pl.UInt32)]
-    r = coded.reference.scalars[pl.Series(reference_pos, dtype=pl.UInt32)]
+    q = {c: values[query_pos] for c, values in coded.query.scalars.items()}
+    r = {c: values[reference_pos] for c, values in coded.reference.scalars.items()}
     q_lists, r_lists = coded.query.lists, coded.reference.lists
     given_pref = {"jw_given_pref": _JW, "osa_given_pref": _OSA}
-    pairs = pl.concat([q.rename(lambda c: "q_" + c), r.rename(lambda c: "r_" + c)], how="horizontal")
+    pairs = _pairs_frame(q, r, {c: query.schema[c] for c in _PLAIN})
     pairs = pairs.with_columns(
         *_similarities(coded, q["given1"], r["given1"], {"jw_given": _JW, "osa_given": _OSA}, "prefix_given"),
         *_similarities(coded, q["given1"], r["pref_given1"], given_pref, "prefix_given_pref"),
