@@ -9,6 +9,7 @@ Years in which a regular holiday was moved rather than added (early May 1995 and
 2012 and 2022) are not modelled: the computed regular day is still treated as a holiday.
 """
 
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -23,6 +24,10 @@ REG6_NOTIFY_DAYS = 28
 # Warn from day 21: a week before the 28-day deadline, and six days before the strictest reading
 # (awareness day counted as day 1, deadline on awareness + 27 days).
 REG6_WARN_FROM_DAY = 21
+# UK GDPR art. 12(3): one month to answer a subject access request, extendable by two more.
+SUBJECT_ACCESS_MONTHS = 1
+SUBJECT_ACCESS_EXTENDED_MONTHS = 3
+SUBJECT_ACCESS_WARN_DAYS = 7
 # Internal target for "as soon as reasonably practicable": a policy choice, not law.
 DEFAULT_ASAP_WORKING_DAYS = 5
 
@@ -145,6 +150,29 @@ def asap_due(
         due_on=add_working_days(event_date, working_days, extra_holidays),
         warn_from=event_date,
         basis=DeadlineBasis.INTERNAL_TARGET,
+    )
+
+
+def add_calendar_months(start: date, months: int) -> date:
+    """The same day of the month `months` later; the month's last day when it has no such day (31 Jan -> 28 Feb)."""
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(start.day, monthrange(year, month)[1]))
+
+
+def subject_access_due(received_on: date, months: int = SUBJECT_ACCESS_MONTHS) -> Deadline:
+    """ICO: answer a subject access request within one calendar month of receipt (three when extended).
+
+    The period runs to the corresponding date of the later month, the last day of that month when it has
+    none, and moves to the next working day when that date is a weekend or bank holiday.
+    """
+    due_on = add_calendar_months(received_on, months)
+    while not is_working_day(due_on):
+        due_on += timedelta(days=1)
+    return Deadline(
+        due_on=due_on,
+        warn_from=max(received_on, due_on - timedelta(days=SUBJECT_ACCESS_WARN_DAYS)),
+        basis=DeadlineBasis.STATUTORY,
     )
 
 

@@ -197,3 +197,21 @@ class CmeTransfer(Base):
     version: Mapped[int] = mapped_column(Integer)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as a plain dict)
+
+
+class CmeSubjectAccessRequest(Base):
+    """A subject access request about a record (UK GDPR art. 15) and its one-month clock; ids and dates only."""
+
+    __tablename__ = "cme_subject_access_request"
+    __table_args__ = (Index("ix_cme_subject_access_request_la_id_due_on", "la_id", "due_on"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    la_id: Mapped[str] = mapped_column(String(LA_ID_LENGTH))
+    # No foreign key: the request must still be answered if the record is removed meanwhile.
+    record_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    warn_from: Mapped[dt.date] = mapped_column(Date)
+    extended_due_on: Mapped[dt.date] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str | None] = mapped_column(String(64))

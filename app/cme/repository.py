@@ -213,7 +213,9 @@ def due_duties(session: Session, la_id: str, before: dt.date) -> Sequence[CmeDut
     ).all()
 
 
-def due_subject_access_requests(session: Session, la_id: str, before: dt.date) -> Sequence[CmeSubjectAccessRequest]:
+def due_subject_access_requests(
+    session: Session, la_id: str, before: dt.date
+) -> Sequence[CmeSubjectAccessRequest]:
     return session.scalars(
         select(CmeSubjectAccessRequest)
         .where(CmeSubjectAccessRequest.la_id == la_id, CmeSubjectAccessRequest.due_on <= before)

@@ -25,7 +25,7 @@ from app.cme.domain import (
     birth_range_for_year,
     hidden_fields,
 )
-from app.cme.models import CmeDuty, CmeEvent, CmeRemovalEvent
+from app.cme.models import CmeDuty, CmeEvent, CmeRemovalEvent, CmeSubjectAccessRequest
 from app.cme.removal import Confidence, RemovalAction, RemovalGround
 from app.cme.schemas import (
     AccessLogEntry,
@@ -49,6 +49,8 @@ from app.cme.schemas import (
     ResolveCandidate,
     RestrictionChange,
     SubjectAccessExport,
+    SubjectAccessRequestCreate,
+    SubjectAccessRequestRead,
     TransferCreate,
     TransferRead,
 )
@@ -492,7 +494,44 @@ def list_due(
     ] = None,
 ) -> DueList:
     """Legal clocks due by `before`, overdue ones included, each with its state today."""
-    today = clock.now().date()
+    now = clock.now()
+    today = now.date()
     until = before or today
-    duties = service.due(session, officer, before=until, now=clock.now())
-    return DueList(today=today, before=until, items=[_duty_read(duty, today) for duty in duties])
+    duties = service.due(session, officer, before=until, now=now)
+    requests = service.due_subject_access_requests(session, officer, before=until, now=now)
+    return DueList(
+        today=today,
+        before=until,
+        items=[_duty_read(duty, today) for duty in duties],
+        subject_access_requests=[_subject_access_request_read(request, today) for request in requests],
+    )
+
+
+def _subject_access_request_read(
+    request: CmeSubjectAccessRequest, today: dt.date
+) -> SubjectAccessRequestRead:
+    deadline = Deadline(due_on=request.due_on, warn_from=request.warn_from, basis=DeadlineBasis.STATUTORY)
+    return SubjectAccessRequestRead(
+        id=request.id,
+        record_id=request.record_id,
+        received_on=request.received_on,
+        due_on=request.due_on,
+        warn_from=request.warn_from,
+        extended_due_on=request.extended_due_on,
+        state=deadline_state(deadline, today),
+    )
+
+
+@router.post(
+    "/subject-access-requests",
+    operation_id="record_cme_subject_access_request",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(404),
+)
+def record_subject_access_request(
+    body: SubjectAccessRequestCreate, officer: OfficerDep, session: SessionDep, clock: ClockDep
+) -> SubjectAccessRequestRead:
+    """Data protection officer: a subject access request about a record was received; start its clock."""
+    now = clock.now()
+    request = service.record_subject_access_request(session, officer, body, now=now)
+    return _subject_access_request_read(request, now.date())

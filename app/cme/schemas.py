@@ -211,10 +211,32 @@ class RemovalEventRead(OutModel):
     duties: list[DutyRead]
 
 
+class SubjectAccessRequestCreate(InModel):
+    record_id: uuid.UUID
+    received_on: dt.date = Field(
+        description="Day the request was received; the one-month clock runs from it."
+    )
+
+
+class SubjectAccessRequestRead(OutModel):
+    id: uuid.UUID
+    record_id: uuid.UUID
+    received_on: dt.date
+    due_on: dt.date = Field(description="One calendar month after receipt, moved to the next working day.")
+    warn_from: dt.date
+    extended_due_on: dt.date = Field(
+        description="The latest date if extended by two months (complex requests)."
+    )
+    state: DeadlineState
+
+
 class DueList(BaseModel):
     today: dt.date
     before: dt.date
     items: list[DutyRead]
+    subject_access_requests: list[SubjectAccessRequestRead] = Field(
+        description="Subject access requests due by `before`; listed to the data protection officer only."
+    )
 
 
 class RemoveRecord(InModel):

@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.cme import repository
-from app.cme.clocks import ClockSettings
+from app.cme.clocks import SUBJECT_ACCESS_EXTENDED_MONTHS, ClockSettings, subject_access_due
 from app.cme.domain import (
     ERASURE_ROLES,
     READ_ROLES,
@@ -57,10 +57,18 @@ from app.cme.models import (
     CmeRecord,
     CmeRecordStub,
     CmeRemovalEvent,
+    CmeSubjectAccessRequest,
     CmeTransfer,
 )
 from app.cme.removal import ERASURE, RemovalAction, RemovalGround, csa_removal_date, removal_due
-from app.cme.schemas import ConfirmCandidate, Erasure, RecordPatch, RemovalEventCreate, RestrictionChange
+from app.cme.schemas import (
+    ConfirmCandidate,
+    Erasure,
+    RecordPatch,
+    RemovalEventCreate,
+    RestrictionChange,
+    SubjectAccessRequestCreate,
+)
 from app.core.errors import PreconditionFailed, PreconditionRequired, ProblemError
 from app.partners.models import PartnerKind
 from app.partners.repository import PartnerRepository
@@ -793,6 +801,44 @@ def subject_access(
         session, officer.caller, "cme.record.subject_access", [record.id], Purpose.DATA_SUBJECT_RIGHTS, now
     )
     return export
+
+
+def record_subject_access_request(
+    session: Session, officer: Officer, body: SubjectAccessRequestCreate, *, now: dt.datetime
+) -> CmeSubjectAccessRequest:
+    """Start the one-month clock of a subject access request about one of the LA's records (UK GDPR art. 15)."""
+    if officer.role not in SUBJECT_ACCESS_ROLES:
+        raise RoleNotAllowed("Subject access requests are for the data protection officer.")
+    record = _record(session, officer, body.record_id)
+    deadline = subject_access_due(body.received_on)
+    request = CmeSubjectAccessRequest(
+        id=uuid.uuid4(),
+        la_id=officer.la_id,
+        record_id=record.id,
+        received_on=body.received_on,
+        due_on=deadline.due_on,
+        warn_from=deadline.warn_from,
+        extended_due_on=subject_access_due(body.received_on, SUBJECT_ACCESS_EXTENDED_MONTHS).due_on,
+        recorded_at=now,
+        recorded_by=officer.caller.officer_id,
+    )
+    session.add(request)
+    session.flush()
+    _audit(session, officer.caller, "cme.subject_access_request.record", [record.id, request.id],
+           Purpose.DATA_SUBJECT_RIGHTS, now)  # fmt: skip
+    return request
+
+
+def due_subject_access_requests(
+    session: Session, officer: Officer, *, before: dt.date, now: dt.datetime
+) -> Sequence[CmeSubjectAccessRequest]:
+    """The LA's subject access requests due by `before`, for the data protection officer (others: none)."""
+    if officer.role not in SUBJECT_ACCESS_ROLES:
+        return []
+    requests = repository.due_subject_access_requests(session, officer.la_id, before)
+    _audit(session, officer.caller, "cme.subject_access_request.due", [r.record_id for r in requests],
+           Purpose.DATA_SUBJECT_RIGHTS, now)  # fmt: skip
+    return requests
 
 
 # --- Removal clocks (regs 6-11) -----------------------------------------------------------------------
