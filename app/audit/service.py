@@ -4,6 +4,10 @@ Each event's hash is SHA-256 over the previous event's hash followed by the cano
 itself, so editing, deleting or reordering any row breaks the chain from that row on. Writers serialise on
 a PostgreSQL transaction-scoped advisory lock: the next `seq` and `prev_hash` are read and the row is
 inserted while no other transaction can do the same, and the lock is released at commit or rollback.
+
+`record` only queues the event on the session's transaction; the lock is taken, and the queued events
+chained and inserted, as that transaction commits. So the lock is held for the insert and the COMMIT,
+not while the request builds its response (measured before: a median 8.5 ms with 8 concurrent requests).
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Text, cast, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Text, cast, event, or_, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.audit.models import AuditEvent
 from app.core.logging import request_id_var
@@ -27,6 +31,8 @@ GENESIS_HASH = "0" * 64
 # Arbitrary but fixed key of the advisory lock that serialises audit writers.
 AUDIT_LOCK_KEY = 0x43_4D_45_41_55_44  # "CMEAUD"
 _VERIFY_BATCH = 1000
+# session.info key of the events waiting for their transaction's commit: (transaction, events in order).
+_QUEUED = "audit.queued_events"
 
 
 def canonical_json(event: dict[str, Any]) -> str:
@@ -93,33 +99,60 @@ def record(
     object_ids: list[str],
     purpose: str | None = None,
     now: dt.datetime | None = None,
-) -> AuditEvent:
-    """Append one event in the session's transaction; it commits or rolls back with the work it describes.
+) -> None:
+    """Add one event to the session's transaction; it commits or rolls back with the work it describes.
 
-    `actor` None means the service itself (a scheduled job). Pass ids only in `object_ids`.
+    The event is chained and inserted when the transaction commits (see the module docstring), so it is
+    not in the table before then. `actor` None means the service itself (a scheduled job). Pass ids only
+    in `object_ids`.
     """
+    session.connection()  # begins the transaction the event belongs to, as any statement would
+    transaction = session.get_transaction()
+    queued: tuple[SessionTransaction | None, list[AuditEvent]] | None = session.info.get(_QUEUED)
+    if queued is None or queued[0] is not transaction:
+        queued = session.info[_QUEUED] = (transaction, [])
+    queued[1].append(
+        AuditEvent(
+            # Microseconds are what both databases keep, so the hashed text survives a round trip.
+            occurred_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
+            partner_id=actor.partner_id if actor else None,
+            officer_id=actor.officer_id if actor else None,
+            role=actor.officer_role.value if actor and actor.officer_role else None,
+            action=action,
+            purpose=purpose,
+            object_type=object_type,
+            object_ids=[str(object_id) for object_id in object_ids],
+            request_id=request_id_var.get(),
+        )
+    )
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_queued_events(session: Session) -> None:
+    """Lock the chain, append this transaction's queued events, and let the COMMIT follow at once."""
+    if session.in_nested_transaction():
+        return  # a savepoint's release: the outer transaction's commit writes them
+    queued = session.info.pop(_QUEUED, None)
+    if queued is None or queued[0] is not session.get_transaction():
+        return  # queued in a transaction that has since ended without committing
+    session.flush()  # the request's own changes first, outside the lock
     _lock_chain(session)
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
-    row = AuditEvent(
-        seq=1 if last is None else last.seq + 1,
-        # Microseconds are what both databases keep, so the hashed text survives a round trip.
-        occurred_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
-        partner_id=actor.partner_id if actor else None,
-        officer_id=actor.officer_id if actor else None,
-        role=actor.officer_role.value if actor and actor.officer_role else None,
-        action=action,
-        purpose=purpose,
-        object_type=object_type,
-        object_ids=[str(object_id) for object_id in object_ids],
-        request_id=request_id_var.get(),
-        prev_hash=GENESIS_HASH if last is None else last.hash,
-    )
-    row.hash = event_hash(row.prev_hash, row)
-    session.add(row)
+    seq, prev_hash = (0, GENESIS_HASH) if last is None else (last.seq, last.hash)
+    for row in queued[1]:
+        seq += 1
+        row.seq, row.prev_hash = seq, prev_hash
+        row.hash = prev_hash = event_hash(prev_hash, row)
+    session.add_all(queued[1])
     session.flush()
-    return row
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_queued_events(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_QUEUED, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,40 @@ def test_event_is_rolled_back_with_the_callers_transaction(session: Session) -> 
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
 
 
+def test_event_is_chained_as_its_transaction_commits(session: Session) -> None:
+    """The chain lock is taken at commit, not while the request still builds its response."""
+    audit.record(
+        session, actor=None, action="cme.record.read", object_type="cme_record", object_ids=["x"], now=AT
+    )
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+    session.commit()
+    assert session.scalars(select(AuditEvent.object_ids)).all() == [["x"]]
+
+
+def test_events_queued_before_a_rollback_do_not_reach_the_next_transaction(session: Session) -> None:
+    audit.record(
+        session, actor=None, action="cme.record.read", object_type="cme_record", object_ids=["gone"], now=AT
+    )
+    session.rollback()
+    _write(session, 1)
+    assert session.scalars(select(AuditEvent.object_ids)).all() == [["id-0"]]
+
+
+def test_a_savepoint_release_leaves_the_events_to_the_outer_commit(session: Session, engine: Engine) -> None:
+    with session.begin_nested():
+        audit.record(
+            session, actor=None, action="cme.record.read", object_type="cme_record", object_ids=["x"], now=AT
+        )
+    with Session(engine) as other:
+        other.execute(text("SET lock_timeout = '1s'"))
+        # Not locked yet: another writer can still append while this transaction goes on.
+        _write(other, 1)
+    session.commit()
+    rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    assert [row.object_ids for row in rows] == [["id-0"], ["x"]]
+    assert audit.verify_chain(session).ok
+
+
 def test_canonical_json_is_key_order_independent() -> None:
     assert audit.canonical_json({"b": 1, "a": [1, "ŵ"]}) == audit.canonical_json({"a": [1, "ŵ"], "b": 1})
     assert audit.canonical_json({"b": 1, "a": "ŵ"}) == '{"a":"ŵ","b":1}'
