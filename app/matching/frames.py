@@ -64,26 +64,40 @@ def records_to_frame(
     if len(ids) != len(records):
         raise ValueError("ids and records differ in length")
     count = len(records)
-    columns: dict[str, list[Any]] = {name: [] for name in RAW_COLUMNS}
-    for record in records:
-        address = record.get("address") or {}
-        former = record.get("former_names") or []
-        columns["given_name"].append(record.get("given_name"))
-        columns["middle_names"].append(record.get("middle_names"))
-        columns["family_name"].append(record.get("family_name"))
-        # Multi-valued items travel as one newline-joined string (building nested Series is slow) and are
-        # split again by polars.
-        columns["former_given_names"].append("\n".join(f.get("given_name") or "" for f in former))
-        columns["former_family_names"].append("\n".join(f.get("family_name") or "" for f in former))
-        columns["preferred_given_name"].append(record.get("preferred_given_name"))
-        columns["preferred_family_name"].append(record.get("preferred_family_name"))
-        columns["date_of_birth"].append(_as_date(record.get("date_of_birth")))
-        columns["address_lines"].append("\n".join(address.get("lines") or []))
-        columns["town"].append(address.get("town"))
-        columns["postcode"].append(address.get("postcode"))
-        sex = record.get("sex")
-        columns["sex"].append(str(getattr(sex, "value", sex)) if sex is not None else None)
-        columns["nhs_number"].append(record.get("nhs_number"))
+    # Column by column with comprehensions, and dates and sexes converted once per distinct value: this
+    # loop over records is the one per-record Python step.
+    columns: dict[str, list[Any]] = {
+        name: [record.get(name) for record in records]
+        for name in (
+            "given_name",
+            "middle_names",
+            "family_name",
+            "preferred_given_name",
+            "preferred_family_name",
+            "nhs_number",
+        )
+    }
+    addresses = [record.get("address") or {} for record in records]
+    formers = [record.get("former_names") or [] for record in records]
+    # Multi-valued items travel as one newline-joined string (building nested Series is slow) and are
+    # split again by polars.
+    columns["former_given_names"] = [
+        "\n".join(f.get("given_name") or "" for f in former) for former in formers
+    ]
+    columns["former_family_names"] = [
+        "\n".join(f.get("family_name") or "" for f in former) for former in formers
+    ]
+    columns["address_lines"] = ["\n".join(address.get("lines") or []) for address in addresses]
+    columns["town"] = [address.get("town") for address in addresses]
+    columns["postcode"] = [address.get("postcode") for address in addresses]
+    dates = [record.get("date_of_birth") for record in records]
+    as_date = {value: _as_date(value) for value in set(dates)}
+    columns["date_of_birth"] = [as_date[value] for value in dates]
+    sexes = [record.get("sex") for record in records]
+    as_sex = {
+        value: str(getattr(value, "value", value)) if value is not None else None for value in set(sexes)
+    }
+    columns["sex"] = [as_sex[value] for value in sexes]
     columns["id"] = list(ids)
     columns["register"] = list(registers) if registers is not None else [None] * count
     columns["la"] = list(las) if las is not None else [None] * count
