@@ -249,9 +249,10 @@ def _long(frame: pl.DataFrame, column: str) -> pl.DataFrame:
 
 def _per_record(height: int, long: pl.DataFrame) -> pl.Series:
     """Distinct non-null values of each of `height` records from (row, value) pairs, sorted; [] if none."""
-    found = long.drop_nulls().group_by(_ROW).agg(pl.col(_VALUE).unique().sort())
+    # One sort of the distinct (row, value) pairs, rather than a unique and a sort inside every group.
+    found = long.drop_nulls().unique().sort(_ROW, _VALUE).group_by(_ROW, maintain_order=True).agg(_VALUE)
     rows = pl.DataFrame({_ROW: pl.int_range(height, dtype=pl.UInt32, eager=True)})
-    return rows.join(found, on=_ROW, how="left").sort(_ROW)[_VALUE].fill_null([])
+    return rows.join(found, on=_ROW, how="left", maintain_order="left")[_VALUE].fill_null([])
 
 
 def _street_keys(address_lines: pl.Series) -> pl.Series:
