@@ -61,6 +61,9 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_config=None,
         workers=args.workers,
+        # A worker building its real-time matching index (CPU-bound, tens of seconds at Wales scale) can
+        # miss uvicorn's default 5 s liveness ping and be killed mid-build; give it room.
+        timeout_worker_healthcheck=300,
     )
     return 0
 
