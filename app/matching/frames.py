@@ -132,10 +132,10 @@ def columns_to_frame(columns: Mapping[str, Sequence[Any] | pl.Series]) -> pl.Dat
 
 def _map_unique(series: pl.Series, fn: Callable[[Any], Any], dtype: pl.DataType) -> pl.Series:
     """Apply a scalar cleaner once per distinct non-null value."""
-    mapping = {v: fn(v) for v in series.unique().to_list() if v is not None}
-    if not mapping:
-        return pl.Series(series.name, [None] * len(series), dtype=dtype)
-    return series.replace_strict(mapping, default=None, return_dtype=dtype).alias(series.name)
+    distinct = series.unique().drop_nulls()
+    # Old and new values as Series, not a dict: converting a dict of distinct addresses back is not free.
+    cleaned = pl.Series([fn(v) for v in distinct.to_list()], dtype=dtype)
+    return series.replace_strict(distinct, cleaned, default=None, return_dtype=dtype).alias(series.name)
 
 
 def _map_elements(series: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
