@@ -53,12 +53,12 @@ def insert_rows(
             cursor.copy(f"COPY {model.__tablename__} ({column_list}) FROM STDIN") as copy,
         ):
             for row in rows:
-                if json_positions:
-                    values = list(row)
-                    for i in json_positions:
-                        values[i] = orjson.dumps(values[i]).decode()
-                    row = tuple(values)
-                copy.write_row(row)
+                values = list(row)
+                for i in json_positions:
+                    value = values[i]
+                    # Most children have no former names and no findings: skip the encoder for those.
+                    values[i] = orjson.dumps(value).decode() if value else "[]"
+                copy.write_row(values)
         return
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, _CHUNK)):

@@ -104,17 +104,16 @@ def _common(
     record: HealthRecord | EducationRecord, as_of: dt.date
 ) -> tuple[list[Issue], str | None, str | None]:
     issues: list[Issue] = []
-    if record.given_name is None and record.family_name is None:
+    given, family, dob, address = record.given_name, record.family_name, record.date_of_birth, record.address
+    if given is None and family is None:
         issues.append(Issue(IssueCode.missing_name, "given_name"))
-    elif record.given_name is None or record.family_name is None:
-        issues.append(
-            Issue(IssueCode.partial_name, "given_name" if record.given_name is None else "family_name")
-        )
-    if record.date_of_birth is None:
+    elif given is None or family is None:
+        issues.append(Issue(IssueCode.partial_name, "given_name" if given is None else "family_name"))
+    if dob is None:
         issues.append(Issue(IssueCode.missing_date_of_birth, "date_of_birth"))
-    elif record.date_of_birth > as_of:
+    elif dob > as_of:
         issues.append(Issue(IssueCode.date_of_birth_in_future, "date_of_birth"))
-    raw_postcode = record.address.postcode if record.address is not None else None
+    raw_postcode = address.postcode if address is not None else None
     postcode_norm = normalise_postcode(raw_postcode)
     if raw_postcode is None:
         issues.append(Issue(IssueCode.missing_postcode, "address.postcode"))
@@ -131,6 +130,8 @@ def _common(
 
 
 def _fate(issues: list[Issue]) -> Fate:
+    if not issues:
+        return Fate.accepted
     if any(issue.code in _REJECTING for issue in issues):
         return Fate.rejected
     return Fate.flagged if issues else Fate.accepted

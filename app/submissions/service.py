@@ -119,6 +119,8 @@ def _record_fates(assessments: Sequence[Assessment]) -> list[RecordFate]:
 
 
 def _former(record: HealthRecord | EducationRecord) -> list[dict[str, str | None]]:
+    if not record.former_names:
+        return []
     return [{"given_name": n.given_name, "family_name": n.family_name} for n in record.former_names]
 
 
@@ -137,7 +139,7 @@ def _health_rows(
             _former(record), record.date_of_birth,
             list(address.lines) if address else [], address.town if address else None,
             address.postcode if address else None, assessment.postcode_norm, record.address_is_last_known,
-            assessment.nhs_number, [i.code.value for i in assessment.issues],
+            assessment.nhs_number, [i.code.value for i in assessment.issues] if assessment.issues else [],
         )  # fmt: skip
 
 
