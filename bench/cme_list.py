@@ -30,18 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-from cryptography.hazmat.primitives.asymmetric import ec
-from realtime import ADMIN_DSN, AUDIENCE, CALLER, KID, percentile, tokens
+from benchdb import fresh_database, register_new_key
+from realtime import AUDIENCE, CALLER, KID, percentile, tokens
 from sqlalchemy import insert
 
 from app.cme.domain import CandidateStatus, RecordStatus, identity_key, postcode_district
 from app.cme.models import CmeCandidate, CmeRecord
 from app.core.config import wales_reference
-from app.core.db import make_engine, make_session_factory
-from app.core.migrate import upgrade
-from app.partners import service as partners_service
-from app.security.jose_adapter import KeyAlg, public_jwk
+from app.core.db import make_engine
 from app.synthetic.names import BOYS, GIRLS, SURNAMES
 
 BATCH = 10_000
@@ -172,22 +168,8 @@ def _figures(latencies: list[float], lags: list[float], failures: int) -> dict[s
 
 
 def run(total: int, cardiff: int, rate: float, seconds: float, seed: int) -> dict[str, Any]:
-    name = f"cme_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{ADMIN_DSN.rsplit('/', 1)[0]}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        upgrade(url)
-        key = ec.generate_private_key(ec.SECP256R1())
-        engine = make_engine(url)
-        with make_session_factory(engine).begin() as session:
-            partners_service.seed_if_empty(session)
-            now = dt.datetime.now(dt.UTC)
-            partners_service.register_key(
-                session, CALLER, public_jwk(key.public_key()), alg=KeyAlg.ES256, kid=KID,
-                not_before=now - dt.timedelta(minutes=1), now=now,
-            )  # fmt: skip
-        engine.dispose()
+    with fresh_database() as url:
+        key = register_new_key(url, CALLER, KID)
         stored = time.perf_counter()
         store(url, total, cardiff, seed)
         result: dict[str, Any] = {
@@ -212,9 +194,6 @@ def run(total: int, cardiff: int, rate: float, seconds: float, seed: int) -> dic
                 server.terminate()
                 server.wait(30)
         return result
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ RSS at 500,000.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
@@ -26,19 +25,16 @@ from typing import Any
 import httpx
 import orjson
 import psycopg
+from benchdb import fresh_database, plain_dsn, register_new_key
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.core.db import make_engine, make_session_factory
 from app.core.identifiers import normalise_postcode
-from app.core.migrate import upgrade
-from app.partners import service as partners_service
-from app.security.jose_adapter import KeyAlg, public_jwk, sign_compact
+from app.security.jose_adapter import sign_compact
 from app.security.jws import SUBMISSION_TYP
 from app.security.tokens import TOKEN_TYP
 from app.submissions.service import HEALTH_COLUMNS
 from app.synthetic.population import PopulationConfig, generate
 
-ADMIN_DSN = os.environ.get("CME_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SENDER, RECIPIENT, KID = "W11000029", "W06000015", "bench-key"
 AUDIENCE = "https://cme-hub.invalid"
 PORT = 8765
@@ -140,24 +136,8 @@ def copy_reference(dsn: str, records: list[dict[str, Any]]) -> float:
 
 
 def run(size: int, seed: int) -> dict[str, Any]:
-    name = f"cme_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    base = ADMIN_DSN.rsplit("/", 1)[0]
-    dsn = f"{base}/{name}"
-    url = dsn.replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        upgrade(url)
-        key = ec.generate_private_key(ec.SECP256R1())
-        engine = make_engine(url)
-        with make_session_factory(engine).begin() as session:
-            partners_service.seed_if_empty(session)
-            now = dt.datetime.now(dt.UTC)
-            partners_service.register_key(
-                session, SENDER, public_jwk(key.public_key()), alg=KeyAlg.ES256, kid=KID,
-                not_before=now - dt.timedelta(minutes=1), now=now,
-            )  # fmt: skip
-        engine.dispose()
+    with fresh_database() as url:
+        key = register_new_key(url, SENDER, KID)
 
         records = health_records(size, seed)
         payload = {
@@ -208,7 +188,7 @@ def run(size: int, seed: int) -> dict[str, Any]:
         if response.status_code != 201:
             raise RuntimeError(f"ingest failed: HTTP {response.status_code} {response.text[:300]}")
         receipt = response.json()["receipt"]
-        copy_seconds = copy_reference(dsn, records)
+        copy_seconds = copy_reference(plain_dsn(url), records)
         return {
             "records": size,
             "body_mib": round(len(body) / 2**20, 1),
@@ -221,9 +201,6 @@ def run(size: int, seed: int) -> dict[str, Any]:
             "copy_records_per_s": round(size / copy_seconds),
             "ratio_to_copy": round((size / elapsed) / (size / copy_seconds), 3),
         }
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
 def main() -> None:

@@ -30,26 +30,23 @@ from typing import Any
 
 import httpx
 import orjson
-import psycopg
+from benchdb import fresh_database, register_new_key
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import insert
 
 from app.core.db import make_engine, make_session_factory
 from app.core.identifiers import normalise_postcode
-from app.core.migrate import upgrade
 from app.matching import repository as matching_repository
 from app.matching.params import DEFAULT_MODEL
 from app.matching.realtime import EducationIndex
 from app.matching.service import RealtimeIndex, rows_to_frame
-from app.partners import service as partners_service
-from app.security.jose_adapter import KeyAlg, public_jwk, sign_compact
+from app.security.jose_adapter import sign_compact
 from app.security.tokens import TOKEN_TYP
 from app.submissions import repository as submissions_repository
 from app.submissions.models import EducationChild, Submission
 from app.submissions.service import EDUCATION_COLUMNS
 from app.synthetic.population import PopulationConfig, generate
 
-ADMIN_DSN = os.environ.get("CME_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 CALLER, KID = "W06000015", "bench-key"
 AUDIENCE = "https://cme-hub.invalid"
 PORT = 8766
@@ -301,22 +298,8 @@ def build_breakdown(url: str) -> dict[str, float]:
 def run(
     education: int, rates: list[float], seconds: float, seed: int, workers: int, breakdown_wanted: bool
 ) -> dict[str, Any]:
-    name = f"cme_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    url = f"{ADMIN_DSN.rsplit('/', 1)[0]}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        upgrade(url)
-        key = ec.generate_private_key(ec.SECP256R1())
-        engine = make_engine(url)
-        with make_session_factory(engine).begin() as session:
-            partners_service.seed_if_empty(session)
-            now = dt.datetime.now(dt.UTC)
-            partners_service.register_key(
-                session, CALLER, public_jwk(key.public_key()), alg=KeyAlg.ES256, kid=KID,
-                not_before=now - dt.timedelta(minutes=1), now=now,
-            )  # fmt: skip
-        engine.dispose()
+    with fresh_database() as url:
+        key = register_new_key(url, CALLER, KID)
         stored = time.perf_counter()
         drawn = store_registers(url, education, seed)
         store_seconds = time.perf_counter() - stored
@@ -344,9 +327,6 @@ def run(
             "build_breakdown_seconds": breakdown,
             "runs": runs,
         }
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
 def main() -> None:

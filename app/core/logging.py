@@ -10,8 +10,19 @@ from contextvars import ContextVar
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Extra attributes we allow into log lines; anything else (possibly personal data) is not emitted.
-_ALLOWED_EXTRAS = ("reason", "partner_id", "submission_id", "job_id", "status", "path", "method", "duration_ms",
-                   "records", "kind", "count")
+_ALLOWED_EXTRAS = (
+    "reason",
+    "partner_id",
+    "submission_id",
+    "job_id",
+    "status",
+    "path",
+    "method",
+    "duration_ms",
+    "records",
+    "kind",
+    "count",
+)
 
 
 class JsonFormatter(logging.Formatter):

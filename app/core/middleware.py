@@ -100,6 +100,12 @@ class BodySizeLimitMiddleware:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
-        response = problem_response(error.status, error.slug, error.title, detail=error.detail,
-                                    instance=scope["path"], headers={"Connection": "close"})
+        response = problem_response(
+            error.status,
+            error.slug,
+            error.title,
+            detail=error.detail,
+            instance=scope["path"],
+            headers={"Connection": "close"},
+        )
         await response(scope, receive, send)
