@@ -27,7 +27,8 @@ from app.matching.score import TermFrequencies
 from app.matching.single import REFERENCE_COLUMNS, Canonical, Scorer, canonical_record, compare_pair
 
 _MASK = (1 << 64) - 1
-_MULTIPLIER = 0x9E3779B97F4A7C15
+_FMIX_1 = 0xFF51AFD7ED558CCD
+_FMIX_2 = 0xC4CEB9FE1A85EC53
 _EPOCH = dt.date(1970, 1, 1)
 _STRING_PARTS = frozenset({"name", "g", "f", "postcode", "nhs"})
 
@@ -100,19 +101,31 @@ PASSES: tuple[_Pass, ...] = (
 )  # fmt: skip
 
 
+# A key is folded part by part through the murmur3 64-bit finaliser, which avalanches every input bit
+# into every output bit. (A single multiply and shift was too weak: keys differing in a name code and a
+# month collided now and then, pulling unrelated records into a block.)
 def _mix_python(seed: int, parts: Iterable[int]) -> int:
     key = seed
     for part in parts:
-        key = ((key ^ part) * _MULTIPLIER) & _MASK
-        key ^= key >> 29
+        key ^= part
+        key ^= key >> 33
+        key = (key * _FMIX_1) & _MASK
+        key ^= key >> 33
+        key = (key * _FMIX_2) & _MASK
+        key ^= key >> 33
     return key
 
 
 def _mix_numpy(seed: int, parts: Sequence[npt.NDArray[np.uint64]]) -> npt.NDArray[np.uint64]:
     key = np.full(len(parts[0]), seed, dtype=np.uint64)
+    shift = np.uint64(33)
     for part in parts:
-        key = (key ^ part) * np.uint64(_MULTIPLIER)
-        key ^= key >> np.uint64(29)
+        key ^= part
+        key ^= key >> shift
+        key *= np.uint64(_FMIX_1)
+        key ^= key >> shift
+        key *= np.uint64(_FMIX_2)
+        key ^= key >> shift
     return key
 
 
