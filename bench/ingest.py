@@ -1,9 +1,10 @@
 """Ingest benchmark: a signed health register of N synthetic children sent over HTTP to a running service.
 
-    python bench/ingest.py [--sizes 100000 500000]
+    python bench/ingest.py [--sizes 100000 500000] [--repeat N] [--cache var/bench]
 
 For each size it starts a fresh uvicorn server on PostgreSQL (its own throw-away database), sends one
-signed `health_register` submission, and prints records/s from request start to receipt and the server's
+signed `health_register` submission, and prints records/s from request start to receipt, the server
+process's CPU seconds for the request (all its threads; PostgreSQL's own work is not counted) and its
 peak RSS (VmHWM). In the same run it times a plain PostgreSQL COPY of the same rows into a copy of the
 `health_child` table: the physical reference. Targets (2 cores): >= 50,000 records/s and < 1.5 GiB peak
 RSS at 500,000.
@@ -40,13 +41,32 @@ AUDIENCE = "https://cme-hub.invalid"
 PORT = 8765
 
 
-def health_records(n: int, seed: int) -> list[dict[str, Any]]:
+def health_records(n: int, seed: int, cache: Path | None = None) -> list[dict[str, Any]]:
+    """N synthetic health-list records; with `cache`, kept there as JSON for the next run."""
+    cached = cache / f"health_records_{n}_{seed}.json" if cache else None
+    if cached is not None and cached.exists():
+        loaded: list[dict[str, Any]] = orjson.loads(cached.read_bytes())
+        return loaded
+    records = _generate(n, seed)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(orjson.dumps(records))
+    return records
+
+
+def _generate(n: int, seed: int) -> list[dict[str, Any]]:
     population = generate(PopulationConfig(children=int(n / 1.05) + 10, seed=seed))
     records = population.health_records
     while len(records) < n:  # top up from a second seed rather than repeat anyone
         seed += 1
         records = records + generate(PopulationConfig(children=n // 10 + 10, seed=seed)).health_records
     return records[:n]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_bytes(pid: int) -> int:
@@ -135,11 +155,11 @@ def copy_reference(dsn: str, records: list[dict[str, Any]]) -> float:
     return elapsed
 
 
-def run(size: int, seed: int) -> dict[str, Any]:
+def run(size: int, seed: int, cache: Path | None = None) -> dict[str, Any]:
     with fresh_database() as url:
         key = register_new_key(url, SENDER, KID)
 
-        records = health_records(size, seed)
+        records = health_records(size, seed, cache)
         payload = {
             "submission_id": str(uuid.uuid4()),
             "kind": "health_register",
@@ -170,6 +190,7 @@ def run(size: int, seed: int) -> dict[str, Any]:
                 else None
             )
             try:
+                cpu_before = cpu_seconds(server.pid)
                 started = time.perf_counter()
                 response = httpx.post(
                     f"http://127.0.0.1:{PORT}/v1/submissions",
@@ -178,6 +199,7 @@ def run(size: int, seed: int) -> dict[str, Any]:
                     timeout=900,
                 )
                 elapsed = time.perf_counter() - started
+                server_cpu = cpu_seconds(server.pid) - cpu_before
                 rss = peak_rss_bytes(server.pid)
                 if profiler is not None:
                     profiler.send_signal(2)
@@ -196,10 +218,12 @@ def run(size: int, seed: int) -> dict[str, Any]:
             "rejected": receipt["rejected"],
             "seconds": round(elapsed, 2),
             "records_per_s": round(size / elapsed),
+            "server_cpu_s": round(server_cpu, 2),
             "server_peak_rss_mib": round(rss / 2**20),
             "copy_seconds": round(copy_seconds, 2),
             "copy_records_per_s": round(size / copy_seconds),
             "ratio_to_copy": round((size / elapsed) / (size / copy_seconds), 3),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
         }
 
 
@@ -209,9 +233,14 @@ def main() -> None:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 500_000])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--cache", type=Path, help="Keep the generated records here and reuse them (generation takes ~35 s)."
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="Runs per size, each on a fresh server.")
     args = parser.parse_args()
     for size in args.sizes:
-        print(json.dumps(run(size, args.seed)), flush=True)
+        for _ in range(args.repeat):
+            print(json.dumps(run(size, args.seed, args.cache)), flush=True)
 
 
 if __name__ == "__main__":
