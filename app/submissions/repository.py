@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import queue
+import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -16,6 +19,9 @@ from sqlalchemy.orm import Session
 from app.submissions.models import EducationChild, HealthChild, Submission
 
 _CHUNK = 10_000
+# COPY in chunks of this many rows; at most this many chunks wait for the writer (bounded memory).
+_COPY_CHUNK_ROWS = 10_000
+_COPY_QUEUE_CHUNKS = 3
 JSON_COLUMNS = frozenset({"former_names", "address_lines", "flags"})
 
 
@@ -36,33 +42,110 @@ def set_job(session: Session, submission_id: uuid.UUID, job_id: uuid.UUID) -> No
     session.execute(update(Submission).where(Submission.id == submission_id).values(job_id=job_id))
 
 
+def copy_text_supported(session: Session) -> bool:
+    """Whether `insert_rows` takes rows as lines in PostgreSQL's COPY text format (see `insert_rows`)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def set_outcome(
+    session: Session,
+    submission_id: uuid.UUID,
+    *,
+    accepted: int,
+    flagged: int,
+    rejected: int,
+    receipt: dict[str, Any],
+    receipt_jws: str,
+) -> None:
+    """Record the fates counted and the signed receipt, once every record has been assessed."""
+    session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id)
+        .values(
+            accepted_count=accepted,
+            flagged_count=flagged,
+            rejected_count=rejected,
+            receipt=receipt,
+            receipt_jws=receipt_jws,
+        )
+    )
+
+
 def insert_rows(
     session: Session,
     model: type[HealthChild] | type[EducationChild],
     columns: Sequence[str],
-    rows: Iterable[tuple[Any, ...]],
+    rows: Iterable[tuple[Any, ...]] | Iterable[str],
 ) -> None:
+    """Insert rows in the session's transaction: value tuples, or (PostgreSQL only) ready-made COPY lines.
+
+    A line is one row in COPY text format, newline included, with every value already escaped; the
+    caller vouches for that (`copy_text_supported`). On PostgreSQL the rows go out in chunks, one COPY
+    statement each, from a writer thread while the caller's iterator builds the next chunk: the server's
+    work on a chunk (parsing, index entries, the foreign-key checks that run when each COPY ends) overlaps
+    the Python work of the next one. The caller's thread does not use the connection until all is sent.
+    """
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         raw = connection.connection.driver_connection
         assert raw is not None  # a checked-out connection always has its DBAPI connection
-        column_list = ", ".join(columns)
+        statement = f"COPY {model.__tablename__} ({', '.join(columns)}) FROM STDIN"
         json_positions = [i for i, name in enumerate(columns) if name in JSON_COLUMNS]
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {model.__tablename__} ({column_list}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                values = list(row)
-                for i in json_positions:
-                    value = values[i]
-                    # Most children have no former names and no findings: skip the encoder for those.
-                    values[i] = orjson.dumps(value).decode() if value else "[]"
-                copy.write_row(values)
+        _copy_in_background(raw, statement, json_positions, iter(rows))
         return
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, _CHUNK)):
+        if isinstance(chunk[0], str):
+            raise TypeError("COPY lines need PostgreSQL; pass value tuples")
         session.execute(insert(model), [dict(zip(columns, row, strict=True)) for row in chunk])
+
+
+def _copy_chunk(copy: psycopg.Copy, chunk: list[Any], json_positions: Sequence[int]) -> None:
+    if isinstance(chunk[0], str):
+        copy.write("".join(chunk))
+        return
+    for row in chunk:
+        values = list(row)
+        for i in json_positions:
+            value = values[i]
+            # Most children have no former names and no findings: skip the encoder for those.
+            values[i] = orjson.dumps(value).decode() if value else "[]"
+        copy.write_row(values)
+
+
+def _copy_in_background(
+    raw: psycopg.Connection[Any], statement: str, json_positions: Sequence[int], rows: Iterator[Any]
+) -> None:
+    chunks: queue.Queue[list[Any] | None] = queue.Queue(maxsize=_COPY_QUEUE_CHUNKS)
+    stop = threading.Event()  # the producer failed: discard what is queued
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with raw.cursor() as cursor:
+                while (chunk := chunks.get()) is not None:
+                    if stop.is_set():
+                        continue
+                    with cursor.copy(statement) as copy:
+                        _copy_chunk(copy, chunk, json_positions)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            failures.append(exc)
+            while chunks.get() is not None:  # let the producer finish putting
+                pass
+
+    writer = threading.Thread(target=write, name="copy-writer", daemon=True)
+    writer.start()
+    try:
+        while not failures and (chunk := list(itertools.islice(rows, _COPY_CHUNK_ROWS))):
+            chunks.put(chunk)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        chunks.put(None)
+        writer.join()
+    if failures:
+        raise failures[0]
 
 
 def supersede_register(

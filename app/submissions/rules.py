@@ -137,7 +137,33 @@ def _fate(issues: list[Issue]) -> Fate:
     return Fate.flagged if issues else Fate.accepted
 
 
+@lru_cache(maxsize=1 << 18)
+def _accepted_at(raw_postcode: str | None) -> Assessment | None:
+    """The assessment of a record without findings at this postcode; None if the postcode is a finding."""
+    postcode_norm = normalise_postcode(raw_postcode)
+    return None if postcode_norm is None else Assessment(Fate.accepted, (), postcode_norm, None)
+
+
 def assess_health_record(record: HealthRecord, as_of: dt.date) -> Assessment:
+    # Almost every record on a list is plainly accepted: settle those with a few attribute reads and two
+    # cached look-ups, and leave everything else to the full rules (same answer, tested).
+    dob, address = record.date_of_birth, record.address
+    if (
+        dob is not None
+        and address is not None
+        and record.given_name is not None
+        and record.family_name is not None
+        and record.nhs_number is None
+        and dob <= as_of
+        and _csa_status(dob, as_of) is CsaStatus.WITHIN
+    ):
+        accepted = _accepted_at(address.postcode)
+        if accepted is not None:
+            return accepted
+    return _assess_health_in_full(record, as_of)
+
+
+def _assess_health_in_full(record: HealthRecord, as_of: dt.date) -> Assessment:
     issues, postcode_norm, nhs_number = _common(record, as_of)
     dob = record.date_of_birth
     if dob is not None and dob <= as_of and _csa_status(dob, as_of) is not CsaStatus.WITHIN:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
@@ -106,16 +108,49 @@ def _partner_view(session: Session, partner_id: str) -> PartnerView | None:
     )
 
 
-def _record_fates(assessments: Sequence[Assessment]) -> list[RecordFate]:
-    return [
-        RecordFate(
-            record_index=index,
-            fate=assessment.fate,
-            issues=[RecordIssue(field=i.field, code=i.code, message=i.message) for i in assessment.issues],
-        )
-        for index, assessment in enumerate(assessments)
-        if assessment.fate is not Fate.accepted
-    ]
+class _Tally:
+    """Fates counted while the rows stream out; the receipt lists every record not plainly accepted."""
+
+    __slots__ = ("counts", "reported")
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(Fate, 0)
+        self.reported: list[RecordFate] = []
+
+    def add(self, index: int, assessment: Assessment) -> None:
+        fate = assessment.fate
+        self.counts[fate] += 1
+        if fate is not Fate.accepted:
+            self.reported.append(
+                RecordFate(
+                    record_index=index,
+                    fate=fate,
+                    issues=[
+                        RecordIssue(field=i.field, code=i.code, message=i.message) for i in assessment.issues
+                    ],
+                )
+            )
+
+
+def _kept_health(
+    records: Sequence[HealthRecord], as_of: dt.date, tally: _Tally
+) -> Iterator[tuple[int, HealthRecord, Assessment]]:
+    """Assess every record, count its fate, and yield those that are stored (not rejected).
+
+    The counts are complete once the iterator is exhausted.
+    """
+    add, accepted_fate, rejected_fate = tally.add, Fate.accepted, Fate.rejected
+    accepted = 0
+    for index, record in enumerate(records):
+        assessment = assess_health_record(record, as_of)
+        if assessment.fate is accepted_fate:
+            accepted += 1
+        else:
+            add(index, assessment)
+            if assessment.fate is rejected_fate:
+                continue
+        yield index, record, assessment
+    tally.counts[accepted_fate] += accepted
 
 
 def _former(record: HealthRecord | EducationRecord) -> list[dict[str, str | None]]:
@@ -125,14 +160,9 @@ def _former(record: HealthRecord | EducationRecord) -> list[dict[str, str | None
 
 
 def _health_rows(
-    submission_id: uuid.UUID,
-    recipient: str,
-    records: Sequence[HealthRecord],
-    assessments: Sequence[Assessment],
+    submission_id: uuid.UUID, recipient: str, kept: Iterator[tuple[int, HealthRecord, Assessment]]
 ) -> Iterator[tuple[Any, ...]]:
-    for index, (record, assessment) in enumerate(zip(records, assessments, strict=True)):
-        if assessment.fate is Fate.rejected:
-            continue
+    for index, record, assessment in kept:
         address = record.address
         yield (
             submission_id, index, recipient, record.given_name, record.middle_names, record.family_name,
@@ -143,14 +173,64 @@ def _health_rows(
         )  # fmt: skip
 
 
+# One character sequence of JSON text that decodes to a character COPY's text format or the JSON encoder
+# must escape: a backslash, a double quote or a control character (raw ones are invalid JSON).
+_ESCAPE_NEEDED = re.compile(rb"\\(?:[^/u]|u00[01]|u005[cC]|u0022)")
+
+
+def copy_lines_safe(payload: bytes) -> bool:
+    """Whether no string in this JSON payload holds a character that COPY text format would escape.
+
+    Then every value can be written into a COPY line as it is (`_health_lines`); otherwise the rows go
+    as value tuples, which psycopg escapes.
+    """
+    start = payload.find(b"\\")
+    return start < 0 or _ESCAPE_NEEDED.search(payload, start) is None
+
+
+def _health_lines(
+    submission_id: uuid.UUID, recipient: str, kept: Iterator[tuple[int, HealthRecord, Assessment]]
+) -> Iterator[str]:
+    """`_health_rows` as COPY text lines (HEALTH_COLUMNS), for payloads where `copy_lines_safe` holds."""
+    prefix = f"{submission_id}\t"
+    recipient_field = f"\t{recipient}\t"
+    dumps, null = orjson.dumps, "\\N"
+    for index, record, assessment in kept:
+        given, middle, family, dob = (
+            record.given_name, record.middle_names, record.family_name, record.date_of_birth,
+        )  # fmt: skip
+        address = record.address
+        if address is None:
+            lines, town, postcode = "[]", null, null
+        else:
+            lines = dumps(address.lines).decode() if address.lines else "[]"
+            town = null if address.town is None else address.town
+            postcode = null if address.postcode is None else address.postcode
+        former = dumps(_former(record)).decode() if record.former_names else "[]"
+        issues = assessment.issues
+        flags = dumps([i.code.value for i in issues]).decode() if issues else "[]"
+        postcode_norm, nhs_number = assessment.postcode_norm, assessment.nhs_number
+        yield (
+            f"{prefix}{index}{recipient_field}{null if given is None else given}\t"
+            f"{null if middle is None else middle}\t{null if family is None else family}\t{former}\t"
+            f"{null if dob is None else dob.isoformat()}\t{lines}\t{town}\t{postcode}\t"
+            f"{null if postcode_norm is None else postcode_norm}\t{'t' if record.address_is_last_known else 'f'}\t"
+            f"{null if nhs_number is None else nhs_number}\t{flags}\n"
+        )
+
+
 def _education_rows(
     submission_id: uuid.UUID,
     kind: SubmissionKind,
     register_la: str,
     records: Sequence[EducationRecord],
-    assessments: Sequence[Assessment],
+    as_of: dt.date,
+    tally: _Tally,
 ) -> Iterator[tuple[Any, ...]]:
-    for index, (record, assessment) in enumerate(zip(records, assessments, strict=True)):
+    add = tally.add
+    for index, record in enumerate(records):
+        assessment = assess_education_record(record, as_of)
+        add(index, assessment)
         if assessment.fate is Fate.rejected:
             continue
         address = record.address
@@ -203,6 +283,7 @@ def ingest(
     verified = verify_jws(session, body, typ=SUBMISSION_TYP, expected_partner=caller.partner_id, now=now)
     payload_sha256 = hashlib.sha256(verified.payload).hexdigest()
     submission = parse_payload(verified.payload, settings)
+    lines_safe = copy_lines_safe(verified.payload)
     # Keep the signature evidence, let the decoded payload bytes go: at 500,000 records they are 100 MB.
     verified = dataclasses.replace(verified, payload=b"")
     if submission.sender != caller.partner_id:
@@ -237,33 +318,9 @@ def ingest(
         )
 
     as_of = submission.as_of
-    if isinstance(submission, HealthRegisterSubmission):
-        assessments = [assess_health_record(r, as_of) for r in submission.records]
-    else:
-        assessments = [assess_education_record(r, as_of) for r in submission.records]
-    counts = {fate: 0 for fate in Fate}
-    for assessment in assessments:
-        counts[assessment.fate] += 1
-
-    receipt = Receipt(
-        submission_id=submission.submission_id,
-        kind=submission.kind,
-        sender=submission.sender,
-        recipient=submission.recipient,
-        scope=submission.scope,
-        as_of=as_of,
-        received_at=now,
-        payload_sha256=payload_sha256,
-        jws_sha256=verified.content_sha256,
-        signer_kid=verified.kid,
-        record_count=len(submission.records),
-        accepted=counts[Fate.accepted],
-        flagged=counts[Fate.flagged],
-        rejected=counts[Fate.rejected],
-        records=_record_fates(assessments),
-    )
-    receipt_json = receipt.model_dump(mode="json")
-    receipt_jws = signer.sign(receipt_json, typ=RECEIPT_TYP)
+    record_count = len(submission.records)
+    # The submission row goes first (the record rows refer to it); its counts and receipt are filled in
+    # once every record has been assessed, which happens while the rows stream to the database.
     inserted = repository.insert_submission_if_absent(
         session,
         {
@@ -281,12 +338,12 @@ def ingest(
             "jws_header": verified.header,
             "signer_kid": verified.kid,
             "signer_thumbprint": verified.thumbprint,
-            "record_count": len(submission.records),
-            "accepted_count": counts[Fate.accepted],
-            "flagged_count": counts[Fate.flagged],
-            "rejected_count": counts[Fate.rejected],
-            "receipt": receipt_json,
-            "receipt_jws": receipt_jws,
+            "record_count": record_count,
+            "accepted_count": 0,
+            "flagged_count": 0,
+            "rejected_count": 0,
+            "receipt": {},
+            "receipt_jws": "",
         },
     )
     if not inserted:
@@ -296,14 +353,57 @@ def ingest(
         return _replay_or_conflict(existing, caller.partner_id, payload_sha256)
 
     sid = submission.submission_id
+    tally = _Tally()
     if isinstance(submission, HealthRegisterSubmission):
         assert submission.recipient is not None  # decide_route requires it
+        kept = _kept_health(submission.records, as_of, tally)
         repository.insert_rows(
             session,
             HealthChild,
             HEALTH_COLUMNS,
-            _health_rows(sid, submission.recipient, submission.records, assessments),
+            _health_lines(sid, submission.recipient, kept)
+            if lines_safe and repository.copy_text_supported(session)
+            else _health_rows(sid, submission.recipient, kept),
         )
+    else:
+        assert submission.kind in EDUCATION_KINDS and decision.register_la is not None
+        repository.insert_rows(
+            session,
+            EducationChild,
+            EDUCATION_COLUMNS,
+            _education_rows(sid, submission.kind, decision.register_la, submission.records, as_of, tally),
+        )
+    counts = tally.counts
+    receipt = Receipt(
+        submission_id=sid,
+        kind=submission.kind,
+        sender=submission.sender,
+        recipient=submission.recipient,
+        scope=submission.scope,
+        as_of=as_of,
+        received_at=now,
+        payload_sha256=payload_sha256,
+        jws_sha256=verified.content_sha256,
+        signer_kid=verified.kid,
+        record_count=record_count,
+        accepted=counts[Fate.accepted],
+        flagged=counts[Fate.flagged],
+        rejected=counts[Fate.rejected],
+        records=tally.reported,
+    )
+    receipt_json = receipt.model_dump(mode="json")
+    receipt_jws = signer.sign(receipt_json, typ=RECEIPT_TYP)
+    repository.set_outcome(
+        session,
+        sid,
+        accepted=counts[Fate.accepted],
+        flagged=counts[Fate.flagged],
+        rejected=counts[Fate.rejected],
+        receipt=receipt_json,
+        receipt_jws=receipt_jws,
+    )
+    if isinstance(submission, HealthRegisterSubmission):
+        assert submission.recipient is not None
         job = jobs_service.enqueue(
             session,
             "match_health_list",
@@ -312,13 +412,6 @@ def ingest(
             visible_to=[submission.sender, submission.recipient],
         )
     else:
-        assert submission.kind in EDUCATION_KINDS and decision.register_la is not None
-        repository.insert_rows(
-            session,
-            EducationChild,
-            EDUCATION_COLUMNS,
-            _education_rows(sid, submission.kind, decision.register_la, submission.records, assessments),
-        )
         repository.supersede_register(
             session,
             sender_id=submission.sender,
