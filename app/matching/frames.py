@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jellyfish
+import numpy as np
 import polars as pl
 
 from app.matching import normalise
@@ -47,6 +48,20 @@ def _as_date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(str(value))
 
 
+_NAME_FIELDS = (
+    "given_name",
+    "middle_names",
+    "family_name",
+    "preferred_given_name",
+    "preferred_family_name",
+    "nhs_number",
+)
+
+
+def _joined(former: Sequence[Mapping[str, Any]], part: str) -> str:
+    return "\n".join([name.get(part) or "" for name in former])
+
+
 def records_to_frame(
     records: Sequence[Mapping[str, Any]],
     ids: Sequence[int],
@@ -65,31 +80,21 @@ def records_to_frame(
         raise ValueError("ids and records differ in length")
     count = len(records)
     # Column by column with comprehensions, and dates and sexes converted once per distinct value: this
-    # loop over records is the one per-record Python step.
-    columns: dict[str, list[Any]] = {
-        name: [record.get(name) for record in records]
-        for name in (
-            "given_name",
-            "middle_names",
-            "family_name",
-            "preferred_given_name",
-            "preferred_family_name",
-            "nhs_number",
-        )
-    }
-    addresses = [record.get("address") or {} for record in records]
-    formers = [record.get("former_names") or [] for record in records]
+    # loop over records is the one per-record Python step. No container is allocated per record (no
+    # `or {}`, no generator per record): with millions of live records, allocations are what set off the
+    # cyclic garbage collector's full passes.
+    columns: dict[str, list[Any]] = {name: [record.get(name) for record in records] for name in _NAME_FIELDS}
+    addresses = [record.get("address") for record in records]
+    formers = [record.get("former_names") for record in records]
     # Multi-valued items travel as one newline-joined string (building nested Series is slow) and are
     # split again by polars.
-    columns["former_given_names"] = [
-        "\n".join(f.get("given_name") or "" for f in former) for former in formers
+    columns["former_given_names"] = [_joined(former, "given_name") if former else "" for former in formers]
+    columns["former_family_names"] = [_joined(former, "family_name") if former else "" for former in formers]
+    columns["address_lines"] = [
+        "\n".join(address.get("lines") or ()) if address else "" for address in addresses
     ]
-    columns["former_family_names"] = [
-        "\n".join(f.get("family_name") or "" for f in former) for former in formers
-    ]
-    columns["address_lines"] = ["\n".join(address.get("lines") or []) for address in addresses]
-    columns["town"] = [address.get("town") for address in addresses]
-    columns["postcode"] = [address.get("postcode") for address in addresses]
+    columns["town"] = [address.get("town") if address else None for address in addresses]
+    columns["postcode"] = [address.get("postcode") if address else None for address in addresses]
     dates = [record.get("date_of_birth") for record in records]
     as_date = {value: _as_date(value) for value in set(dates)}
     columns["date_of_birth"] = [as_date[value] for value in dates]
@@ -130,19 +135,27 @@ def columns_to_frame(columns: Mapping[str, Sequence[Any] | pl.Series]) -> pl.Dat
     return canonicalise(raw)
 
 
+def _codes(series: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(distinct non-null values in sorted order, each row's position among them; null for null)."""
+    distinct = series.drop_nulls().unique().sort()
+    # An Enum over the distinct values codes every row in one hash pass; its physical codes are the
+    # positions, and a gather maps them back (much cheaper than `replace_strict` on strings).
+    return distinct, series.cast(pl.Enum(distinct)).to_physical()
+
+
 def _map_unique(series: pl.Series, fn: Callable[[Any], Any], dtype: pl.DataType) -> pl.Series:
     """Apply a scalar cleaner once per distinct non-null value."""
-    distinct = series.unique().drop_nulls()
-    # Old and new values as Series, not a dict: converting a dict of distinct addresses back is not free.
-    cleaned = pl.Series([fn(v) for v in distinct.to_list()], dtype=dtype)
-    return series.replace_strict(distinct, cleaned, default=None, return_dtype=dtype).alias(series.name)
+    distinct, codes = _codes(series)
+    cleaned = pl.Series(series.name, [fn(v) for v in distinct.to_list()], dtype=dtype)
+    return cleaned.gather(codes)
 
 
 def _map_elements(series: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
-    """Apply a string cleaner to every element of a list-of-strings column, once per distinct element."""
-    distinct = series.explode().unique().drop_nulls().to_list()
-    mapping = {v: fn(v) for v in distinct}
-    return series.list.eval(pl.element().replace_strict(mapping, default=None, return_dtype=pl.String()))
+    """A string cleaner on every element of a list-of-strings column, once per distinct element; elements
+    it maps to None are dropped, order and repeats kept; a null or empty list gives []."""
+    long = _long(pl.DataFrame({_VALUE: series}), _VALUE)
+    mapped = long.with_columns(_map_unique(long[_VALUE], fn, pl.String())).drop_nulls(_VALUE)
+    return _lists(series.len(), mapped).alias(series.name)
 
 
 def _phonetic(token: str | None) -> str | None:
@@ -182,17 +195,13 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
             "middle_tokens": _split(folded["middle_names"]),
             "family_tokens": _split(folded["family_name"]),
             "pref_tokens": _split(folded["preferred_given_name"]),
-            "former_given": _map_elements(raw["former_given_names"], _first_token)
-            .list.drop_nulls()
-            .fill_null([]),
-            "former_family": _map_elements(raw["former_family_names"], normalise.compact)
-            .list.drop_nulls()
-            .fill_null([]),
+            "former_given": _map_elements(raw["former_given_names"], _first_token),
+            "former_family": _map_elements(raw["former_family_names"], normalise.compact),
             "family": folded["family_name"].str.replace_all(" ", "", literal=True),
             "pref_family": folded["preferred_family_name"].str.replace_all(" ", "", literal=True),
             "dob": raw["date_of_birth"],
             "postcode": postcode,
-            "house_no": _map_unique(address_text, lambda t: normalise.house_number(t.split("\n")), s),
+            "house_no": _map_unique(address_text, normalise.house_number_in_text, s),
             "street": _street_keys(raw["address_lines"]),
             "sex": raw["sex"].str.to_uppercase().str.strip_chars(),
             "nhs": _map_unique(raw["nhs_number"], normalise.nhs_number, s),
@@ -219,19 +228,17 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
         pc_area=outward.str.extract(r"^([A-Z]+)"),
     )
     groups = {}
-    for column in ("given1", "pref_given1"):
-        mapped = _map_unique(frame[column], lambda g: "\t".join(x or "" for x in given_groups(g)), s)
-        groups[column] = mapped.str.split("\t")
-    frame = frame.with_columns(
-        given_c1=groups["given1"].list.get(0, null_on_oob=True),
-        given_c2=groups["given1"].list.get(1, null_on_oob=True).replace("", None),
-        pref_c1=groups["pref_given1"].list.get(0, null_on_oob=True),
-        pref_c2=groups["pref_given1"].list.get(1, null_on_oob=True).replace("", None),
-    )
+    for column, prefix in (("given1", "given"), ("pref_given1", "pref")):
+        distinct, codes = _codes(frame[column])
+        found = [given_groups(name) for name in distinct.to_list()]
+        for i in (0, 1):
+            groups[f"{prefix}_c{i + 1}"] = pl.Series([g[i] for g in found], dtype=s).gather(codes)
+    frame = frame.with_columns(**groups)
+    name_keys, given_keys = _name_keys(frame)
     return frame.with_columns(
-        name_keys=_name_keys(frame, _ALL_PARTS),
+        name_keys=name_keys,
         # Given-type names only: within one postcode, surname keys would pair every sibling.
-        given_keys=_name_keys(frame, _GIVEN_PARTS),
+        given_keys=given_keys,
         given_ph=_map_unique(frame["given1"], _phonetic, s),
         family_ph=_map_unique(frame["family"], _phonetic, s),
     )
@@ -247,12 +254,27 @@ def _long(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     return long.explode(_VALUE) if isinstance(long.schema[_VALUE], pl.List) else long
 
 
-def _per_record(height: int, long: pl.DataFrame) -> pl.Series:
-    """Distinct non-null values of each of `height` records from (row, value) pairs, sorted; [] if none."""
-    # One sort of the distinct (row, value) pairs, rather than a unique and a sort inside every group.
-    found = long.drop_nulls().unique().sort(_ROW, _VALUE).group_by(_ROW, maintain_order=True).agg(_VALUE)
+def _lists(height: int, long: pl.DataFrame) -> pl.Series:
+    """Each of `height` records' values, in the order given, from (row, value) pairs sorted by row; [] if
+    none. The rows MUST be sorted: they are flagged so, which lets the group-by cut slices."""
+    found = long.with_columns(pl.col(_ROW).set_sorted()).group_by(_ROW, maintain_order=True).agg(_VALUE)
     rows = pl.DataFrame({_ROW: pl.int_range(height, dtype=pl.UInt32, eager=True)})
     return rows.join(found, on=_ROW, how="left", maintain_order="left")[_VALUE].fill_null([])
+
+
+def _per_record(height: int, long: pl.DataFrame) -> pl.Series:
+    """Distinct non-null values of each of `height` records from (row, value) pairs, sorted; [] if none."""
+    long = long.drop_nulls(_VALUE)
+    distinct, codes = _codes(long[_VALUE])
+    # Each (row, value) as one 64-bit number, row high and the value's rank in sorted order low: one
+    # integer sort (polars', multi-threaded) orders them all, and neighbours that are equal are repeats.
+    key = long[_ROW].cast(pl.UInt64).to_numpy() << np.uint64(32) | codes.cast(pl.UInt64).to_numpy()
+    pairs = pl.Series(key).sort().to_numpy()
+    if len(pairs):
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    rows = (pairs >> np.uint64(32)).astype(np.uint32)
+    values = distinct.gather((pairs & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    return _lists(height, pl.DataFrame({_ROW: rows, _VALUE: values}))
 
 
 def _street_keys(address_lines: pl.Series) -> pl.Series:
@@ -269,19 +291,26 @@ def _street_keys(address_lines: pl.Series) -> pl.Series:
     return _per_record(frame.height, words).list.join(" ").replace("", None).alias("street")
 
 
-def _name_keys(frame: pl.DataFrame, parts: tuple[str, ...]) -> pl.Series:
+def _name_keys(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
     """Blocking keys from name parts: the metaphone of each token plus given-name identity groups.
 
     Keeping all parts (given, middle, family, preferred, former) is what lets blocking survive swapped
-    names, a dropped half of a double-barrelled surname, a changed surname and a middle name moved.
+    names, a dropped half of a double-barrelled surname, a changed surname and a middle name moved. Returns
+    the keys of all parts and of the given-type parts only; metaphone runs once per distinct token.
     """
-    tokens = pl.concat([_long(frame, part) for part in parts])
+    given = pl.concat([_long(frame, part) for part in _GIVEN_PARTS])
+    tokens = pl.concat([given, *(_long(frame, part) for part in _ALL_PARTS[len(_GIVEN_PARTS) :])])
     phonetic = tokens.with_columns(_map_unique(tokens[_VALUE], _phonetic, pl.String()))
-    groups = [
-        frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW), ("=" + pl.col(c)).alias(_VALUE))
-        for c in ("given_c1", "given_c2", "pref_c1", "pref_c2")
-    ]
-    return _per_record(frame.height, pl.concat([phonetic, *groups]))
+    groups = pl.concat(
+        [
+            frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW), ("=" + pl.col(c)).alias(_VALUE))
+            for c in ("given_c1", "given_c2", "pref_c1", "pref_c2")
+        ]
+    )
+    return (
+        _per_record(frame.height, pl.concat([phonetic, groups])),
+        _per_record(frame.height, pl.concat([phonetic.head(given.height), groups])),
+    )
 
 
 _ROW = "row"

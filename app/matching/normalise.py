@@ -74,11 +74,15 @@ def postcode_parts(canonical: str | None) -> tuple[str | None, str | None, str |
 
 
 def house_number(lines: list[str]) -> str | None:
-    for line in lines:
-        found = _HOUSE_NUMBER.search(line.lower())
-        if found:
-            return found.group(1)
-    return None
+    """The first house number (digits, maybe one letter) of the first line that has one."""
+    return house_number_in_text("\n".join(lines))
+
+
+def house_number_in_text(text: str) -> str | None:
+    """`house_number` of lines joined by newlines: the first match in the text is the first line's match,
+    since a match never spans a newline and a newline is a word boundary as a line's end is."""
+    found = _HOUSE_NUMBER.search(text.lower())
+    return found.group(1) if found else None
 
 
 def street_key(lines: list[str]) -> str | None:
