@@ -20,12 +20,20 @@ router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
 JOSE_MEDIA_TYPE = "application/jose"
 
 
-async def signed_body(request: Request) -> bytes:
-    """The raw compact JWS; the size limit middleware has already capped it."""
+async def signed_body(request: Request) -> bytearray:
+    """The raw compact JWS; the size limit middleware caps it while it is read.
+
+    A `bytearray` the request does not keep a reference to (unlike `Request.body()`): `service.ingest`
+    empties it once the signature is checked, so its memory (136 MB at 500,000 records) is free again
+    before the records are validated.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != JOSE_MEDIA_TYPE:
         raise UnsupportedMediaType(f"Submissions are compact JWS bodies sent as {JOSE_MEDIA_TYPE}.")
-    return await request.body()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+    return body
 
 
 @router.post(
@@ -57,7 +65,7 @@ def create_submission(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    body: Annotated[bytes, Depends(signed_body)],
+    body: Annotated[bytearray, Depends(signed_body)],
 ) -> SubmissionStatus:
     """Take a signed submission; store it and every accepted record, or nothing; answer a signed receipt."""
     outcome = service.ingest(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -9,7 +10,7 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -97,6 +98,14 @@ def parse_payload(payload: bytes, settings: Settings) -> SubmissionPayload:
         if exc.error_count() > MAX_REPORTED_ERRORS:
             detail += f" The first {MAX_REPORTED_ERRORS} are listed."
         raise InvalidSubmission(detail, errors=items) from None
+
+
+def _release(body: bytes | bytearray) -> None:
+    """Empty a `bytearray` body once verified: everything later works from the decoded payload."""
+    if isinstance(body, bytearray):
+        # BufferError: a view of it is still alive somewhere; then it is freed with the request.
+        with contextlib.suppress(BufferError):
+            body.clear()
 
 
 def _partner_view(session: Session, partner_id: str) -> PartnerView | None:
@@ -273,14 +282,20 @@ def ingest(
     session: Session,
     *,
     caller: Caller,
-    body: bytes,
+    body: bytes | bytearray,
     settings: Settings,
     signer: ServiceSigner,
     now: dt.datetime,
     request_id: str | None,
 ) -> IngestOutcome:
-    """Store a signed submission and all its accepted records in the caller's transaction, or nothing."""
-    verified = verify_jws(session, body, typ=SUBMISSION_TYP, expected_partner=caller.partner_id, now=now)
+    """Store a signed submission and all its accepted records in the caller's transaction, or nothing.
+
+    A `bytearray` body is emptied once its signature has been checked (see `router.signed_body`).
+    """
+    # verify_jws reads the body through find/rfind/memoryview/hashlib, which take a bytearray as well.
+    signed = cast(bytes, body)
+    verified = verify_jws(session, signed, typ=SUBMISSION_TYP, expected_partner=caller.partner_id, now=now)
+    _release(body)
     payload_sha256 = hashlib.sha256(verified.payload).hexdigest()
     submission = parse_payload(verified.payload, settings)
     lines_safe = copy_lines_safe(verified.payload)

@@ -237,3 +237,29 @@ class TestFastRulesPath:
         for as_of in (AS_OF, dt.date(2025, 9, 1)):
             for record in records + extra:
                 assert assess_health_record(record, as_of) == _assess_health_in_full(record, as_of)
+
+
+class TestBodyIsReleased:
+    def test_the_signed_body_is_emptied_once_verified(
+        self,
+        client: TestClient,
+        health_board: TestPartner,
+        pilot_la: TestPartner,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        seen: list[bytes | bytearray] = []
+        real_ingest, real_parse = service.ingest, service.parse_payload
+
+        def spy_ingest(*args: Any, **kwargs: Any) -> Any:
+            seen.append(kwargs["body"])
+            return real_ingest(*args, **kwargs)
+
+        def spy_parse(*args: Any) -> Any:
+            assert len(seen[0]) == 0  # emptied before the records are validated
+            return real_parse(*args)
+
+        monkeypatch.setattr(service, "ingest", spy_ingest)
+        monkeypatch.setattr(service, "parse_payload", spy_parse)
+        response = send(client, health_board, payload(health_board.id, [child()]))
+        assert response.status_code == 201, response.text
+        assert isinstance(seen[0], bytearray) and len(seen[0]) == 0
