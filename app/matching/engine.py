@@ -35,6 +35,10 @@ _RARE_RATIO = 20
 _SAME_HOME = [level_code("address", lv) for lv in ("postcode_and_house", "house_and_street")]
 _NEAR_ADDRESS = [*_SAME_HOME, *(level_code("address", lv) for lv in ("postcode", "sector"))]
 _SAME_CHILD_DOB = [0, *(level_code("dob", lv) for lv in ("exact", "transposed", "one_day", "two_of_three"))]
+# Given-name levels with which a record accounts for a row's given name: as its first name, an equivalent
+# form, or one of its middle names (not a near spelling: twins' names are often one letter apart).
+_RECORD_NAMES = [level_code("given", lv) for lv in ("exact", "equivalent", "alternative")]
+_ALTERNATIVE = level_code("given", "alternative")
 
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     "health_id": pl.Int64(),
@@ -83,17 +87,45 @@ def _one_spelling_rare(tf: TermFrequencies) -> pl.Expr:
     return pl.min_horizontal(left, right) * _RARE_RATIO <= pl.max_horizontal(left, right)
 
 
-def _same_child(model: MatchModel, threshold: float | None = None, slip: pl.Expr | None = None) -> pl.Expr:
+def _same_child(
+    model: MatchModel,
+    threshold: float | None = None,
+    slip: pl.Expr | None = None,
+    vouched: pl.Expr | None = None,
+) -> pl.Expr:
     """Two records of one side are the same child: a confident match whose given names are known and agree.
 
-    Requiring known, non-different given names is the twin guard: twins agree on everything else.
+    Requiring known, non-different given names is the twin guard: twins agree on everything else. With
+    `vouched` (the record both rows point at names the child by both given names, see `_vouched`) the
+    given-name comparison between the two rows is replaced by the record's word for it: the birth dates
+    must then agree exactly and the rest of the evidence be confident on its own, without the given-name
+    weight.
     """
+    cut = threshold or model.thresholds.same_child
+    names = pl.col("given").is_in(_SAME_CHILD_GIVEN) | (pl.lit(False) if slip is None else slip)
+    confident = pl.col("match_probability") >= cut
+    if vouched is not None:
+        without_given = pl.col("match_weight") - pl.col("weight_given") >= weight_for_probability(cut)
+        born_same_day = pl.col("dob").is_in([0, level_code("dob", "exact")])
+        confident = (names & confident) | (vouched & born_same_day & without_given)
+        names = names | vouched
     return (
-        (pl.col("match_probability") >= (threshold or model.thresholds.matched))
-        & (pl.col("given").is_in(_SAME_CHILD_GIVEN) | (pl.lit(False) if slip is None else slip))
+        confident
+        & names
         & pl.col("dob").is_in(_SAME_CHILD_DOB)
         & (pl.col("middle") != level_code("middle", "disagree"))
     )
+
+
+def _vouched(given: str, other_given: str) -> pl.Expr:
+    """The record two rows both point at accounts for both rows' given names, one of them through its
+    middle names: one child written "Efa" by one list and "Sophie" by another, whose school registers
+    "Efa Sophie". Twins would need one twin's record to carry the other twin's name as a middle name."""
+    return (
+        pl.col(given).is_in(_RECORD_NAMES)
+        & pl.col(other_given).is_in(_RECORD_NAMES)
+        & ((pl.col(given) == _ALTERNATIVE) | (pl.col(other_given) == _ALTERNATIVE))
+    ).fill_null(False)
 
 
 def _same_child_pairs(
@@ -106,6 +138,7 @@ def _same_child_pairs(
     threshold: float | None = None,
     located: bool = False,
     typos: bool = False,
+    vouched: pl.Series | None = None,
 ) -> pl.Series:
     """For pairs of positions within one frame: are the two records the same child?
 
@@ -117,6 +150,7 @@ def _same_child_pairs(
     With `typos` a given name one slip away also counts, provided one spelling is far rarer than the other
     in the reference: a slip makes a rare string, whereas twins' one-letter-apart names (Mali, Mari) are
     both ordinary names; and so does a given name found among the other record's middle names.
+    `vouched` marks pairs whose given names a record on the other side accounts for (see `_vouched`).
     """
     pairs = pl.DataFrame({ROW: left, REF_ROW: right}, schema={ROW: pl.UInt32, REF_ROW: pl.UInt32})
     if not pairs.height:
@@ -126,7 +160,11 @@ def _same_child_pairs(
     slip = (pl.col("given") == level_code("given", "fuzzy_high")) & pl.col("rare") | (
         pl.col("given") == level_code("given", "alternative")
     )
-    same = _same_child(model, threshold, slip if typos else None)
+    if vouched is not None:
+        scored = scored.with_columns(vouched.alias("vouched"))
+    same = _same_child(
+        model, threshold, slip if typos else None, None if vouched is None else pl.col("vouched")
+    )
     if registered_names:
         names_agree = (
             pl.col("given_registered_same")
@@ -148,7 +186,9 @@ def _same_child_pairs(
         # say "one child listed twice", and a namesake on no register says the same; such a claim must
         # clear the match threshold by the margin, as any other uncorroborated close call must.
         apart = pl.col("address") == level_code("address", "different")
-        clear = weight_for_probability(threshold or model.thresholds.matched) + model.thresholds.margin_bits
+        clear = (
+            weight_for_probability(threshold or model.thresholds.same_child) + model.thresholds.margin_bits
+        )
         same = same & (~apart | (pl.col("match_weight") >= clear))
         registers = frame["register"]
         same_source = (registers.gather(pairs[ROW]) == registers.gather(pairs[REF_ROW])).fill_null(False)
@@ -197,7 +237,7 @@ def _decide(
 ) -> pl.DataFrame:
     margin = model.thresholds.margin_bits
     eligible = scored.filter(pl.col("match_weight") >= weight_for_probability(model.thresholds.possible))
-    eligible = eligible.select(ROW, REF_ROW, "match_weight")
+    eligible = eligible.select(ROW, REF_ROW, "match_weight", "given")
     assigned = one_to_one(eligible, ROW, REF_ROW, "match_weight").select(ROW, REF_ROW)
 
     # One child listed twice on the health side (a health board and a GP practice): a row whose best
@@ -205,8 +245,11 @@ def _decide(
     # was left with). Two different children with one name and birthday each keep their own record,
     # because each has a better candidate of its own.
     best = eligible.group_by(ROW).agg(
-        pl.col(REF_ROW).sort_by("match_weight", descending=True).first(),
+        pl.col(REF_ROW, "given").sort_by("match_weight", descending=True).first(),
         pl.col("match_weight").max().alias("best_w"),
+    )
+    record_given = eligible.select(
+        pl.col(ROW).alias("holder"), REF_ROW, pl.col("given").alias("holder_given")
     )
     own = assigned.join(eligible, on=[ROW, REF_ROW]).select(ROW, pl.col("match_weight").alias("own_w"))
     taken = (
@@ -214,8 +257,14 @@ def _decide(
         .filter(pl.col("holder") != pl.col(ROW))
         .join(own, on=ROW, how="left")
         .filter(pl.col("own_w").is_null() | (pl.col("own_w") < pl.col("best_w")))
+        .join(record_given, on=["holder", REF_ROW], how="left")
     )
-    shared = taken.filter(_same_child_pairs(health, taken[ROW], taken["holder"], model, tf, typos=True))
+    shared = taken.filter(
+        _same_child_pairs(
+            health, taken[ROW], taken["holder"], model, tf, typos=True,
+            vouched=taken.select(_vouched("given", "holder_given")).to_series(),
+        )
+    )  # fmt: skip
     assigned = pl.concat([assigned.join(shared.select(ROW), on=ROW, how="anti"), shared.select(ROW, REF_ROW)])
 
     # Rivals: close competitors that are not already clearly explained elsewhere, and not the same child
@@ -234,7 +283,9 @@ def _decide(
         pl.col(REF_ROW).alias("cross_ref"),
         pl.col("match_weight").alias("cross_w"),
     )
-    competitors = eligible.select(ROW, REF_ROW, pl.col("match_weight").alias("w2"))
+    competitors = eligible.select(
+        ROW, REF_ROW, pl.col("match_weight").alias("w2"), pl.col("given").alias("given2")
+    )
     swap_loss = (pl.col("match_weight") - pl.col("w2")) + (
         pl.col("held_w") - pl.col("cross_w").fill_null(0.0)
     )
@@ -263,8 +314,11 @@ def _decide(
         )
     )
     rival_h = rival_h.filter(
-        ~_same_child_pairs(health, rival_h[ROW], rival_h["rival"], model, tf, typos=True)
-    )
+        ~_same_child_pairs(
+            health, rival_h[ROW], rival_h["rival"], model, tf, typos=True,
+            vouched=rival_h.select(_vouched("given", "given2")).to_series(),
+        )
+    )  # fmt: skip
     runner = (
         pl.concat([rival_e.select(ROW, "w2"), rival_h.select(ROW, "w2")])
         .group_by(ROW)

@@ -91,6 +91,13 @@ class Thresholds(BaseModel):
         "child for the same record) is within this many bits of weight is only 'possible'.",
     )
 
+    same_child: float = Field(
+        0.95,
+        description="Match probability two records of one side (two health lists, two registers) must reach "
+        "to be taken as one child. Kept apart from `matched`: moving the match threshold must not make "
+        "namesakes on two lists into one child.",
+    )
+
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
         if not 0 < self.possible <= self.matched < 1:

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from app.matching.engine import OUTPUT_SCHEMA, explain, link
+from app.matching.frames import records_to_frame
 from tests.matching.helpers import child, frames
 
 TRUE = child("Dafydd", "Pritchard", "2014-03-02", sex="M", middle_names="Rhys")
@@ -176,3 +177,34 @@ class TestOutput:
         total = explanation["prior"] + sum(f["weight"] for f in explanation["fields"])
         assert total == pytest.approx(explanation["match_weight"], abs=0.01)
         assert explanation["model_version"] == row["model_version"]
+
+
+class TestSameChildOnTwoHealthLists:
+    """One child on two health lists under two of its names, which its education record holds both of."""
+
+    efa = child("Efa", "Hall", "2017-12-13", sex="F")
+    sophie = child("Sophie", "Hall", "2017-12-13", sex="F")
+    registered = child("Efa", "Hall", "2017-12-13", sex="F", middle_names="Sophie")
+
+    @staticmethod
+    def linked(health: list[dict[str, Any]], registers: list[str]) -> pl.DataFrame:
+        _, education = frames([], [TestSameChildOnTwoHealthLists.registered])
+        lists = records_to_frame(health, list(range(1, len(health) + 1)), registers=registers)
+        return link(lists, education)
+
+    def test_known_by_middle_name_on_a_second_list_shares_the_record(self) -> None:
+        out = self.linked([self.efa, self.sophie], ["W11000029", "W91161"])
+        assert out.select("outcome", "education_id").rows() == [("matched", 101), ("matched", 101)]
+
+    def test_two_names_on_one_list_are_two_children(self) -> None:
+        """Twins Efa and Sophie on one list: one list does not hold one child twice, whatever the record
+        says about middle names."""
+        out = self.linked([self.efa, self.sophie], ["W11000029", "W11000029"])
+        assert out.select("outcome", "education_id").row(0) == ("matched", 101)
+        assert out["outcome"][1] == "unmatched"
+
+    def test_the_record_does_not_vouch_across_birth_dates(self) -> None:
+        sibling = child("Sophie", "Hall", "2017-12-15", sex="F")
+        out = self.linked([self.efa, sibling], ["W11000029", "W91161"])
+        assert out.select("outcome", "education_id").row(0) == ("matched", 101)
+        assert out["outcome"][1] != "matched"
