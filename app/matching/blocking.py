@@ -70,23 +70,36 @@ _FAMILY_KEYS = Part("family_keys", lambda: (pl.col("family"), pl.col("pref_famil
 
 
 class _LongParts:
-    """One frame's parts in long form, each built on first use and shared by every pass that keys on it."""
+    """One frame's parts in long form, each built on first use and shared by every pass that keys on it.
+
+    Joined combinations of parts are shared too: the three name x date-part passes join given groups and
+    surnames once.
+    """
 
     def __init__(self, frame: pl.DataFrame) -> None:
         self._frame = frame
         self._built: dict[str, pl.DataFrame] = {}
+        self._joined: dict[tuple[tuple[str, str], ...], pl.DataFrame] = {}
 
     def get(self, part: Part) -> pl.DataFrame:
         if part.label not in self._built:
             self._built[part.label] = part.long(self._frame)
         return self._built[part.label]
 
+    def _combined(self, parts: tuple[tuple[str, Part], ...]) -> pl.DataFrame:
+        """(row, one column per part) for every combination of the parts' values of each record."""
+        signature = tuple((name, part.label) for name, part in parts)
+        if signature not in self._joined:
+            *head, (name, part) = parts
+            values = self.get(part).rename({_VALUE: name})
+            self._joined[signature] = (
+                values if not head else self._combined(tuple(head)).join(values, on=ROW, how="inner")
+            )
+        return self._joined[signature]
+
     def keyed(self, parts: dict[str, Part]) -> pl.DataFrame:
         """(row, key) for every combination of the parts' values (a record's values joined on its row)."""
-        (first, *rest) = parts
-        combined = self.get(parts[first]).rename({_VALUE: first})
-        for name in rest:
-            combined = combined.join(self.get(parts[name]).rename({_VALUE: name}), on=ROW, how="inner")
+        combined = self._combined(tuple(parts.items()))
         return combined.select(ROW, pl.struct(list(parts)).hash(_SEED).alias(KEY))
 
 
@@ -127,16 +140,21 @@ PASSES: tuple[Pass, ...] = (
 
 @dataclass(frozen=True)
 class ReferenceKeys:
-    """One pass's reference-side keys, sorted, with over-full keys already removed."""
+    """One pass's reference-side keys, sorted (rows in no particular order within a key), with over-full
+    keys already removed."""
 
     keys: npt.NDArray[np.uint64]
     rows: npt.NDArray[np.uint32]
 
     @classmethod
     def build(cls, long_parts: _LongParts, block_pass: Pass, max_block: int) -> ReferenceKeys:
-        keyed = long_parts.keyed(block_pass.reference)
-        keyed = keyed.filter(pl.len().over(KEY) <= max_block).sort(KEY, ROW)
-        return cls(keyed[KEY].to_numpy(), keyed[ROW].to_numpy())
+        keyed = long_parts.keyed(block_pass.reference).sort(KEY)
+        keys = keyed[KEY].to_numpy()
+        # Sorted, a key's entries are one run: runs longer than `max_block` are dropped.
+        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))[: len(keys)])
+        lengths = np.diff(np.append(starts, len(keys)))
+        keep = np.repeat(lengths <= max_block, lengths)
+        return cls(keys[keep], keyed[ROW].to_numpy()[keep])
 
     def as_frame(self) -> pl.DataFrame:
         return pl.DataFrame({KEY: self.keys, "ref_row": self.rows})
@@ -159,9 +177,14 @@ def candidate_pairs(query: pl.DataFrame, reference: dict[str, ReferenceKeys]) ->
         .select(pair.alias("pair"))
         for p in PASSES
     ]
-    pairs = np.sort(pl.concat(found)["pair"].to_numpy())
+    # Polars' sort is multi-threaded; equal neighbours are the pairs more than one pass found.
+    pairs = pl.concat(found)["pair"].sort().to_numpy()
     pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
     return pl.DataFrame(
-        {ROW: (pairs // _ROWS).astype(np.uint32), "ref_row": (pairs % _ROWS).astype(np.uint32)},
+        {
+            # Sorted by row (then ref_row): flagged so, a caller's sort by row costs nothing.
+            ROW: pl.Series(ROW, (pairs >> np.uint64(32)).astype(np.uint32)).set_sorted(),
+            "ref_row": (pairs & np.uint64(_ROWS - 1)).astype(np.uint32),
+        },
         schema={ROW: pl.UInt32, "ref_row": pl.UInt32},
     )
