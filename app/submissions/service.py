@@ -8,9 +8,9 @@ import datetime as dt
 import hashlib
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -43,6 +43,8 @@ from app.submissions.schemas import (
 from app.submissions.schemas_out import Receipt, RecordFate, RecordIssue, SubmissionStatus
 
 RECEIPT_TYP = "cme-receipt+jws"
+_RELEASE_BATCH = 10_000
+_R = TypeVar("_R")
 MAX_REPORTED_ERRORS = 1000
 # The Regulations' dates are calendar days in Wales.
 LONDON = ZoneInfo("Europe/London")
@@ -141,8 +143,20 @@ class _Tally:
             )
 
 
+def _consumed(records: list[_R]) -> Iterator[_R]:
+    """Yield the records in order, taking each batch out of the list as it goes.
+
+    A record is then freed soon after its row is built, while PostgreSQL is still busy with earlier rows,
+    instead of all 500,000 at once after the last row (0.4 s spent while the sender waits).
+    """
+    while records:
+        batch = records[:_RELEASE_BATCH]
+        del records[:_RELEASE_BATCH]
+        yield from batch
+
+
 def _kept_health(
-    records: Sequence[HealthRecord], as_of: dt.date, tally: _Tally
+    records: Iterable[HealthRecord], as_of: dt.date, tally: _Tally
 ) -> Iterator[tuple[int, HealthRecord, Assessment]]:
     """Assess every record, count its fate, and yield those that are stored (not rejected).
 
@@ -232,7 +246,7 @@ def _education_rows(
     submission_id: uuid.UUID,
     kind: SubmissionKind,
     register_la: str,
-    records: Sequence[EducationRecord],
+    records: Iterable[EducationRecord],
     as_of: dt.date,
     tally: _Tally,
 ) -> Iterator[tuple[Any, ...]]:
@@ -369,9 +383,10 @@ def ingest(
 
     sid = submission.submission_id
     tally = _Tally()
+    # From here the records are consumed: taken out of `submission.records` as their rows are built.
     if isinstance(submission, HealthRegisterSubmission):
         assert submission.recipient is not None  # decide_route requires it
-        kept = _kept_health(submission.records, as_of, tally)
+        kept = _kept_health(_consumed(submission.records), as_of, tally)
         repository.insert_rows(
             session,
             HealthChild,
@@ -386,7 +401,14 @@ def ingest(
             session,
             EducationChild,
             EDUCATION_COLUMNS,
-            _education_rows(sid, submission.kind, decision.register_la, submission.records, as_of, tally),
+            _education_rows(
+                sid,
+                submission.kind,
+                decision.register_la,
+                _consumed(cast(list[EducationRecord], submission.records)),
+                as_of,
+                tally,
+            ),
         )
     counts = tally.counts
     receipt = Receipt(

@@ -263,3 +263,16 @@ class TestBodyIsReleased:
         response = send(client, health_board, payload(health_board.id, [child()]))
         assert response.status_code == 201, response.text
         assert isinstance(seen[0], bytearray) and len(seen[0]) == 0
+
+
+class TestRecordsAreConsumed:
+    def test_every_record_in_order_and_the_list_emptied(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(service, "_RELEASE_BATCH", 3)
+        records = list(range(10))
+        seen, left = [], []
+        for record in service._consumed(records):
+            seen.append(record)
+            left.append(len(records))
+        assert seen == list(range(10))
+        assert left == [7, 7, 7, 4, 4, 4, 1, 1, 1, 0]  # taken out a batch at a time
+        assert records == []
