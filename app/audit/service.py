@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Text, cast, event, or_, select, text
+from sqlalchemy import Text, cast, event, insert, or_, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.audit.models import AuditEvent
@@ -84,10 +84,46 @@ def event_hash(prev_hash: str, row: EventFields) -> str:
     return hashlib.sha256((prev_hash + canonical_json(event_body(row))).encode("utf-8")).hexdigest()
 
 
-def _lock_chain(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
-    # SQLite allows one writer at a time already.
+# The lock and the read of the chain's head in one round trip: a parameterless query string may hold two
+# statements, and under READ COMMITTED the second takes its snapshot after the first got the lock.
+_LOCK_AND_READ_HEAD = (
+    f"SELECT pg_advisory_xact_lock({AUDIT_LOCK_KEY}); "
+    "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1"
+)
+
+
+def _locked_head(session: Session) -> tuple[int, str]:
+    """Take the chain lock (PostgreSQL) and read the last event's (seq, hash), or the genesis."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(_LOCK_AND_READ_HEAD)
+            cursor.nextset()
+            last = cursor.fetchone()
+        finally:
+            cursor.close()
+    else:  # SQLite allows one writer at a time already.
+        last = session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
+    return (0, GENESIS_HASH) if last is None else (int(last[0]), str(last[1]))
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An event waiting for its transaction's commit; `seq` is given when it is chained."""
+
+    occurred_at: dt.datetime
+    partner_id: str | None
+    officer_id: str | None
+    role: str | None
+    action: str
+    purpose: str | None
+    object_type: str
+    object_ids: list[str]
+    request_id: str | None
+    seq: int = 0
 
 
 def record(
@@ -108,11 +144,11 @@ def record(
     """
     session.connection()  # begins the transaction the event belongs to, as any statement would
     transaction = session.get_transaction()
-    queued: tuple[SessionTransaction | None, list[AuditEvent]] | None = session.info.get(_QUEUED)
+    queued: tuple[SessionTransaction | None, list[_Pending]] | None = session.info.get(_QUEUED)
     if queued is None or queued[0] is not transaction:
         queued = session.info[_QUEUED] = (transaction, [])
     queued[1].append(
-        AuditEvent(
+        _Pending(
             # Microseconds are what both databases keep, so the hashed text survives a round trip.
             occurred_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
             partner_id=actor.partner_id if actor else None,
@@ -136,17 +172,20 @@ def _chain_queued_events(session: Session) -> None:
     if queued is None or queued[0] is not session.get_transaction():
         return  # queued in a transaction that has since ended without committing
     session.flush()  # the request's own changes first, outside the lock
-    _lock_chain(session)
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq, prev_hash = (0, GENESIS_HASH) if last is None else (last.seq, last.hash)
-    for row in queued[1]:
+    seq, prev_hash = _locked_head(session)
+    rows = []
+    for pending in queued[1]:
         seq += 1
-        row.seq, row.prev_hash = seq, prev_hash
-        row.hash = prev_hash = event_hash(prev_hash, row)
-    session.add_all(queued[1])
-    session.flush()
+        pending.seq = seq
+        digest = event_hash(prev_hash, pending)
+        rows.append({**_columns(pending), "prev_hash": prev_hash, "hash": digest})
+        prev_hash = digest
+    # A bulk INSERT, not the unit of work: these rows are never read back through this session.
+    session.execute(insert(AuditEvent), rows)
+
+
+def _columns(pending: _Pending) -> dict[str, Any]:
+    return {name: getattr(pending, name) for name in _Pending.__slots__}
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -30,9 +30,10 @@ def authenticate(
     if credentials is None:
         raise Unauthorized("no bearer token")
     factory: sessionmaker[Session] = request.app.state.session_factory
-    # Its own short transaction, committed now: the jti stays burned even if the request then fails,
-    # and every process sharing the database sees it.
-    with factory.begin() as session:
+    # Autocommit, outside the request's transaction: the jti stays burned even if the request then fails,
+    # every process sharing the database sees it at once, and the burn is a single round trip.
+    with factory() as session:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return authenticate_token(session, credentials.credentials, settings=settings, now=clock.now())
 
 

@@ -31,6 +31,17 @@ class VerifiedJws:
     content_sha256: str  # hex SHA-256 of the exact compact serialisation received
 
 
+def require_usable(key: SigningKeyStatus | None, now: dt.datetime) -> SigningKeyStatus:
+    """The key, if it exists, its partner is active and it is within its validity at `now`."""
+    if key is None:
+        raise Unauthorized("no key registered under this kid for this partner")
+    if key.partner_status is not PartnerStatus.active:
+        raise Unauthorized("partner suspended")
+    if not key.usable_at(now):
+        raise Unauthorized("key revoked or not yet valid")
+    return key
+
+
 def verify_parsed(
     session: Session, jws: CompactJws, *, expected_partner: str, now: dt.datetime
 ) -> SigningKeyStatus:
@@ -38,13 +49,7 @@ def verify_parsed(
 
     The key's status is read on every call, so a revocation or suspension applies to the next request.
     """
-    key = partners_service.signing_key(session, expected_partner, jws.kid)
-    if key is None:
-        raise Unauthorized("no key registered under this kid for this partner")
-    if key.partner_status is not PartnerStatus.active:
-        raise Unauthorized("partner suspended")
-    if not key.usable_at(now):
-        raise Unauthorized("key revoked or not yet valid")
+    key = require_usable(partners_service.signing_key(session, expected_partner, jws.kid), now)
     verify_signature(jws, key.public_jwk, key.alg, partner_id=key.partner_id)
     return key
 

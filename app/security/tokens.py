@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +20,52 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import Unauthorized
+from app.partners import service as partners_service
 from app.partners.models import PartnerKind
-from app.security.jose_adapter import parse_compact
-from app.security.jws import verify_parsed
-from app.security.replay import record_jti
+from app.partners.repository import SigningKeyStatus
+from app.security.jose_adapter import CompactJws, parse_compact, verify_signature
+from app.security.jws import require_usable, verify_parsed
+from app.security.replay import burn_jti
 from app.security.roles import OfficerRole
 
 TOKEN_TYP = "cme-auth+jwt"
 MAX_TOKEN_BYTES = 8192
 _OFFICER_ID = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
+KNOWN_KEYS_SIZE = 1024
+
+
+class _KnownKeys:
+    """Keys (partner, kid) this process has seen usable, least recently used dropped first.
+
+    Only what cannot change under a (partner, kid, thumbprint) is relied on from here: the JWK, its
+    algorithm and the partner's kind. Whether the key may still be used is checked by the jti burn itself
+    (`burn_jti`), in the same round trip, on every request.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._keys: OrderedDict[tuple[str, str], SigningKeyStatus] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, partner_id: str, kid: str) -> SigningKeyStatus | None:
+        with self._lock:
+            key = self._keys.get((partner_id, kid))
+            if key is not None:
+                self._keys.move_to_end((partner_id, kid))
+            return key
+
+    def put(self, key: SigningKeyStatus) -> None:
+        with self._lock:
+            self._keys[(key.partner_id, key.kid)] = key
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+
+    def forget(self, partner_id: str, kid: str) -> None:
+        with self._lock:
+            self._keys.pop((partner_id, kid), None)
+
+
+_known_keys = _KnownKeys(KNOWN_KEYS_SIZE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +145,8 @@ def _officer(claims: dict[str, Any], kind: PartnerKind) -> tuple[str | None, Off
 def authenticate_token(session: Session, token: str, *, settings: Settings, now: dt.datetime) -> Caller:
     """Verify a bearer token and burn its jti; raise `Unauthorized` (reason logged only) on any failure.
 
-    The jti row is written through `session`; the caller commits it on its own, before the request's work.
+    Every statement stands alone (the caller's session runs in autocommit): the jti, once burned, stays
+    burned whatever the request then does, and the common case is a single round trip.
     """
     data = token.encode("ascii", errors="replace")
     if len(data) > MAX_TOKEN_BYTES:
@@ -116,7 +156,7 @@ def authenticate_token(session: Session, token: str, *, settings: Settings, now:
     issuer = claims.get("iss")
     if not isinstance(issuer, str) or not issuer:
         raise Unauthorized("iss missing")
-    signer = verify_parsed(session, jws, expected_partner=issuer, now=now)
+    signer = _verified_signer(session, jws, issuer, now)
     # From here the claims are the partner's own.
     if claims.get("sub") != issuer:
         raise Unauthorized("sub differs from iss")
@@ -126,8 +166,12 @@ def authenticate_token(session: Session, token: str, *, settings: Settings, now:
     jti = _jti(claims)
     officer_id, officer_role = _officer(claims, signer.partner_kind)
     expires_at = dt.datetime.fromtimestamp(exp + settings.clock_skew_seconds, dt.UTC)
-    if not record_jti(session, partner_id=issuer, jti=jti, expires_at=expires_at, now=now):
-        raise Unauthorized("jti replayed")
+    burned = burn_jti(
+        session, partner_id=issuer, kid=signer.kid, thumbprint=signer.thumbprint, jti=jti,
+        expires_at=expires_at, now=now,
+    )  # fmt: skip
+    if not burned:
+        _explain_refused_burn(session, signer, now)
     return Caller(
         partner_id=signer.partner_id,
         partner_kind=signer.partner_kind,
@@ -136,3 +180,27 @@ def authenticate_token(session: Session, token: str, *, settings: Settings, now:
         officer_id=officer_id,
         officer_role=officer_role,
     )
+
+
+def _verified_signer(session: Session, jws: CompactJws, issuer: str, now: dt.datetime) -> SigningKeyStatus:
+    """The key that signed `jws`: the one this process knows if the signature checks with it, else the
+    registered one, read and checked afresh (it may have been replaced under the same kid)."""
+    known = _known_keys.get(issuer, jws.kid)
+    if known is not None:
+        try:
+            verify_signature(jws, known.public_jwk, known.alg, partner_id=known.partner_id)
+            return known
+        except Unauthorized:
+            _known_keys.forget(issuer, jws.kid)
+    signer = verify_parsed(session, jws, expected_partner=issuer, now=now)
+    _known_keys.put(signer)
+    return signer
+
+
+def _explain_refused_burn(session: Session, signer: SigningKeyStatus, now: dt.datetime) -> None:
+    """The burn stored nothing: say whether the key stopped being usable or the jti was replayed."""
+    _known_keys.forget(signer.partner_id, signer.kid)
+    current = require_usable(partners_service.signing_key(session, signer.partner_id, signer.kid), now)
+    if current.thumbprint != signer.thumbprint:
+        raise Unauthorized("key replaced under this kid")
+    raise Unauthorized("jti replayed")

@@ -15,6 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.jobs.handlers import default_ticks
+from app.jobs.worker import Worker
 from app.main import create_app
 from app.partners import service as partners_service
 from app.partners.models import PartnerKey, PartnerKind, PartnerStatus
@@ -425,12 +427,15 @@ class TestReplay:
         assert client.post(FAILS_AFTER_AUTH, headers=headers).status_code == 409
         assert_refused(client.get(WHOAMI, headers=headers), refusals, "jti replayed")
 
-    def test_expired_rows_are_purged(
+    def test_expired_rows_are_purged_by_the_worker_tick(
         self, client: TestClient, session: Session, la: TestPartner, clock: FrozenClock
     ) -> None:
         assert get_whoami(client, bearer_token(la.key, la.id, now=clock.now())).status_code == 200
         clock.advance(400)  # past exp + skew of the first token
         assert get_whoami(client, bearer_token(la.key, la.id, now=clock.now())).status_code == 200
+        session.expire_all()
+        assert len(session.scalars(select(SeenJti)).all()) == 2  # requests do not purge: the tick does
+        Worker(client.app.state.session_factory, {}, now=clock.now, ticks=default_ticks()).tick()  # type: ignore[attr-defined]
         session.expire_all()
         rows = session.scalars(select(SeenJti)).all()
         assert len(rows) == 1

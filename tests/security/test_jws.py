@@ -111,9 +111,13 @@ class TestVerifyJws:
         ids=["trailing-newline", "three-dots", "two-segments", "standard-base64"],
     )
     def test_malformed_serialisation(self, session: Session, board: TestPartner, mangle: Any) -> None:
-        body = signed_body(board.key, {"x": "-_" * 40})
+        # This payload's base64url holds both '-' and '_', so the standard-alphabet swap always changes the
+        # serialisation (it did not depend on the random signature bytes to do so).
+        body = signed_body(board.key, {"x": "~~~???>>>" * 5})
+        mangled = mangle(body)
+        assert mangled != body
         with pytest.raises(Unauthorized):
-            verify_jws(session, mangle(body), typ=SUBMISSION_TYP, expected_partner=board.id)
+            verify_jws(session, mangled, typ=SUBMISSION_TYP, expected_partner=board.id)
 
     def test_oversized_header(self, session: Session, board: TestPartner) -> None:
         body = signed_body(board.key, PAYLOAD, header={"cty": "x" * MAX_HEADER_SEGMENT_BYTES})

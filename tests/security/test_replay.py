@@ -1,18 +1,25 @@
-"""The replay cache's dialect-specific insert, on the embedded SQLite default as well as PostgreSQL."""
+"""The jti burn (replay cache and key re-check in one statement) on the embedded SQLite default as well as
+PostgreSQL, and the periodic purge of expired rows."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
-from app.partners.models import Partner, PartnerKind
-from app.security.replay import record_jti
+from app.partners import service as partners_service
+from app.partners.models import Partner, PartnerKind, PartnerStatus
+from app.security.jose_adapter import KeyAlg, public_jwk, thumbprint
+from app.security.models import SeenJti
+from app.security.replay import burn_jti, purge_expired
 
 NOW = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+LATER = NOW + dt.timedelta(minutes=5)
 
 
 def _exercise(session: Session) -> None:
@@ -20,14 +27,36 @@ def _exercise(session: Session) -> None:
         Partner(id="WG", kind=PartnerKind.welsh_government, name="WG", is_pilot=False, created_at=NOW)
     )
     session.flush()
-    later = NOW + dt.timedelta(minutes=5)
-    assert record_jti(session, partner_id="WG", jti="a", expires_at=later, now=NOW) is True
-    assert record_jti(session, partner_id="WG", jti="a", expires_at=later, now=NOW) is False
-    assert record_jti(session, partner_id="WG", jti="b", expires_at=later, now=NOW) is True
-    # Once expired, the row is purged and the jti could be stored again (its token's exp refuses it anyway).
-    assert record_jti(
-        session, partner_id="WG", jti="a", expires_at=later, now=later + dt.timedelta(seconds=1)
+    jwk = public_jwk(ec.generate_private_key(ec.SECP256R1()).public_key())
+    partners_service.register_key(
+        session, "WG", jwk, alg=KeyAlg.ES256, kid="k1", not_before=NOW - dt.timedelta(days=1), now=NOW
     )
+    key = {"partner_id": "WG", "kid": "k1", "thumbprint": thumbprint(jwk)}
+
+    def burn(jti: str, now: dt.datetime = NOW, **overrides: str) -> bool:
+        return burn_jti(session, **{**key, **overrides}, jti=jti, expires_at=LATER, now=now)
+
+    assert burn("a") is True
+    assert burn("a") is False  # replayed
+    assert burn("b") is True
+    # The key is re-checked by the same statement: another JWK, an unknown kid, a key not yet valid.
+    assert burn("c", thumbprint="x" * 43) is False
+    assert burn("c", kid="k2") is False
+    assert burn("c", now=NOW - dt.timedelta(days=2)) is False
+    partner = session.get(Partner, "WG")
+    assert partner is not None
+    partner.status = PartnerStatus.suspended
+    session.flush()
+    assert burn("c") is False
+    partner.status = PartnerStatus.active
+    session.flush()
+    partners_service.revoke_key(session, "WG", "k1", now=NOW)
+    assert burn("c", now=NOW + dt.timedelta(seconds=1)) is False
+    assert session.scalar(select(func.count()).select_from(SeenJti)) == 2
+    # Once expired, rows are purged and the jti could be stored again (its token's exp refuses it anyway).
+    assert purge_expired(session, now=LATER) == 0
+    assert purge_expired(session, now=LATER + dt.timedelta(seconds=1)) == 2
+    assert session.scalar(select(func.count()).select_from(SeenJti)) == 0
 
 
 def test_on_postgresql(session: Session) -> None:
