@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from app.cme.csa import CsaStatus, csa_status
 from app.core.identifiers import is_valid_nhs_number, normalise_postcode
-from app.submissions.schemas import EducationRecord, HealthRecord, SchoolRollRecord
+from app.submissions.schemas import EducationRecord, HealthRecord, HealthRecordItem, SchoolRollRecord
 
 # Education registers legitimately hold children just outside CSA (nursery, sixth form); beyond these
 # ages a birth date is more likely wrong than real.
@@ -161,6 +161,23 @@ def assess_health_record(record: HealthRecord, as_of: dt.date) -> Assessment:
         if accepted is not None:
             return accepted
     return _assess_health_in_full(record, as_of)
+
+
+def plainly_accepted_item(item: HealthRecordItem, as_of: dt.date) -> Assessment | None:
+    """`assess_health_record`'s quick answer for a record held as a dict: the assessment of a record
+    without findings, or None when the full rules must look at it (as a `HealthRecord`)."""
+    dob, address = item.get("date_of_birth"), item.get("address")
+    if (
+        dob is not None
+        and address is not None
+        and item.get("given_name") is not None
+        and item.get("family_name") is not None
+        and item.get("nhs_number") is None
+        and dob <= as_of
+        and _csa_status(dob, as_of) is CsaStatus.WITHIN
+    ):
+        return _accepted_at(address.get("postcode"))
+    return None
 
 
 def _assess_health_in_full(record: HealthRecord, as_of: dt.date) -> Assessment:

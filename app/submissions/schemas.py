@@ -11,9 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    with_config,
+)
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
@@ -161,3 +171,56 @@ SubmissionPayload = Annotated[
     HealthRegisterSubmission | SchoolRollSubmission | EheRegisterSubmission | EotasRegisterSubmission,
     Field(discriminator="kind"),
 ]
+
+
+# --- Bulk intake of health lists -------------------------------------------------------------------------
+# The same health-list schema with records as plain dicts (TypedDicts) instead of models: about a third
+# less time to validate 500,000 records and far less memory. It is only an accelerator: a payload it
+# refuses is validated again against `SubmissionPayload`, whose errors are the ones reported, so it must
+# accept exactly what `HealthRegisterSubmission` accepts (tests/submissions/test_bulk_schema.py).
+# Keys the sender left out are absent from the dicts (the models fill in their defaults).
+
+_BULK_CONFIG = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _nhs_number_switched_on(value: str | None, info: ValidationInfo) -> str | None:
+    if value is not None and not (info.context or {}).get("nhs_number_enabled", False):
+        raise ValueError("NHS numbers are not accepted by this deployment")
+    return value
+
+
+@with_config(_BULK_CONFIG)
+class FormerNameItem(TypedDict):
+    given_name: NotRequired[Text | None]
+    family_name: NotRequired[Text | None]
+
+
+@with_config(_BULK_CONFIG)
+class AddressItem(TypedDict):
+    lines: NotRequired[Annotated[list[Text], Field(max_length=6)]]
+    town: NotRequired[Text | None]
+    postcode: NotRequired[ShortText | None]
+
+
+@with_config(_BULK_CONFIG)
+class HealthRecordItem(TypedDict):
+    given_name: NotRequired[Text | None]
+    middle_names: NotRequired[Text | None]
+    family_name: NotRequired[Text | None]
+    former_names: NotRequired[Annotated[list[FormerNameItem], Field(max_length=10)]]
+    date_of_birth: NotRequired[dt.date | None]
+    address: NotRequired[AddressItem | None]
+    nhs_number: NotRequired[
+        Annotated[
+            Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)] | None,
+            AfterValidator(_nhs_number_switched_on),
+        ]
+    ]
+    address_is_last_known: NotRequired[bool]
+
+
+class HealthRegisterBulk(_SubmissionBase):
+    """`HealthRegisterSubmission` with its records as `HealthRecordItem` dicts."""
+
+    kind: Literal[SubmissionKind.health_register]
+    records: list[HealthRecordItem]

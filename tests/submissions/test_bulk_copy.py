@@ -87,7 +87,7 @@ class TestCopyLinesSafe:
 
 
 class TestBothRowPathsStoreTheSame:
-    def test_lines_and_value_tuples_give_identical_rows(
+    def test_dict_lines_model_lines_and_value_tuples_give_identical_rows(
         self,
         client: TestClient,
         session: Session,
@@ -95,38 +95,55 @@ class TestBothRowPathsStoreTheSame:
         pilot_la: TestPartner,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        clean = [
+        records = [
             child(),
-            child(middle_names=None, former_names=[{"given_name": "Alys", "family_name": None}]),
+            child(middle_names=None, former_names=[{"given_name": "Alys"}, {"family_name": "Puw"}]),
             child(address={"lines": [], "postcode": "ll777aa"}, address_is_last_known=True),
+            child(address={"postcode": "LL77 7AA"}, address_is_last_known=False),
             child(address={"lines": ["Fferm"], "town": "Bala", "postcode": "NOT A CODE"}),
             child(family_name=None),
             child(date_of_birth="2008-01-01"),  # rejected, not stored
+            child(given_name="  Ŵyn ", family_name="ap Siôn"),
         ]
-        body = payload(health_board.id, clean)
-        assert service.copy_lines_safe(json.dumps(body).encode())
-        lines_used: list[bool] = []
-        real_lines = service._health_lines
+        used: list[str] = []
+        real_item_lines, real_lines, real_rows = (
+            service._health_item_lines, service._health_lines, service._health_rows,
+        )  # fmt: skip
 
-        def spy(*args: Any) -> Iterator[str]:
-            lines_used.append(True)
-            return real_lines(*args)
+        def spy(name: str, real: Any) -> Any:
+            def wrapper(*args: Any) -> Any:
+                used.append(name)
+                return real(*args)
 
-        monkeypatch.setattr(service, "_health_lines", spy)
-        first = send(client, health_board, body)
-        assert first.status_code == 201, first.text
-        assert lines_used == [True]
+            return wrapper
 
-        monkeypatch.setattr(service, "copy_lines_safe", lambda payload: False)
-        second_body = payload(health_board.id, clean)
-        second = send(client, health_board, second_body)
-        assert second.status_code == 201, second.text
-        assert lines_used == [True]  # the tuple path this time
-
-        rows = stored_rows(session, body["submission_id"])
-        assert len(rows) == 5
-        assert rows == stored_rows(session, second_body["submission_id"])
-        assert first.json()["receipt"]["records"] == second.json()["receipt"]["records"]
+        monkeypatch.setattr(service, "_health_item_lines", spy("dict lines", real_item_lines))
+        monkeypatch.setattr(service, "_health_lines", spy("model lines", real_lines))
+        monkeypatch.setattr(service, "_health_rows", spy("tuples", real_rows))
+        real_parse = service.parse_payload
+        outcomes = []
+        for path in ("dict lines", "model lines", "tuples"):
+            if path == "model lines":
+                monkeypatch.setattr(service, "parse_payload", lambda p, s, bulk: real_parse(p, s))
+            if path == "tuples":
+                monkeypatch.setattr(service, "copy_lines_safe", lambda payload: False)
+            body = payload(health_board.id, records)
+            response = send(client, health_board, body)
+            assert response.status_code == 201, response.text
+            assert used[-1] == path
+            outcomes.append((stored_rows(session, body["submission_id"]), response.json()["receipt"]))
+        rows = outcomes[0][0]
+        assert [row[0] for row in rows] == [0, 1, 2, 3, 4, 5, 7]
+        assert rows[1][5] == [
+            {"given_name": "Alys", "family_name": None},
+            {"given_name": None, "family_name": "Puw"},
+        ]
+        assert rows[6][2:5] == ("Ŵyn", "Gwenllïan", "ap Siôn")
+        for other_rows, other_receipt in outcomes[1:]:
+            assert other_rows == rows
+            assert other_receipt["records"] == outcomes[0][1]["records"]
+            counts = ("accepted", "flagged", "rejected")
+            assert [other_receipt[c] for c in counts] == [outcomes[0][1][c] for c in counts]
 
     def test_values_that_need_escaping_are_stored_exactly(
         self, client: TestClient, session: Session, health_board: TestPartner, pilot_la: TestPartner
@@ -181,7 +198,7 @@ class TestChunkedCopy:
         escaped: bool,
     ) -> None:
         monkeypatch.setattr(repository, "_COPY_CHUNK_ROWS", 10)
-        real_rows, real_lines = service._health_rows, service._health_lines
+        real_rows, real_lines = service._health_rows, service._health_item_lines
 
         def broken_at_150(rows: Iterator[Any]) -> Iterator[Any]:
             for i, row in enumerate(rows):
@@ -197,7 +214,7 @@ class TestChunkedCopy:
                     yield row
 
         monkeypatch.setattr(service, "_health_rows", lambda *a: broken_at_150(real_rows(*a)))
-        monkeypatch.setattr(service, "_health_lines", lambda *a: broken_at_150(real_lines(*a)))
+        monkeypatch.setattr(service, "_health_item_lines", lambda *a: broken_at_150(real_lines(*a)))
         records = [child(given_name=f"Plentyn{i}") for i in range(300)]
         if escaped:
             records[0] = child(given_name="Tab\there")
@@ -210,7 +227,7 @@ class TestChunkedCopy:
         assert count(session, AuditEvent) == 0
 
         monkeypatch.setattr(service, "_health_rows", real_rows)
-        monkeypatch.setattr(service, "_health_lines", real_lines)
+        monkeypatch.setattr(service, "_health_item_lines", real_lines)
         assert send(client, health_board, body).status_code == 201
         assert count(session, HealthChild) == 300
 
@@ -254,9 +271,9 @@ class TestBodyIsReleased:
             seen.append(kwargs["body"])
             return real_ingest(*args, **kwargs)
 
-        def spy_parse(*args: Any) -> Any:
+        def spy_parse(*args: Any, **kwargs: Any) -> Any:
             assert len(seen[0]) == 0  # emptied before the records are validated
-            return real_parse(*args)
+            return real_parse(*args, **kwargs)
 
         monkeypatch.setattr(service, "ingest", spy_ingest)
         monkeypatch.setattr(service, "parse_payload", spy_parse)
