@@ -83,8 +83,8 @@ class FieldParams(BaseModel):
 class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    matched: float = Field(0.95, description="Match probability at or above which a pair is matched.")
-    possible: float = Field(0.30, description="At or above this (and below matched) a pair needs review.")
+    matched: float = Field(0.85, description="Match probability at or above which a pair is matched.")
+    possible: float = Field(0.70, description="At or above this (and below matched) a pair needs review.")
     margin_bits: float = Field(
         4.0,
         description="A matched pair whose runner-up candidate (another record for the same child, or another "
@@ -143,6 +143,13 @@ class MatchModel(BaseModel):
     )
     tf_floor: float = Field(
         1e-6, gt=0, description="Lowest term frequency used, so one-off values are bounded."
+    )
+    tf_prior_records: int = Field(
+        2_000,
+        gt=1,
+        description="How many records' worth of pairs the model's u for an exact given name or surname "
+        "counts for against the reference's own share of pairs holding one name: a small reference keeps "
+        "the model's u, a large one supplies its own.",
     )
     given_different_caps_at_possible: bool = Field(
         True,

@@ -27,7 +27,14 @@ from app.matching.compare import FUZZY_HIGH, FUZZY_LOW, STREET_SIMILAR
 from app.matching.frames import SEXES
 from app.matching.names import given_groups
 from app.matching.params import FIELD_LEVELS, FIELDS, TF_LEVELS, MatchModel, level_code
-from app.matching.score import TF_MAX_BITS, TF_MIN_BITS, TermFrequencies
+from app.matching.score import (
+    BOUNDED_BY_EXACT,
+    TF_MAX_BITS,
+    TF_MIN_BITS,
+    TermFrequencies,
+    exact_offsets,
+    weight_tables,
+)
 
 Canonical = dict[str, Any]
 _AREA = re.compile(r"^([A-Z]+)")
@@ -347,6 +354,8 @@ def compare_pair(q: Mapping[str, Any], r: Mapping[str, Any]) -> dict[str, Any]:
 
 _TF_VALUE = {"given": "tf_given_value", "family": "tf_family_value", "address": "tf_postcode_value"}
 _TF_CODES = {field: frozenset(level_code(field, lv) for lv in levels) for field, levels in TF_LEVELS.items()}
+_BOUNDED_CODES = {f: frozenset(level_code(f, lv) for lv in levels) for f, levels in BOUNDED_BY_EXACT.items()}
+_EXACT_CODE = {field: level_code(field, "exact") for field in BOUNDED_BY_EXACT}
 _HOUSEHOLD_FAMILY = frozenset(level_code("family", lv) for lv in ("exact", "partial", "former"))
 _HOUSEHOLD_ADDRESS = frozenset(
     level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")
@@ -397,6 +406,7 @@ class Scorer:
     prior: float
     m_both: float
     household_cap: float
+    exact_offsets: dict[str, dict[int, float]]
 
     @classmethod
     def of(cls, model: MatchModel, tf: TermFrequencies) -> Scorer:
@@ -404,10 +414,11 @@ class Scorer:
         return cls(
             model,
             Frequencies.of(tf),
-            {field: model.weight_table(field).tolist() for field in FIELDS},
+            {field: table.tolist() for field, table in weight_tables(model, tf).items()},
             model.prior_bits(tf.size),
             math.log2(model.fields["given"].m[0] * m_family),
             math.log2(m_family * m_address * model.population(tf.size) / model.household_children),
+            {field: exact_offsets(model, field) for field in BOUNDED_BY_EXACT},
         )
 
     def score(self, levels: Mapping[str, Any]) -> dict[str, Any]:
@@ -417,11 +428,18 @@ class Scorer:
         for field in FIELDS:
             code = levels[field]
             weight = self.tables[field][code]
-            if field in _TF_VALUE and code in _TF_CODES[field]:
+            if field in _TF_VALUE and (code in _TF_CODES[field] or code in _BOUNDED_CODES.get(field, ())):
                 share = freq.values[field].get(levels[_TF_VALUE[field]])
+                adjustment = 0.0
                 if share is not None:
-                    adjustment = freq.mean_bits[field] - _bits(share, floor)
-                    weight = weight + min(max(adjustment, TF_MIN_BITS), TF_MAX_BITS)
+                    adjustment = min(
+                        max(freq.mean_bits[field] - _bits(share, floor), TF_MIN_BITS), TF_MAX_BITS
+                    )
+                if code in _TF_CODES[field]:
+                    weight = weight + adjustment
+                else:
+                    exact = self.tables[field][_EXACT_CODE[field]] + adjustment
+                    weight = min(weight, exact + self.exact_offsets[field][code])
             weights[field] = weight
         exact_names = (
             levels["given"] == _CODE["given"]["exact"] and levels["family"] == _CODE["family"]["exact"]

@@ -8,8 +8,11 @@ from typing import Any
 import polars as pl
 import pytest
 
-from app.matching.engine import OUTPUT_SCHEMA, explain, link
+from app.matching.blocking import ROW
+from app.matching.engine import OUTPUT_SCHEMA, REF_ROW, explain, link, score_pairs
 from app.matching.frames import records_to_frame
+from app.matching.params import DEFAULT_MODEL, level_code
+from app.matching.score import TermFrequencies
 from tests.matching.helpers import child, frames
 
 TRUE = child("Dafydd", "Pritchard", "2014-03-02", sex="M", middle_names="Rhys")
@@ -208,3 +211,46 @@ class TestSameChildOnTwoHealthLists:
         out = self.linked([self.efa, sibling], ["W11000029", "W91161"])
         assert out.select("outcome", "education_id").row(0) == ("matched", 101)
         assert out["outcome"][1] != "matched"
+
+
+class TestWeights:
+    def test_a_middle_name_never_outweighs_the_same_name_as_first_name(self) -> None:
+        """Twins Osian and Oliver, Oliver's record carrying "Osian" as a middle name, and Osian a common
+        name among many rare ones: finding "Osian" among the middle names is weaker evidence than "Osian"
+        as the first name, however common the name, so Osian's own record wins outright."""
+        osian = child("Osian", "Roberts", "2018-05-17", sex="M", middle_names="Ann")
+        oliver = child("Oliver", "Roberts", "2018-05-17", sex="M", middle_names="Osian Henry")
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        rare = [
+            child(f"Gw{letters[i % 26]}{letters[i // 26]}n", "Price", "2012-01-01", postcode="SA1 6PL")
+            for i in range(300)
+        ]
+        common = [
+            child("Osian", f"Morgan{letters[i]}", f"2011-02-{i + 1:02d}", postcode="LL55 4RD")
+            for i in range(26)
+        ]
+        health, education = frames([child("Osian", "Roberts", "2018-05-17")], [osian, oliver, *rare, *common])
+        pairs = pl.DataFrame({ROW: [0, 0], REF_ROW: [0, 1]}, schema={ROW: pl.UInt32, REF_ROW: pl.UInt32})
+        scored = score_pairs(health, education, pairs, DEFAULT_MODEL, TermFrequencies.build(education))
+        own, twins = scored["weight_given"].to_list()
+        assert scored["given"].to_list() == [level_code("given", "exact"), level_code("given", "alternative")]
+        assert own >= twins
+        # A common name among the middle names is weak evidence: the twin's record is no close rival.
+        assert own - twins >= DEFAULT_MODEL.thresholds.margin_bits
+        assert link(health, education).select("outcome", "education_id").row(0) == ("matched", 101)
+
+    def test_the_reference_supplies_the_chance_of_sharing_a_surname(self) -> None:
+        """Exact surname agreement is worth log2(m/u), with u how often two records share a surname: taken
+        from the reference when it is large (Welsh surnames are concentrated), the model's u when small."""
+        few = TermFrequencies.build(
+            records_to_frame([child("A", "Jones", None), child("B", "Jones", None)], [1, 2])
+        )
+        surnames = ["Jones"] * 1000 + ["Davies"] * 600 + [f"Rare{i}" for i in range(2400)]
+        many = TermFrequencies.build(
+            records_to_frame([child("A", s, None) for s in surnames], list(range(4000)))
+        )
+        u = DEFAULT_MODEL.fields["family"].u[0]
+        records = DEFAULT_MODEL.tf_prior_records
+        assert few.shared_value_share("family", u, records) == pytest.approx(u, rel=0.05)
+        concentrated = (1000 * 999 + 600 * 599) / (4000 * 3999)
+        assert many.shared_value_share("family", u, records) > (u + concentrated) / 2
