@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
+        replay_engine = make_engine(settings.database_url, flush_wal_on_commit=False)
+        app.state.replay_session_factory = make_session_factory(replay_engine)
         app.state.service_signer = load_or_create_service_signer(settings.service_key_file)
         # The real-time matching index builds in the background from start-up; by default the job worker
         # runs in-process.
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.run_worker_in_process:
                 worker.stop()
             app.state.match_index.stop()
+            replay_engine.dispose()
             engine.dispose()
 
     app = FastAPI(

@@ -60,7 +60,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, flush_wal_on_commit: bool = True) -> Engine:
+    """An engine for `url`. `flush_wal_on_commit=False` (PostgreSQL `synchronous_commit=off`) is for the
+    replay cache only: see `app.security.dependencies`."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -68,9 +70,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    connect_args = {} if flush_wal_on_commit else {"options": "-c synchronous_commit=off"}
     # No pre-ping: it costs a round trip on every checkout. A connection that died (server restart) fails
     # its statement once; SQLAlchemy then invalidates the whole pool, so the next checkouts are fresh.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800, connect_args=connect_args)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

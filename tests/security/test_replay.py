@@ -7,7 +7,8 @@ import datetime as dt
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import func, select
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.core.db import make_engine, make_session_factory
@@ -73,3 +74,11 @@ def test_on_sqlite(tmp_path: Path) -> None:
             _exercise(session)
     finally:
         engine.dispose()
+
+
+def test_only_the_replay_connections_skip_the_wal_flush_wait(client: TestClient) -> None:
+    """Burns do not wait for the WAL flush; request transactions (changes, audit events) still do."""
+    state = client.app.state  # type: ignore[attr-defined]
+    with state.replay_session_factory() as replay, state.session_factory() as work:
+        assert replay.execute(text("SHOW synchronous_commit")).scalar() == "off"
+        assert work.execute(text("SHOW synchronous_commit")).scalar() == "on"
