@@ -9,6 +9,7 @@ Scalar cleaning (`app.matching.normalise`) runs once per distinct value, never p
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -126,13 +127,51 @@ def columns_to_frame(columns: Mapping[str, Sequence[Any] | pl.Series]) -> pl.Dat
     height = len(columns["id"])
     raw = pl.DataFrame(
         {
-            name: pl.Series(name, columns[name], dtype=dtype, strict=False)
+            name: _raw_series(name, columns[name], dtype)
             if name in columns
             else pl.Series(name, [None] * height, dtype=dtype)
             for name, dtype in RAW_COLUMNS.items()
         }
     )
     return canonicalise(raw)
+
+
+def _raw_series(name: str, values: Sequence[Any] | pl.Series, dtype: pl.DataType) -> pl.Series:
+    if not isinstance(dtype, pl.List) or isinstance(values, pl.Series):
+        return pl.Series(name, values, dtype=dtype, strict=False)
+    # A Python sequence of lists: polars would build one Series per record. Instead, every element in
+    # one flat Series (converted as the per-record Series would be) cut back into records by row number.
+    try:
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    except TypeError:  # a null list
+        lengths = np.array([-1 if v is None else len(v) for v in values], dtype=np.int64)
+    flat = pl.Series(
+        _VALUE, list(itertools.chain.from_iterable(filter(None, values))), dtype=dtype.inner, strict=False
+    )
+    rows = np.repeat(np.arange(len(values), dtype=np.uint32), np.maximum(lengths, 0))
+    lists = _lists(len(values), pl.DataFrame({_ROW: rows, _VALUE: flat}))
+    return lists.set(pl.Series(lengths < 0), None).alias(name)
+
+
+def former_name_columns(
+    former_names: Sequence[Sequence[Mapping[str, Any]] | None],
+) -> tuple[pl.Series, pl.Series]:
+    """Stored `former_names` (per record a list of {"given_name", "family_name"} or None) -> the raw
+    `former_given_names` and `former_family_names` columns: each record's non-empty parts, in order.
+
+    For callers holding stored rows: it reads every former name once, with no list built per record (with
+    hundreds of thousands of rows alive, per-record allocations are what set off full garbage collections).
+    """
+    height = len(former_names)
+    lengths = np.array([len(names) if names else 0 for names in former_names], dtype=np.int64)
+    flat = list(itertools.chain.from_iterable(filter(None, former_names)))
+    rows = pl.Series(_ROW, np.repeat(np.arange(height, dtype=np.uint32), lengths))
+    columns = []
+    for part in ("given_name", "family_name"):
+        values = pl.Series(_VALUE, [name.get(part) or None for name in flat], dtype=pl.String(), strict=False)
+        long = pl.DataFrame([rows, values]).drop_nulls(_VALUE)
+        columns.append(_lists(height, long).alias(f"former_{part}s"))
+    return columns[0], columns[1]
 
 
 def _codes(series: pl.Series) -> tuple[pl.Series, pl.Series]:

@@ -79,3 +79,49 @@ class TestNames:
             for member in set(members):
                 counts[member] = counts.get(member, 0) + 1
         assert max(counts.values()) <= 2
+
+
+class TestHouseNumberInText:
+    @pytest.mark.parametrize(
+        "lines",
+        [
+            ["Flat 2", "14 Heol y Bont"],
+            ["Tŷ Gwyn", "3B Stryd Fawr"],
+            ["12ab Road", "7 Lane"],
+            [],
+            [""],
+            ["No number"],
+        ],
+    )
+    def test_joined_text_gives_the_first_lines_number(self, lines: list[str]) -> None:
+        found = next(
+            (m.group(1) for line in lines if (m := normalise._HOUSE_NUMBER.search(line.lower()))), None
+        )
+        assert normalise.house_number(lines) == normalise.house_number_in_text("\n".join(lines)) == found
+
+
+class TestFrameColumns:
+    def test_former_name_columns_keep_non_empty_parts_in_order(self) -> None:
+        from app.matching.frames import former_name_columns
+
+        given, family = former_name_columns(
+            [
+                None,
+                [],
+                [{"given_name": "Siân", "family_name": None}],
+                [{"given_name": ""}, {"family_name": "Y"}],
+            ]
+        )
+        assert given.to_list() == [[], [], ["Siân"], []]
+        assert family.to_list() == [[], [], [], ["Y"]]
+
+    def test_list_columns_from_python_lists_equal_polars_own_conversion(self) -> None:
+        import polars as pl
+
+        from app.matching.frames import _raw_series
+
+        values = [None, [], ["a", None, "b"], ("c",), ["", "d\ne"]]
+        dtype = pl.List(pl.String())
+        assert _raw_series("x", values, dtype).equals(
+            pl.Series("x", values, dtype=dtype, strict=False), check_names=True, null_equal=True
+        )
