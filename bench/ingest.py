@@ -4,8 +4,8 @@
 
 For each size it starts a fresh uvicorn server on PostgreSQL (its own throw-away database), sends one
 signed `health_register` submission, and prints records/s from request start to receipt, the server
-process's CPU seconds for the request (all its threads; PostgreSQL's own work is not counted) and its
-peak RSS (VmHWM). In the same run it times a plain PostgreSQL COPY of the same rows into a copy of the
+process's CPU seconds for the request (all its threads), those of the PostgreSQL backends serving the
+benchmark database (the server must be local), and the server's peak RSS (VmHWM). In the same run it times a plain PostgreSQL COPY of the same rows into a copy of the
 `health_child` table: the physical reference. Targets (2 cores): >= 50,000 records/s and < 1.5 GiB peak
 RSS at 500,000.
 """
@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import orjson
 import psycopg
-from benchdb import fresh_database, plain_dsn, register_new_key
+from benchdb import ADMIN_DSN, fresh_database, plain_dsn, register_new_key
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.core.identifiers import normalise_postcode
@@ -67,6 +67,22 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_seconds(database_url: str) -> dict[int, float]:
+    """CPU so far of each PostgreSQL backend connected to the benchmark's database (a local server)."""
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        pids = [
+            row[0] for row in admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))
+        ]
+    seconds = {}
+    for pid in pids:
+        try:
+            seconds[pid] = cpu_seconds(pid)
+        except OSError:  # gone, or not on this machine
+            continue
+    return seconds
 
 
 def peak_rss_bytes(pid: int) -> int:
@@ -191,6 +207,7 @@ def run(size: int, seed: int, cache: Path | None = None) -> dict[str, Any]:
             )
             try:
                 cpu_before = cpu_seconds(server.pid)
+                backends_before = backend_cpu_seconds(url)
                 started = time.perf_counter()
                 response = httpx.post(
                     f"http://127.0.0.1:{PORT}/v1/submissions",
@@ -200,6 +217,8 @@ def run(size: int, seed: int, cache: Path | None = None) -> dict[str, Any]:
                 )
                 elapsed = time.perf_counter() - started
                 server_cpu = cpu_seconds(server.pid) - cpu_before
+                backends_after = backend_cpu_seconds(url)
+                postgres_cpu = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends_after.items())
                 rss = peak_rss_bytes(server.pid)
                 if profiler is not None:
                     profiler.send_signal(2)
@@ -219,6 +238,7 @@ def run(size: int, seed: int, cache: Path | None = None) -> dict[str, Any]:
             "seconds": round(elapsed, 2),
             "records_per_s": round(size / elapsed),
             "server_cpu_s": round(server_cpu, 2),
+            "postgres_cpu_s": round(postgres_cpu, 2),
             "server_peak_rss_mib": round(rss / 2**20),
             "copy_seconds": round(copy_seconds, 2),
             "copy_records_per_s": round(size / copy_seconds),
