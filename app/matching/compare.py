@@ -339,11 +339,8 @@ def compare(
         pl.Series(
             "middle_agree", q_lists["given_alt"].intersects(query_pos, r_lists["given_alt"], reference_pos)
         ),
-        pl.Series(
-            "middle_missing",
-            (q_lists["given_alt"].lengths(query_pos) == 0)
-            | (r_lists["given_alt"].lengths(reference_pos) == 0),
-        ),
+        pl.Series("q_no_alt", q_lists["given_alt"].lengths(query_pos) == 0),
+        pl.Series("r_no_alt", r_lists["given_alt"].lengths(reference_pos) == 0),
         pl.Series("given_in_family", r_lists["family_tokens"].contains(reference_pos, q["given1"])),
         pl.Series("family_has_given", q_lists["family_tokens"].contains(query_pos, r["given1"])),
         # The values term frequencies are looked up by, as strings.
@@ -417,11 +414,13 @@ def _field_levels() -> list[pl.Expr]:
         (pl.col("q_postcode").is_null() & pl.col("q_street").is_null())
         | (pl.col("r_postcode").is_null() & pl.col("r_street").is_null()),
     )
-    # Middle names only count when both sides have given-type names beyond the first.
+    # Middle names: agree or disagree when both sides have given-type names beyond the first; "one_sided"
+    # when only one side has any (a list that drops them, or another child); missing when neither has.
+    # A middle name that moved into the given-name slot on one side explains the other side's lack of one.
     middle = _levels(
-        [(pl.col("middle_agree"), "agree")],
+        [(pl.col("middle_agree"), "agree"), (~pl.col("q_no_alt") & ~pl.col("r_no_alt"), "disagree")],
         "middle",
-        pl.col("middle_missing"),
+        pl.col("q_no_alt") | pl.col("given_moved") & pl.col("r_no_alt"),
     )
     sex = _levels(
         [(_eq("q_sex", "r_sex"), "agree")],

@@ -27,7 +27,7 @@ FIELD_LEVELS: dict[str, tuple[str, ...]] = {
         "area",
         "different",
     ),
-    "middle": ("agree", "disagree"),
+    "middle": ("agree", "disagree", "one_sided"),
     "sex": ("agree", "disagree"),
     "nhs": ("agree", "disagree"),
 }
@@ -52,7 +52,7 @@ _DEFAULT_M: dict[str, tuple[float, ...]] = {
     "family": (0.86, 0.04, 0.04, 0.03, 0.015, 0.015),
     "dob": (0.90, 0.02, 0.02, 0.054, 0.006),
     "address": (0.70, 0.05, 0.02, 0.03, 0.04, 0.05, 0.11),
-    "middle": (0.92, 0.08),
+    "middle": (0.92, 0.08, 0.37),
     "sex": (0.98, 0.02),
     "nhs": (0.995, 0.005),
 }
@@ -61,7 +61,7 @@ _DEFAULT_U: dict[str, tuple[float, ...]] = {
     "family": (0.01, 0.001, 0.0005, 0.002, 0.02, 0.9665),
     "dob": (0.00025, 0.00002, 0.0005, 0.012, 0.98723),
     "address": (0.00001, 0.00002, 0.00001, 0.002, 0.02, 0.2, 0.77796),
-    "middle": (0.03, 0.97),
+    "middle": (0.03, 0.97, 0.8),
     "sex": (0.5, 0.5),
     "nhs": (0.000001, 0.999999),
 }

@@ -302,8 +302,15 @@ def _agree(field: str, a: Any, b: Any) -> int:
 
 
 def _middle(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
-    if not q["given_alt"] or not r["given_alt"]:
+    if not q["given_alt"]:
         return 0
+    if not r["given_alt"]:
+        moved = (
+            _contains(r["given_alt"], q["given1"])
+            or _contains(q["given_alt"], r["given1"])
+            or _contains(q["given_alt"], r["pref_given1"])
+        )
+        return 0 if moved else _CODE["middle"]["one_sided"]
     return _CODE["middle"]["agree" if _shared(q["given_alt"], r["given_alt"]) else "disagree"]
 
 

@@ -254,3 +254,15 @@ class TestWeights:
         assert few.shared_value_share("family", u, records) == pytest.approx(u, rel=0.05)
         concentrated = (1000 * 999 + 600 * 599) / (4000 * 3999)
         assert many.shared_value_share("family", u, records) > (u + concentrated) / 2
+
+    def test_a_middle_name_the_record_lacks_counts_against(self) -> None:
+        """The health list gives a middle name and the education record (which holds legal names) has none:
+        weak evidence of another child. The other way round (health lists often drop middle names) and a
+        middle name moved into the given-name slot say nothing."""
+        record = child("Olivia", "Jones", "2018-07-16")
+        with_middle = child("Olivia", "Jones", "2018-07-16", middle_names="Ffion")
+        row = outcome_of([with_middle], [record]).row(0, named=True)
+        assert (row["level_middle"], row["weight_middle"] < 0) == (level_code("middle", "one_sided"), True)
+        assert outcome_of([record], [with_middle]).row(0, named=True)["level_middle"] == 0
+        moved = outcome_of([child("Ffion", "Jones", "2018-07-16")], [with_middle]).row(0, named=True)
+        assert (moved["level_given"], moved["level_middle"]) == (level_code("given", "alternative"), 0)
