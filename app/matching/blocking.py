@@ -86,20 +86,23 @@ class _LongParts:
             self._built[part.label] = part.long(self._frame)
         return self._built[part.label]
 
-    def _combined(self, parts: tuple[tuple[str, Part], ...]) -> pl.DataFrame:
-        """(row, one column per part) for every combination of the parts' values of each record."""
+    def _prefix(self, parts: tuple[tuple[str, Part], ...]) -> pl.DataFrame:
+        """(row, one column per part) for every combination of the parts' values of each record; kept, as
+        another pass may start with the same parts."""
         signature = tuple((name, part.label) for name, part in parts)
         if signature not in self._joined:
-            *head, (name, part) = parts
-            values = self.get(part).rename({_VALUE: name})
-            self._joined[signature] = (
-                values if not head else self._combined(tuple(head)).join(values, on=ROW, how="inner")
-            )
+            self._joined[signature] = self._join(parts)
         return self._joined[signature]
+
+    def _join(self, parts: tuple[tuple[str, Part], ...]) -> pl.DataFrame:
+        *head, (name, part) = parts
+        values = self.get(part).rename({_VALUE: name})
+        return values if not head else self._prefix(tuple(head)).join(values, on=ROW, how="inner")
 
     def keyed(self, parts: dict[str, Part]) -> pl.DataFrame:
         """(row, key) for every combination of the parts' values (a record's values joined on its row)."""
-        combined = self._combined(tuple(parts.items()))
+        # The whole combination is not kept (only its prefixes are): it is the largest frame of a pass.
+        combined = self._join(tuple(parts.items()))
         return combined.select(ROW, pl.struct(list(parts)).hash(_SEED).alias(KEY))
 
 
