@@ -35,7 +35,7 @@ def build_request(
 @dataclass
 class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)  # due -> whole answer read, accepted answers
-    lag_ms: list[float] = field(default_factory=list)  # due -> request written
+    lag_ms: list[float] = field(default_factory=list)  # due -> request started
     statuses: Counter[int] = field(default_factory=Counter)
     rejected: int = 0  # answers the check refused (wrong status or body)
     connections: int = 0
@@ -94,11 +94,25 @@ async def _fire(
         result.connections += 1
         return await asyncio.open_connection(host, port)
 
+    async def exchange(request: bytes) -> tuple[Connection, int, bytes, bool]:
+        reused = bool(idle)
+        connection = idle.pop() if reused else await connect()
+        connection[1].write(request)
+        try:
+            return (connection, *await _read_response(connection[0]))
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            if not reused:
+                raise
+            # The server closed an idle keep-alive connection before reading the request (as HTTP
+            # clients do, send it again on a new one: nothing of it was processed).
+            connection[1].close()
+            connection = await connect()
+            connection[1].write(request)
+            return (connection, *await _read_response(connection[0]))
+
     async def one(request: bytes, due: float) -> None:
-        reader, writer = idle.pop() if idle else await connect()
-        writer.write(request)
         result.lag_ms.append((loop.time() - due) * 1000)
-        status, body, keep_alive = await _read_response(reader)
+        (reader, writer), status, body, keep_alive = await exchange(request)
         result.statuses[status] += 1
         if accept(status, body):
             result.latencies_ms.append((loop.time() - due) * 1000)

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from psycopg import sql as psql
+from psycopg.types.json import Jsonb
 from sqlalchemy import Text, cast, event, insert, or_, select
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -84,30 +86,65 @@ def event_hash(prev_hash: str, row: EventFields) -> str:
     return hashlib.sha256((prev_hash + canonical_json(event_body(row))).encode("utf-8")).hexdigest()
 
 
-# The lock and the read of the chain's head in one round trip: a parameterless query string may hold two
-# statements, and under READ COMMITTED the second takes its snapshot after the first got the lock.
-_LOCK_AND_READ_HEAD = (
-    f"SELECT pg_advisory_xact_lock({AUDIT_LOCK_KEY}); "
-    "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1"
-)
+def _hashed_prefix(pending: EventFields) -> str:
+    """The event's canonical JSON up to its seq: `seq` sorts last, so the text is this prefix, the seq in
+    decimal (as both Python's json and PostgreSQL's ::text write an integer) and a closing brace."""
+    text = canonical_json(event_body(pending))
+    tail = f',"seq":{pending.seq}}}'
+    if not text.endswith(tail):
+        raise AssertionError("seq is no longer the last key of the canonical event")
+    return text[: -len(tail)] + ',"seq":'
 
 
-def _locked_head(session: Session) -> tuple[int, str]:
-    """Take the chain lock (PostgreSQL) and read the last event's (seq, hash), or the genesis."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute(_LOCK_AND_READ_HEAD)
-            cursor.nextset()
-            last = cursor.fetchone()
-        finally:
-            cursor.close()
-    else:  # SQLite allows one writer at a time already.
-        last = session.execute(
-            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-        ).first()
-    return (0, GENESIS_HASH) if last is None else (int(last[0]), str(last[1]))
+# On PostgreSQL the lock and the inserts go in one round trip, each insert chaining onto the head it reads
+# (the previous insert's row, within the transaction), its hash computed by the server: the lock is then
+# held for that one round trip and the COMMIT, not across several, each of which, in a busy process,
+# waited for the GIL. `verify_chain` recomputes every hash in Python, so the two agree or it says so.
+# Values are bound client-side (psycopg.sql.Literal) because a query string of several statements cannot
+# carry server-side parameters; under READ COMMITTED each statement takes its snapshot after the lock.
+_CHAINED_INSERT = """
+INSERT INTO audit_event (seq, occurred_at, partner_id, officer_id, role, action, purpose, object_type,
+                         object_ids, request_id, prev_hash, hash)
+SELECT head.seq + 1, {occurred_at}, {partner_id}, {officer_id}, {role}, {action}, {purpose},
+       {object_type}, {object_ids}, {request_id}, head.hash,
+       encode(sha256(convert_to(head.hash || {prefix} || (head.seq + 1)::text || '}}', 'UTF8')), 'hex')
+FROM ((SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1)
+      UNION ALL SELECT 0, {genesis}) AS head
+ORDER BY head.seq DESC LIMIT 1"""
+
+
+def _chain_on_postgresql(session: Session, events: list[_Pending]) -> None:
+    driver = session.connection().connection.driver_connection
+    if driver is None:
+        raise RuntimeError("no live database connection to chain audit events on")
+    statements = [psql.SQL("SELECT pg_advisory_xact_lock({})").format(psql.Literal(AUDIT_LOCK_KEY))]
+    for pending in events:
+        values = {name: psql.Literal(getattr(pending, name)) for name in _COLUMNS}
+        values["object_ids"] = psql.Literal(Jsonb(pending.object_ids))
+        statements.append(
+            psql.SQL(_CHAINED_INSERT).format(
+                **values, prefix=psql.Literal(_hashed_prefix(pending)), genesis=psql.Literal(GENESIS_HASH)
+            )
+        )
+    with driver.cursor() as cursor:
+        cursor.execute(psql.SQL("; ").join(statements))
+
+
+def _chain_in_python(session: Session, events: list[_Pending]) -> None:
+    """SQLite (one writer at a time, so no lock): read the head, hash here, insert."""
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, prev_hash = (0, GENESIS_HASH) if last is None else (last.seq, last.hash)
+    rows = []
+    for pending in events:
+        seq += 1
+        pending.seq = seq
+        digest = event_hash(prev_hash, pending)
+        columns = {name: getattr(pending, name) for name in _COLUMNS}
+        rows.append({**columns, "seq": seq, "prev_hash": prev_hash, "hash": digest})
+        prev_hash = digest
+    session.execute(insert(AuditEvent), rows)
 
 
 @dataclass(slots=True)
@@ -124,6 +161,9 @@ class _Pending:
     object_ids: list[str]
     request_id: str | None
     seq: int = 0
+
+
+_COLUMNS = tuple(name for name in _Pending.__slots__ if name != "seq")
 
 
 def record(
@@ -172,20 +212,10 @@ def _chain_queued_events(session: Session) -> None:
     if queued is None or queued[0] is not session.get_transaction():
         return  # queued in a transaction that has since ended without committing
     session.flush()  # the request's own changes first, outside the lock
-    seq, prev_hash = _locked_head(session)
-    rows = []
-    for pending in queued[1]:
-        seq += 1
-        pending.seq = seq
-        digest = event_hash(prev_hash, pending)
-        rows.append({**_columns(pending), "prev_hash": prev_hash, "hash": digest})
-        prev_hash = digest
-    # A bulk INSERT, not the unit of work: these rows are never read back through this session.
-    session.execute(insert(AuditEvent), rows)
-
-
-def _columns(pending: _Pending) -> dict[str, Any]:
-    return {name: getattr(pending, name) for name in _Pending.__slots__}
+    if session.get_bind().dialect.name == "postgresql":
+        _chain_on_postgresql(session, queued[1])
+    else:
+        _chain_in_python(session, queued[1])
 
 
 @event.listens_for(Session, "after_soft_rollback")

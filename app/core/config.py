@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         default=True, description="Run the job worker inside the API process (the embedded default)."
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    request_threads: int = Field(
+        default=16,
+        ge=1,
+        le=30,
+        description=(
+            "Requests handled at once per process (the thread pool of sync endpoints); at most the database "
+            "pool's 30 connections, so no request waits for a connection while holding a thread."
+        ),
+    )
     candidate_max_age_days: int = Field(
         default=30, ge=1, description="The daily job escalates an open CME candidate older than this, once."
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Executable, Select, delete, exists, literal, or_, select
+from sqlalchemy import Executable, String, bindparam, delete, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,8 +19,38 @@ from app.core.db import UTCDateTime
 from app.partners.models import Partner, PartnerKey, PartnerStatus
 from app.security.models import SeenJti
 
-_COLUMNS = ["partner_id", "jti", "expires_at"]
-_CONFLICT = ["partner_id", "jti"]
+
+def _burn_statement(dialect: str) -> Executable:
+    """INSERT ... SELECT :partner_id, :jti, :expires_at WHERE EXISTS (the key is usable at :now)
+    ON CONFLICT (partner_id, jti) DO NOTHING RETURNING jti, for one dialect."""
+    now = bindparam("now", type_=UTCDateTime())
+    usable = exists().where(
+        PartnerKey.partner_id == bindparam("partner_id"),
+        PartnerKey.kid == bindparam("kid"),
+        PartnerKey.thumbprint == bindparam("thumbprint"),
+        PartnerKey.not_before <= now,
+        or_(PartnerKey.revoked_at.is_(None), PartnerKey.revoked_at > now),
+        Partner.id == PartnerKey.partner_id,
+        Partner.status == PartnerStatus.active,
+    )
+    row = select(
+        bindparam("partner_id", type_=String()),
+        bindparam("jti", type_=String()),
+        bindparam("expires_at", type_=UTCDateTime()),
+    ).where(usable)
+    columns = ["partner_id", "jti", "expires_at"]
+    conflict = ["partner_id", "jti"]
+    if dialect == "postgresql":
+        pg = postgresql.insert(SeenJti).from_select(columns, row)
+        return pg.on_conflict_do_nothing(index_elements=conflict).returning(SeenJti.jti)
+    if dialect == "sqlite":
+        lite = sqlite.insert(SeenJti).from_select(columns, row)
+        return lite.on_conflict_do_nothing(index_elements=conflict).returning(SeenJti.jti)
+    raise NotImplementedError(f"no replay cache insert for dialect {dialect}")
+
+
+# Built once per dialect: a burn per request should not rebuild and re-key the statement every time.
+_BURN = {dialect: _burn_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def burn_jti(
@@ -35,23 +65,14 @@ def burn_jti(
 ) -> bool:
     """Remember `jti` for `partner_id` until `expires_at` if the key (partner, kid, thumbprint) is usable at
     `now`; False if it was not stored: a replay, or a key no longer usable (the caller tells which)."""
-    usable = exists().where(
-        PartnerKey.partner_id == partner_id,
-        PartnerKey.kid == kid,
-        PartnerKey.thumbprint == thumbprint,
-        PartnerKey.not_before <= now,
-        or_(PartnerKey.revoked_at.is_(None), PartnerKey.revoked_at > now),
-        Partner.id == PartnerKey.partner_id,
-        Partner.status == PartnerStatus.active,
-    )
-    row = select(
-        literal(partner_id).label("partner_id"),
-        literal(jti).label("jti"),
-        literal(expires_at, UTCDateTime()).label("expires_at"),
-    ).where(usable)
-    statement = _insert_unless_present(session.get_bind().dialect.name, row)
-    # RETURNING yields the row only when it was inserted (rowcount is not reliable on the ORM path).
-    return session.execute(statement).first() is not None
+    statement = _BURN[session.get_bind().dialect.name]
+    parameters = {
+        "partner_id": partner_id, "kid": kid, "thumbprint": thumbprint, "jti": jti,
+        "expires_at": expires_at, "now": now,
+    }  # fmt: skip
+    # On the connection: through the session, a parameter dict would make this an ORM bulk insert.
+    # RETURNING yields the row only when it was inserted.
+    return session.connection().execute(statement, parameters).first() is not None
 
 
 def purge_expired(session: Session, *, now: dt.datetime) -> int:
@@ -63,22 +84,3 @@ def purge_expired(session: Session, *, now: dt.datetime) -> int:
 def purge_tick(factory: sessionmaker[Session], now: dt.datetime) -> None:
     with factory.begin() as session:
         purge_expired(session, now=now)
-
-
-def _insert_unless_present(dialect: str, row: Select[str, str, dt.datetime]) -> Executable:
-    """INSERT ... SELECT ... ON CONFLICT (partner_id, jti) DO NOTHING RETURNING jti, in each dialect we run on."""
-    if dialect == "postgresql":
-        return (
-            postgresql.insert(SeenJti)
-            .from_select(_COLUMNS, row)
-            .on_conflict_do_nothing(index_elements=_CONFLICT)
-            .returning(SeenJti.jti)
-        )
-    if dialect == "sqlite":
-        return (
-            sqlite.insert(SeenJti)
-            .from_select(_COLUMNS, row)
-            .on_conflict_do_nothing(index_elements=_CONFLICT)
-            .returning(SeenJti.jti)
-        )
-    raise NotImplementedError(f"no replay cache insert for dialect {dialect}")

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,10 +14,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
+from app.core.db import make_engine
 from app.partners.models import PartnerKind
 from app.security.roles import OfficerRole
 from app.security.service_key import ServiceSigner
@@ -45,10 +47,13 @@ def _write(session: Session, count: int) -> None:
 @pytest.fixture
 def superuser(engine: Engine) -> Iterator[Session]:
     """A connection that bypasses the append-only trigger, as a rogue superuser could."""
-    with Session(engine) as rogue:
-        rogue.execute(text("SET session_replication_role = replica"))
-        yield rogue
-        rogue.rollback()
+    # Bound to one connection: the SET is per connection, and a pooled session could get another one.
+    with engine.connect() as connection:
+        connection.execute(text("SET session_replication_role = replica"))
+        connection.commit()
+        with Session(bind=connection) as rogue:
+            yield rogue
+            rogue.rollback()
 
 
 def test_chain_links_each_event_to_the_previous_one(session: Session) -> None:
@@ -63,6 +68,46 @@ def test_chain_links_each_event_to_the_previous_one(session: Session) -> None:
     assert rows[1].hash == expected
     result = audit.verify_chain(session)
     assert result.ok and result.checked == 3 and result.head_hash == rows[2].hash
+
+
+def test_server_side_hashes_agree_with_python_for_unicode_nulls_and_many_ids(session: Session) -> None:
+    """PostgreSQL computes each hash in SQL; the verifier recomputes it in Python: they must agree."""
+    audit.record(
+        session, actor=None, action="cme.record.read", object_type="cme_record",
+        object_ids=[f"id-{n}" for n in range(50)], purpose="adolygiad-ŵŷ-“quoted”\\", now=AT,
+    )  # fmt: skip
+    audit.record(session, actor=OFFICER, action="x", object_type="y", object_ids=[], now=AT)
+    session.commit()
+    assert audit.verify_chain(session).ok
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == 2
+
+
+def test_concurrent_writers_build_one_gapless_chain(database_url: str, engine: Engine) -> None:
+    """Eight threads committing at once: the advisory lock keeps seq gapless and every link valid."""
+    # An engine of its own, disposed at the end, so its eight connections do not linger in the shared
+    # pool; the shared `engine` is requested so that the tables are cleaned afterwards.
+    own = make_engine(database_url)
+    factory = sessionmaker(bind=own)
+
+    def writer(worker: int) -> None:
+        for n in range(20):
+            with factory.begin() as session:
+                for k in range(1 + n % 2):
+                    audit.record(
+                        session, actor=OFFICER, action="cme.record.read", object_type="cme_record",
+                        object_ids=[f"w{worker}-{n}-{k}"], now=AT,
+                    )  # fmt: skip
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with factory() as session:
+        result = audit.verify_chain(session)
+        assert result.ok and result.checked == 8 * 30
+        assert session.scalar(select(func.max(AuditEvent.seq))) == 8 * 30
+    own.dispose()
 
 
 def test_event_carries_actor_purpose_and_ids_only(session: Session) -> None:
