@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from app.audit.service import READS_WAIT_FOR_FLUSH
 from app.cme import router as cme_router
 from app.core import health
 from app.core.config import Settings, get_settings
@@ -69,7 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         engine = make_engine(settings.database_url)
         app.state.engine = engine
-        app.state.session_factory = make_session_factory(engine)
+        app.state.session_factory = make_session_factory(
+            engine, info={READS_WAIT_FOR_FLUSH: settings.audit_read_events_wait_for_flush}
+        )
         replay_engine = make_engine(settings.database_url, flush_wal_on_commit=False)
         app.state.replay_session_factory = make_session_factory(replay_engine)
         app.state.service_signer = load_or_create_service_signer(settings.service_key_file)

@@ -113,11 +113,25 @@ FROM ((SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1)
 ORDER BY head.seq DESC LIMIT 1"""
 
 
+# session.info key (seeded by the app's session factory from its settings): False lets a transaction
+# whose only write is its audit events commit without waiting for the WAL flush.
+READS_WAIT_FOR_FLUSH = "audit.reads_wait_for_flush"
+# Only if the transaction has written nothing yet (no transaction id assigned): a change is always durable
+# when it is acknowledged. WAL is sequential, so a later waited commit flushes these events too; a crash
+# can lose only the most recent read events, whole, and never leaves a gap in the chain.
+_READ_ONLY_SKIPS_FLUSH = (
+    "SELECT set_config('synchronous_commit', 'off', true) WHERE pg_current_xact_id_if_assigned() IS NULL"
+)
+
+
 def _chain_on_postgresql(session: Session, events: list[_Pending]) -> None:
     driver = session.connection().connection.driver_connection
     if driver is None:
         raise RuntimeError("no live database connection to chain audit events on")
-    statements = [psql.SQL("SELECT pg_advisory_xact_lock({})").format(psql.Literal(AUDIT_LOCK_KEY))]
+    statements: list[psql.Composable] = []
+    if not session.info.get(READS_WAIT_FOR_FLUSH, True):
+        statements.append(psql.SQL(_READ_ONLY_SKIPS_FLUSH))
+    statements.append(psql.SQL("SELECT pg_advisory_xact_lock({})").format(psql.Literal(AUDIT_LOCK_KEY)))
     for pending in events:
         values = {name: psql.Literal(getattr(pending, name)) for name in _COLUMNS}
         values["object_ids"] = psql.Literal(Jsonb(pending.object_ids))

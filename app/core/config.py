@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         default=True, description="Run the job worker inside the API process (the embedded default)."
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    audit_read_events_wait_for_flush: bool = Field(
+        default=False,
+        description=(
+            "Make a request that only read (its audit event is its transaction's only write) wait for the "
+            "WAL flush as changes always do. Off: such commits return before the flush (PostgreSQL "
+            "synchronous_commit=off), so a database crash can lose the last fraction of a second of read "
+            "events; never a change, never a gap in the chain (decision 0007)."
+        ),
+    )
     request_threads: int = Field(
         default=16,
         ge=1,

@@ -76,8 +76,9 @@ def make_engine(url: str, *, flush_wal_on_commit: bool = True) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800, connect_args=connect_args)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+def make_session_factory(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions on `engine`; `info` seeds each session's `info` (per-app policies such as the audit's)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:

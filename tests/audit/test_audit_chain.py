@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -276,3 +276,45 @@ class TestCheckpoints:
         superuser.commit()
         assert audit.verify_chain(session).ok
         assert audit.verify_against_checkpoint(session, seq=3, hash=claims["hash"]).first_bad_seq == 3
+
+
+class TestReadOnlyCommits:
+    """R12.3 with decision 0007: a transaction whose only write is its audit events may skip the WAL
+    flush wait when the app's policy says so; a transaction that changed anything never does."""
+
+    @pytest.fixture
+    def at_commit(self, engine: Engine) -> Iterator[list[str]]:
+        seen: list[str] = []
+
+        def show(connection: Any) -> None:
+            driver = connection.connection.driver_connection
+            seen.append(driver.execute("SHOW synchronous_commit").fetchone()[0])
+
+        event.listen(engine, "commit", show)
+        yield seen
+        event.remove(engine, "commit", show)
+
+    def _read(self, factory: sessionmaker[Session], *, change: bool) -> None:
+        with factory.begin() as session:
+            if change:
+                session.execute(text("CREATE TEMP TABLE touched (x int)"))
+            audit.record(
+                session, actor=OFFICER, action="cme.record.read", object_type="cme_record", object_ids=["a"]
+            )
+
+    def test_a_pure_read_skips_the_flush_wait_under_the_app_policy(
+        self, engine: Engine, at_commit: list[str]
+    ) -> None:
+        self._read(sessionmaker(bind=engine, info={audit.READS_WAIT_FOR_FLUSH: False}), change=False)
+        assert at_commit == ["off"]
+
+    def test_a_change_always_waits(self, engine: Engine, at_commit: list[str]) -> None:
+        self._read(sessionmaker(bind=engine, info={audit.READS_WAIT_FOR_FLUSH: False}), change=True)
+        assert at_commit == ["on"]
+
+    def test_reads_wait_when_configured_or_by_default(self, engine: Engine, at_commit: list[str]) -> None:
+        self._read(sessionmaker(bind=engine, info={audit.READS_WAIT_FOR_FLUSH: True}), change=False)
+        self._read(sessionmaker(bind=engine), change=False)
+        assert at_commit == ["on", "on"]
+        with sessionmaker(bind=engine)() as session:
+            assert audit.verify_chain(session).ok

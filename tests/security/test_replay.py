@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from app.audit.service import READS_WAIT_FOR_FLUSH
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.partners import service as partners_service
@@ -82,3 +83,5 @@ def test_only_the_replay_connections_skip_the_wal_flush_wait(client: TestClient)
     with state.replay_session_factory() as replay, state.session_factory() as work:
         assert replay.execute(text("SHOW synchronous_commit")).scalar() == "off"
         assert work.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    # Pure reads (only audit events written) skip the wait by default (decision 0007).
+    assert state.session_factory.kw["info"] == {READS_WAIT_FOR_FLUSH: False}
