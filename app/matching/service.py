@@ -27,7 +27,7 @@ from app.cme.domain import CandidateInput
 from app.core.errors import Conflict, Forbidden, NotFound, ProblemError
 from app.matching import repository
 from app.matching.engine import explain, link
-from app.matching.frames import columns_to_frame
+from app.matching.frames import columns_to_frame, former_name_columns
 from app.matching.models import MatchOutcome, MatchRun
 from app.matching.params import DEFAULT_MODEL, MatchModel
 from app.matching.realtime import Candidate, EducationIndex
@@ -99,25 +99,23 @@ def active_model(session: Session, now: dt.datetime) -> MatchModel:
 # --- Frames from stored rows ----------------------------------------------------------------------------
 
 
-def _former(names: Sequence[Mapping[str, Any]] | None, part: str) -> list[str]:
-    return [name[part] for name in names or () if name.get(part)]
-
-
 def rows_to_frame(rows: Sequence[Sequence[Any]], names: Sequence[str], *, la_column: str) -> pl.DataFrame:
     """Stored child rows (a Core select of `names`) -> canonical matching frame, column by column."""
     transposed: dict[str, Sequence[Any]] = (
         dict(zip(names, zip(*rows, strict=True), strict=True)) if rows else {name: () for name in names}
     )
-    former = transposed["former_names"]
+    # No list built per row: with hundreds of thousands of rows alive, per-row allocations are what set
+    # off full garbage collections (frames.former_name_columns).
+    former_given, former_family = former_name_columns(transposed["former_names"])
     raw: dict[str, Sequence[Any] | pl.Series] = {
         "id": transposed["id"],
         "given_name": transposed["given_name"],
         "middle_names": transposed["middle_names"],
         "family_name": transposed["family_name"],
-        "former_given_names": [_former(f, "given_name") for f in former],
-        "former_family_names": [_former(f, "family_name") for f in former],
+        "former_given_names": former_given,
+        "former_family_names": former_family,
         "date_of_birth": transposed["date_of_birth"],
-        "address_lines": [list(lines or ()) for lines in transposed["address_lines"]],
+        "address_lines": transposed["address_lines"],
         "town": transposed["town"],
         "postcode": transposed["postcode"],
         "la": transposed[la_column],
