@@ -203,7 +203,7 @@ def _similarities(
     same = known & (a == b)
     need = np.flatnonzero(known & (a != b) & (True if read is None else read))
     pair_keys = (a[need].astype(np.uint64) << np.uint64(32)) | b[need].astype(np.uint64)
-    distinct, inverse = np.unique(pair_keys, return_inverse=True)
+    distinct, inverse = _distinct(pair_keys)
     queries = coded.values.gather(distinct >> np.uint64(32))
     choices = coded.values.gather(distinct & np.uint64(0xFFFFFFFF))
     query_list, choice_list = queries.to_list(), choices.to_list()
@@ -224,6 +224,17 @@ def _similarities(
             out_prefix[need] = _prefix(queries, choices).to_numpy()[inverse]
         results.append(pl.Series(prefix, out_prefix))
     return results
+
+
+def _distinct(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+    """`np.unique(keys, return_inverse=True)`, by a polars dense rank (a parallel sort, several times
+    faster than numpy's on millions of keys)."""
+    if not len(keys):
+        return keys, np.zeros(0, dtype=np.int64)
+    inverse = (pl.Series(keys).rank("dense") - 1).cast(pl.Int64).to_numpy()
+    distinct = np.empty(int(inverse.max()) + 1, dtype=np.uint64)
+    distinct[inverse] = keys
+    return distinct, inverse
 
 
 # (scorer, value when equal, value when either is null, divisor)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from app.matching.assign import components, one_to_one
@@ -63,12 +64,17 @@ def score_pairs(
     pairs: pl.DataFrame,
     model: MatchModel,
     tf: TermFrequencies,
+    frequencies: Mapping[str, npt.NDArray[np.float64]] | None = None,
 ) -> pl.DataFrame:
-    """Compared and weighted pairs: row, ref_row, levels, weights, match_weight, match_probability."""
+    """Compared and weighted pairs: row, ref_row, levels, weights, match_weight, match_probability.
+
+    `frequencies` is `tf.row_frequencies(query)`, when the caller scores many slices of one query frame.
+    """
     rows = pairs[ROW].to_numpy()
     ref_rows = pairs[REF_ROW].to_numpy()
     levels = compare(query, reference, rows, ref_rows)
-    scored = score(levels, model, tf)
+    gathered = None if frequencies is None else {name: f[rows] for name, f in frequencies.items()}
+    scored = score(levels, model, tf, gathered)
     return scored.with_columns(
         pl.Series(ROW, rows, dtype=pl.UInt32), pl.Series(REF_ROW, ref_rows, dtype=pl.UInt32)
     )
@@ -213,14 +219,21 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
     # possible or better, and each row's best pair for its explanation): memory stays bounded by the
     # slice, not by the number of candidate pairs.
     floor = weight_for_probability(model.thresholds.possible)
+    frequencies = tf.row_frequencies(health)
     kept = []
     row_ends = np.searchsorted(pairs[ROW].to_numpy(), np.arange(0, health.height + _SLICE_ROWS, _SLICE_ROWS))
     for start, end in itertools.pairwise(row_ends):
         if end <= start:
             continue
-        scored = score_pairs(health, education, pairs.slice(int(start), int(end - start)), model, tf)
+        scored = score_pairs(
+            health, education, pairs.slice(int(start), int(end - start)), model, tf, frequencies
+        )
         scored = scored.select(_KEPT_COLUMNS)
-        best = scored.sort("match_weight", descending=True).group_by(ROW).first()
+        best = (
+            scored.sort(["match_weight", REF_ROW], descending=[True, False])
+            .group_by(ROW, maintain_order=True)
+            .first()
+        )
         kept.append(pl.concat([scored.filter(pl.col("match_weight") >= floor), best]).unique([ROW, REF_ROW]))
     scored = (
         pl.concat(kept) if kept else score_pairs(health, education, pairs, model, tf).select(_KEPT_COLUMNS)
@@ -245,7 +258,7 @@ def _decide(
     # was left with). Two different children with one name and birthday each keep their own record,
     # because each has a better candidate of its own.
     best = eligible.group_by(ROW).agg(
-        pl.col(REF_ROW, "given").sort_by("match_weight", descending=True).first(),
+        pl.col(REF_ROW, "given").sort_by(["match_weight", REF_ROW], descending=[True, False]).first(),
         pl.col("match_weight").max().alias("best_w"),
     )
     record_given = eligible.select(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,15 @@ class TermFrequencies:
         )
         return cls(tables, mean, reference.height, names, pairs)
 
+    def row_frequencies(self, query: pl.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
+        """Per query row, the reference frequency of its given name, surname, postcode and full name
+        (NaN where the reference lacks it): looked up once per row, then gathered per pair for `score`."""
+        values = query.select(
+            *(pl.col(column).alias(value) for column, value in (("given1", "tf_given_value"),
+              ("family", "tf_family_value"), ("postcode", "tf_postcode_value")))
+        )  # fmt: skip
+        return _frequency_columns(values, self)
+
     def shared_value_share(self, field: str, u: float, prior_records: int) -> float:
         """How often two different reference records share a value of `field`: the u of agreeing on it.
 
@@ -127,43 +137,90 @@ def weight_tables(model: MatchModel, tf: TermFrequencies) -> dict[str, npt.NDArr
     return tables
 
 
-def score(levels: pl.DataFrame, model: MatchModel, tf: TermFrequencies) -> pl.DataFrame:
-    """Adds weight_<field> (bits), prior, match_weight and match_probability to compared pairs."""
+def score(
+    levels: pl.DataFrame,
+    model: MatchModel,
+    tf: TermFrequencies,
+    frequencies: Mapping[str, npt.NDArray[np.float64]] | None = None,
+) -> pl.DataFrame:
+    """Adds weight_<field> (bits), prior, match_weight and match_probability to compared pairs.
+
+    `frequencies` (per pair, from `TermFrequencies.row_frequencies` gathered by the pairs' query rows)
+    saves looking the query's values up by string for every pair; without it they are looked up from
+    the pairs' `tf_*_value` columns. Either way a pair whose names were swapped has no given, surname or
+    full-name frequency. Computed in numpy, in the order (and so to the bit) of the polars expressions it
+    replaced: log2 as ln/ln 2, the total by polars.
+    """
     prior = model.prior_bits(tf.size)
     tables = weight_tables(model, tf)
-    scored = levels
+    freq = dict(_pair_frequencies(levels, tf) if frequencies is None else frequencies)
+    swapped = levels["names_swapped"].to_numpy()
+    for name in ("given", "family", "name"):
+        freq[name] = np.where(swapped, np.nan, freq[name])
+    codes = {field: levels[field].to_numpy() for field in FIELDS}
+    weights: dict[str, npt.NDArray[np.float64]] = {}
     for field in FIELDS:
         table = tables[field]
-        base = pl.Series(f"weight_{field}", table[scored[field].to_numpy()])
-        scored = scored.with_columns(base)
-        if field not in _TF_SOURCES:
-            continue
-        _, value_column = _TF_SOURCES[field]
-        codes = [level_code(field, level) for level in TF_LEVELS[field]]
-        scored = scored.join(tf.tables[field], on=value_column, how="left", maintain_order="left")
-        adjustment = (
-            (math.log2(tf.mean[field]) - pl.col(f"tf_{field}").clip(lower_bound=model.tf_floor).log(2))
-            .clip(TF_MIN_BITS, TF_MAX_BITS)
-            .fill_null(0.0)
-        )
-        weight = pl.col(f"weight_{field}")
-        levels_tf: Any = pl.when(pl.col(field).is_in(codes)).then(weight + adjustment)
-        if field in BOUNDED_BY_EXACT:
-            exact = table[level_code(field, _SAME_VALUE_LEVELS[field])] + adjustment
-            for code, offset in exact_offsets(model, field).items():
-                levels_tf = levels_tf.when(pl.col(field) == code).then(
-                    pl.min_horizontal(weight, exact + offset)
-                )
-        scored = scored.with_columns(levels_tf.otherwise(weight).alias(f"weight_{field}")).drop(f"tf_{field}")
-    scored = _full_name_capped(scored, model, tf)
-    scored = scored.with_columns(weight_address=_household_capped(model, tf.size))
+        weight = table[codes[field]]
+        if field in _TF_SOURCES:
+            adjustment = np.clip(
+                math.log2(tf.mean[field]) - _log2(np.maximum(freq[field], model.tf_floor)),
+                TF_MIN_BITS,
+                TF_MAX_BITS,
+            )
+            adjustment[np.isnan(adjustment)] = 0.0
+            conditions = [np.isin(codes[field], [level_code(field, lv) for lv in TF_LEVELS[field]])]
+            choices = [weight + adjustment]
+            if field in BOUNDED_BY_EXACT:
+                exact = table[level_code(field, _SAME_VALUE_LEVELS[field])] + adjustment
+                for code, offset in exact_offsets(model, field).items():
+                    conditions.append(codes[field] == code)
+                    choices.append(np.minimum(weight, exact + offset))
+            weight = np.select(conditions, choices, weight)
+        weights[field] = weight
+    _cap_full_name(weights, codes, freq["name"], model)
+    _cap_household(weights, codes, model, tf.size)
+    # The total and probability as polars expressions: `sum_horizontal` does not add left to right, and
+    # the weights should stay bit-identical to the previous code's (ties are then decided the same way).
+    weighted = levels.with_columns(
+        *(pl.Series(f"weight_{field}", weights[field], dtype=pl.Float64) for field in FIELDS)
+    )
     total = pl.sum_horizontal([f"weight_{f}" for f in FIELDS]) + prior
-    return scored.with_columns(prior=pl.lit(prior), match_weight=total).with_columns(
+    return weighted.with_columns(prior=pl.lit(prior), match_weight=total).with_columns(
         match_probability=probability(pl.col("match_weight"))
     )
 
 
-def _full_name_capped(scored: pl.DataFrame, model: MatchModel, tf: TermFrequencies) -> pl.DataFrame:
+def _log2(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """log2 as polars' `.log(2)` computes it (ln x / ln 2), so weights agree to the bit."""
+    logged: npt.NDArray[np.float64] = np.log(values) / math.log(2.0)
+    return logged
+
+
+def _frequency_columns(values: pl.DataFrame, tf: TermFrequencies) -> dict[str, npt.NDArray[np.float64]]:
+    """Reference frequencies of the query values in `values` (columns tf_<field>_value), NaN where the
+    reference lacks the value or it is null: per field, and of the full name (given + surname)."""
+    joined = values
+    for field, (_, value_column) in _TF_SOURCES.items():
+        joined = joined.join(tf.tables[field], on=value_column, how="left", maintain_order="left")
+    joined = joined.join(
+        tf.full_names, on=["tf_given_value", "tf_family_value"], how="left", maintain_order="left"
+    )
+    out = {field: joined[f"tf_{field}"].cast(pl.Float64).to_numpy() for field in _TF_SOURCES}
+    out["name"] = joined["tf_name"].cast(pl.Float64).to_numpy()
+    return out
+
+
+def _pair_frequencies(levels: pl.DataFrame, tf: TermFrequencies) -> dict[str, npt.NDArray[np.float64]]:
+    return _frequency_columns(levels.select(value for _, value in _TF_SOURCES.values()), tf)
+
+
+def _cap_full_name(
+    weights: dict[str, npt.NDArray[np.float64]],
+    codes: Mapping[str, npt.NDArray[Any]],
+    name_frequency: npt.NDArray[np.float64],
+    model: MatchModel,
+) -> None:
     """Given and surname both exact: worth no more than the frequency of the full name itself.
 
     Names are not independent (families, fashions, and in Wales a handful of surnames), so a common
@@ -171,22 +228,21 @@ def _full_name_capped(scored: pl.DataFrame, model: MatchModel, tf: TermFrequenci
     absorbs the difference, keeping the explanation per field.
     """
     m_both = math.log2(model.fields["given"].m[0] * model.fields["family"].m[0])
-    exact = (pl.col("given") == level_code("given", "exact")) & (
-        pl.col("family") == level_code("family", "exact")
+    exact = (codes["given"] == level_code("given", "exact")) & (
+        codes["family"] == level_code("family", "exact")
     )
-    joined = scored.join(
-        tf.full_names, on=["tf_given_value", "tf_family_value"], how="left", maintain_order="left"
-    )
-    cap = m_both - pl.col("tf_name").clip(lower_bound=model.tf_floor).log(2)
-    over = (pl.col("weight_given") + pl.col("weight_family") - cap).fill_null(0.0)
-    return joined.with_columns(
-        weight_family=pl.when(exact & (over > 0))
-        .then(pl.col("weight_family") - over)
-        .otherwise("weight_family")
-    ).drop("tf_name")
+    cap = m_both - _log2(np.maximum(name_frequency, model.tf_floor))
+    over = weights["given"] + weights["family"] - cap
+    over[np.isnan(over)] = 0.0
+    weights["family"] = np.where(exact & (over > 0), weights["family"] - over, weights["family"])
 
 
-def _household_capped(model: MatchModel, reference_size: int) -> pl.Expr:
+def _cap_household(
+    weights: dict[str, npt.NDArray[np.float64]],
+    codes: Mapping[str, npt.NDArray[Any]],
+    model: MatchModel,
+    reference_size: int,
+) -> None:
     """Address weight after capping surname + address agreement at what a shared household is worth.
 
     Fellegi-Sunter multiplies the surname and address evidence as if independent, but siblings share
@@ -199,14 +255,9 @@ def _household_capped(model: MatchModel, reference_size: int) -> pl.Expr:
     m_family = model.fields["family"].m[0]
     m_address = model.fields["address"].m[0]
     cap = math.log2(m_family * m_address * model.population(reference_size) / model.household_children)
-    shared = pl.col("family").is_in(family) & pl.col("address").is_in(address)
-    over = pl.col("weight_family") + pl.col("weight_address") - cap
-    return (
-        pl.when(shared & (over > 0))
-        .then(pl.col("weight_address") - over)
-        .otherwise(pl.col("weight_address"))
-        .alias("weight_address")
-    )
+    shared = np.isin(codes["family"], family) & np.isin(codes["address"], address)
+    over = weights["family"] + weights["address"] - cap
+    weights["address"] = np.where(shared & (over > 0), weights["address"] - over, weights["address"])
 
 
 def probability(weight: pl.Expr) -> pl.Expr:
