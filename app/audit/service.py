@@ -96,10 +96,10 @@ def _hashed_prefix(pending: EventFields) -> str:
     return text[: -len(tail)] + ',"seq":'
 
 
-# On PostgreSQL the lock and the inserts go in one round trip, each insert chaining onto the head it reads
-# (the previous insert's row, within the transaction), its hash computed by the server: the lock is then
-# held for that one round trip and the COMMIT, not across several, each of which, in a busy process,
-# waited for the GIL. `verify_chain` recomputes every hash in Python, so the two agree or it says so.
+# On PostgreSQL the lock, the inserts and the COMMIT go in one round trip, each insert chaining onto the
+# head it reads (the previous insert's row, within the transaction), its hash computed by the server: the
+# lock is held only while the server works, not across client round trips, each of which, in a busy
+# process, waited for the GIL. `verify_chain` recomputes every hash in Python, so the two agree or it says so.
 # Values are bound client-side (psycopg.sql.Literal) because a query string of several statements cannot
 # carry server-side parameters; under READ COMMITTED each statement takes its snapshot after the lock.
 _CHAINED_INSERT = """
@@ -140,6 +140,11 @@ def _chain_on_postgresql(session: Session, events: list[_Pending]) -> None:
                 **values, prefix=psql.Literal(_hashed_prefix(pending)), genesis=psql.Literal(GENESIS_HASH)
             )
         )
+    # The COMMIT goes in the same query: the lock is then released by the server as soon as the commit is
+    # done, never held while this thread waits to be scheduled again (with many request threads, that
+    # wait, lock held, made every other writer queue). SQLAlchemy's own commit that follows finds the
+    # connection idle, and psycopg makes that a no-op; any error here propagates and is rolled back.
+    statements.append(psql.SQL("COMMIT"))
     with driver.cursor() as cursor:
         cursor.execute(psql.SQL("; ").join(statements))
 

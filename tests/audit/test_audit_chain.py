@@ -10,9 +10,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -282,39 +283,44 @@ class TestReadOnlyCommits:
     """R12.3 with decision 0007: a transaction whose only write is its audit events may skip the WAL
     flush wait when the app's policy says so; a transaction that changed anything never does."""
 
-    @pytest.fixture
-    def at_commit(self, engine: Engine) -> Iterator[list[str]]:
-        seen: list[str] = []
+    def _chain_query(self, engine: Engine, *, policy: bool | None, change: bool) -> str:
+        """The query the chaining sends (lock, inserts, COMMIT), as sent."""
+        sent: list[str] = []
 
-        def show(connection: Any) -> None:
-            driver = connection.connection.driver_connection
-            seen.append(driver.execute("SHOW synchronous_commit").fetchone()[0])
+        class Recording(psycopg.Cursor[Any]):
+            def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+                sent.append(query.as_string(self.connection) if hasattr(query, "as_string") else str(query))
+                return super().execute(query, *args, **kwargs)
 
-        event.listen(engine, "commit", show)
-        yield seen
-        event.remove(engine, "commit", show)
-
-    def _read(self, factory: sessionmaker[Session], *, change: bool) -> None:
-        with factory.begin() as session:
+        info = {} if policy is None else {audit.READS_WAIT_FOR_FLUSH: policy}
+        with sessionmaker(bind=engine, info=info).begin() as session:
+            driver = session.connection().connection.driver_connection
+            driver.cursor_factory = Recording
             if change:
                 session.execute(text("CREATE TEMP TABLE touched (x int)"))
             audit.record(
                 session, actor=OFFICER, action="cme.record.read", object_type="cme_record", object_ids=["a"]
             )
+        driver.cursor_factory = psycopg.Cursor
+        (query,) = [q for q in sent if "pg_advisory_xact_lock" in q]
+        return query
 
-    def test_a_pure_read_skips_the_flush_wait_under_the_app_policy(
-        self, engine: Engine, at_commit: list[str]
-    ) -> None:
-        self._read(sessionmaker(bind=engine, info={audit.READS_WAIT_FOR_FLUSH: False}), change=False)
-        assert at_commit == ["off"]
-
-    def test_a_change_always_waits(self, engine: Engine, at_commit: list[str]) -> None:
-        self._read(sessionmaker(bind=engine, info={audit.READS_WAIT_FOR_FLUSH: False}), change=True)
-        assert at_commit == ["on"]
-
-    def test_reads_wait_when_configured_or_by_default(self, engine: Engine, at_commit: list[str]) -> None:
-        self._read(sessionmaker(bind=engine, info={audit.READS_WAIT_FOR_FLUSH: True}), change=False)
-        self._read(sessionmaker(bind=engine), change=False)
-        assert at_commit == ["on", "on"]
+    def test_the_app_policy_asks_the_server_to_skip_the_wait_for_reads(self, engine: Engine) -> None:
+        query = self._chain_query(engine, policy=False, change=False)
+        assert "synchronous_commit" in query
+        assert query.endswith("; COMMIT")  # the lock is released by the server, in the same round trip
+        for policy in (True, None):  # configured to wait, or no policy (CLI, scripts): always wait
+            assert "synchronous_commit" not in self._chain_query(engine, policy=policy, change=False)
         with sessionmaker(bind=engine)() as session:
             assert audit.verify_chain(session).ok
+
+    @pytest.mark.parametrize(("change", "expected"), [(False, "off"), (True, "on")])
+    def test_the_server_skips_it_only_when_nothing_was_written(
+        self, engine: Engine, change: bool, expected: str
+    ) -> None:
+        with engine.connect() as connection:
+            if change:
+                connection.execute(text("CREATE TEMP TABLE touched (x int)"))
+            connection.execute(text(audit._READ_ONLY_SKIPS_FLUSH))
+            assert connection.execute(text("SHOW synchronous_commit")).scalar() == expected
+            connection.rollback()
