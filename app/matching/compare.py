@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -51,24 +51,35 @@ class _CodedList:
 
     offsets: npt.NDArray[np.int64]
     codes: npt.NDArray[np.uint32]
+    sizes: npt.NDArray[np.int64]
+    # The last expansion (rows, (i, element)): one compare expands the same rows of a list several times.
+    last: list[tuple[npt.NDArray[Any], tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
     @classmethod
     def build(cls, column: pl.Series, enum: pl.Enum) -> _CodedList:
         long = pl.DataFrame({"l": column}).with_row_index(_ROW).explode("l").drop_nulls("l")
         rows = long[_ROW].to_numpy()
         codes = long["l"].cast(enum).to_physical().cast(pl.UInt32).to_numpy()
-        return cls(np.searchsorted(rows, np.arange(len(column) + 1)).astype(np.int64), codes)
+        offsets = np.searchsorted(rows, np.arange(len(column) + 1)).astype(np.int64)
+        return cls(offsets, codes, np.diff(offsets))
 
     def lengths(self, rows: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-        lengths: npt.NDArray[np.int64] = self.offsets[rows + 1] - self.offsets[rows]
+        lengths: npt.NDArray[np.int64] = self.sizes[rows]
         return lengths
 
     def _expand(self, rows: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]:
         """(i, element) for every element of list[rows[i]]."""
+        held = self.last[0] if self.last else None  # read once: another thread may replace it
+        if held is not None and held[0] is rows:
+            return held[1]
         counts = self.lengths(rows)
         at = np.repeat(np.arange(len(rows)), counts)
         within = np.arange(len(at)) - np.repeat(np.cumsum(counts) - counts, counts)
-        return at, self.codes[self.offsets[rows][at] + within]
+        expanded = at, self.codes[self.offsets[rows][at] + within]
+        self.last[:] = [(rows, expanded)]
+        return expanded
 
     def contains(self, rows: npt.NDArray[Any], values: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
         """Whether list[rows[i]] holds values[i] (False where the value is null)."""
@@ -311,7 +322,8 @@ def compare(
         # A few pairs (the same-child checks): encoding just the records they touch is cheaper.
         query_at, query_pos = np.unique(rows, return_inverse=True)
         reference_at, reference_pos = np.unique(ref_rows, return_inverse=True)
-        coded = _encode(query[query_at], reference[reference_at])
+        columns = [*_CODED, *_CODED_LISTS, *_PLAIN, "given_tokens"]
+        coded = _encode(query.select(columns)[query_at], reference.select(columns)[reference_at])
     else:
         coded = _coded(query, reference)
         query_pos, reference_pos = rows, ref_rows

@@ -229,16 +229,27 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
             health, education, pairs.slice(int(start), int(end - start)), model, tf, frequencies
         )
         scored = scored.select(_KEPT_COLUMNS)
-        best = (
-            scored.sort(["match_weight", REF_ROW], descending=[True, False])
-            .group_by(ROW, maintain_order=True)
-            .first()
-        )
-        kept.append(pl.concat([scored.filter(pl.col("match_weight") >= floor), best]).unique([ROW, REF_ROW]))
+        weights = scored["match_weight"].to_numpy()
+        best = _best_of_rows(scored[ROW].to_numpy(), weights, scored[REF_ROW].to_numpy())
+        kept.append(scored.filter(pl.Series((weights >= floor) | best)))
     scored = (
         pl.concat(kept) if kept else score_pairs(health, education, pairs, model, tf).select(_KEPT_COLUMNS)
     )
     return _decide(health, education, scored, model, tf)
+
+
+def _best_of_rows(
+    rows: npt.NDArray[Any], weights: npt.NDArray[np.float64], ref_rows: npt.NDArray[Any]
+) -> npt.NDArray[np.bool_]:
+    """Each row's best pair (greatest weight, then smallest ref_row) among pairs sorted by row."""
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    group = np.cumsum(np.r_[True, rows[1:] != rows[:-1]]) - 1
+    top = weights == np.maximum.reduceat(weights, starts)[group]
+    refs = np.where(top, ref_rows.astype(np.int64), np.iinfo(np.int64).max)
+    best: npt.NDArray[np.bool_] = top & (refs == np.minimum.reduceat(refs, starts)[group])
+    return best
 
 
 def _decide(
