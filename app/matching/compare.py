@@ -37,6 +37,7 @@ _CODED_LISTS = ("family_tokens", "former_family", "given_alt")
 _PLAIN = ("dob", "dob_y", "dob_m", "dob_d")
 _NULL_CODE = np.uint32(0xFFFFFFFF)
 _ROW = "row"
+_VALUE_COLUMNS = ("tf_given_value", "given_other", "tf_family_value", "tf_postcode_value")
 # Fewer pairs than the frames' rows divided by this: encode only the records the pairs touch.
 _FEW_PAIRS = 4
 
@@ -287,10 +288,24 @@ def _street_read(
 
 def _lengths(coded: _Coded, name: str, codes: npt.NDArray[np.uint32]) -> pl.Series:
     """Length in characters of each coded string (0 where null)."""
+    return pl.Series(name, _code_lengths(coded, codes))
+
+
+def _code_lengths(coded: _Coded, codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
     known = codes != _NULL_CODE
     out = np.zeros(len(codes), dtype=np.int64)
     out[known] = coded.lengths[codes[known]]
-    return pl.Series(name, out)
+    return out
+
+
+def _typo_read(
+    coded: _Coded, left: npt.NDArray[np.uint32], right: npt.NDArray[np.uint32]
+) -> npt.NDArray[np.bool_]:
+    """Pairs whose OSA distance `_one_typo` can read as one slip: the left name has three letters or more
+    and the lengths differ by at most one (the distance is at least the difference in length)."""
+    left_len, right_len = _code_lengths(coded, left), _code_lengths(coded, right)
+    read: npt.NDArray[np.bool_] = (left_len >= 3) & (np.abs(left_len - right_len) <= 1)
+    return read
 
 
 def _levels(conditions: list[tuple[pl.Expr, str]], field: str, missing: pl.Expr) -> pl.Expr:
@@ -314,9 +329,18 @@ def _any_group_shared() -> pl.Expr:
 
 
 def compare(
-    query: pl.DataFrame, reference: pl.DataFrame, rows: npt.NDArray[Any], ref_rows: npt.NDArray[Any]
+    query: pl.DataFrame,
+    reference: pl.DataFrame,
+    rows: npt.NDArray[Any],
+    ref_rows: npt.NDArray[Any],
+    values: bool = True,
 ) -> pl.DataFrame:
-    """Comparison levels for pairs (query[rows[i]], reference[ref_rows[i]])."""
+    """Comparison levels for pairs (query[rows[i]], reference[ref_rows[i]]).
+
+    With `values` (the default) also the strings term frequencies are looked up by (tf_given_value,
+    tf_family_value, tf_postcode_value, null where the names were swapped) and the reference's given
+    name (given_other); a caller with the frequencies per query row can leave them out.
+    """
     query_rows, reference_rows = pl.Series(rows, dtype=pl.UInt32), pl.Series(ref_rows, dtype=pl.UInt32)
     if len(rows) * _FEW_PAIRS < query.height + reference.height:
         # A few pairs (the same-child checks): encoding just the records they touch is cheaper.
@@ -337,8 +361,21 @@ def compare(
         *_similarities(coded, q["given1"], r["pref_given1"], given_pref, "prefix_given_pref"),
         *_similarities(coded, q["family"], r["family"], {"jw_family": _JW, "osa_family": _OSA}),
         *_similarities(coded, q["family"], r["pref_family"], {"jw_family_pref": _JW}),
-        *_similarities(coded, q["given1"], r["family"], {"osa_swap_given": _OSA}),
-        *_similarities(coded, q["family"], r["given1"], {"osa_swap_family": _OSA}),
+        # Only read by `_one_typo`: pairs it cannot accept are left unscored (99, more than one edit).
+        *_similarities(
+            coded,
+            q["given1"],
+            r["family"],
+            {"osa_swap_given": _OSA},
+            read=_typo_read(coded, q["given1"], r["family"]),
+        ),
+        *_similarities(
+            coded,
+            q["family"],
+            r["given1"],
+            {"osa_swap_family": _OSA},
+            read=_typo_read(coded, q["family"], r["given1"]),
+        ),
         *_similarities(coded, q["street"], r["street"], {"sim_street": _TOKEN_SET}, read=_street_read(q, r)),
         _lengths(coded, "q_given1_len", q["given1"]),
         _lengths(coded, "q_family_len", q["family"]),
@@ -366,18 +403,23 @@ def compare(
         pl.Series("r_no_alt", r_lists["given_alt"].lengths(reference_pos) == 0),
         pl.Series("given_in_family", r_lists["family_tokens"].contains(reference_pos, q["given1"])),
         pl.Series("family_has_given", q_lists["family_tokens"].contains(query_pos, r["given1"])),
-        # The values term frequencies are looked up by, as strings.
-        query["given1"].gather(query_rows).alias("tf_given_value"),
-        reference["given1"].gather(reference_rows).alias("given_other"),
-        query["family"].gather(query_rows).alias("tf_family_value"),
-        query["postcode"].gather(query_rows).alias("tf_postcode_value"),
     )
-    levelled = pairs.select(_field_levels())
-    return levelled.with_columns(_swap_resolution()).drop("swap", "swap_given_exact", "swap_family_exact")
+    if values:
+        # The values term frequencies are looked up by, as strings.
+        pairs = pairs.with_columns(
+            query["given1"].gather(query_rows).alias("tf_given_value"),
+            reference["given1"].gather(reference_rows).alias("given_other"),
+            query["family"].gather(query_rows).alias("tf_family_value"),
+            query["postcode"].gather(query_rows).alias("tf_postcode_value"),
+        )
+    levelled = pairs.select(_field_levels(values))
+    return levelled.with_columns(_swap_resolution(values)).drop(
+        "swap", "swap_given_exact", "swap_family_exact"
+    )
 
 
 @cache
-def _field_levels() -> list[pl.Expr]:
+def _field_levels(values: bool = True) -> list[pl.Expr]:
     """The level expressions of every field, built once (rebuilding them per call costs a real-time query
     more than evaluating them)."""
     given_sim = pl.max_horizontal("jw_given", "jw_given_pref")
@@ -470,15 +512,12 @@ def _field_levels() -> list[pl.Expr]:
         (swap_given & swap_family).alias("swap"),
         (_eq("q_given1", "r_family") | pl.col("given_in_family")).alias("swap_given_exact"),
         (_eq("q_family", "r_given1") | pl.col("family_has_given")).alias("swap_family_exact"),
-        pl.col("tf_given_value"),
-        pl.col("given_other"),
-        pl.col("tf_family_value"),
-        pl.col("tf_postcode_value"),
+        *(pl.col(c) for c in _VALUE_COLUMNS if values),
     ]  # fmt: skip
 
 
 @cache
-def _swap_resolution() -> list[pl.Expr]:
+def _swap_resolution(values: bool = True) -> list[pl.Expr]:
     """Names written the other way round replace the straight levels when they explain the pair better."""
     poor = level_code("given", "fuzzy_low")
     use_swap = pl.col("swap") & ((pl.col("given") >= poor) | (pl.col("family") >= poor))
@@ -494,6 +533,9 @@ def _swap_resolution() -> list[pl.Expr]:
         .otherwise("family")
         .alias("family"),
         use_swap.alias("names_swapped"),
-        pl.when(use_swap).then(None).otherwise("tf_given_value").alias("tf_given_value"),
-        pl.when(use_swap).then(None).otherwise("tf_family_value").alias("tf_family_value"),
+        *(
+            pl.when(use_swap).then(None).otherwise(c).alias(c)
+            for c in ("tf_given_value", "tf_family_value")
+            if values
+        ),
     ]

@@ -72,7 +72,7 @@ def score_pairs(
     """
     rows = pairs[ROW].to_numpy()
     ref_rows = pairs[REF_ROW].to_numpy()
-    levels = compare(query, reference, rows, ref_rows)
+    levels = compare(query, reference, rows, ref_rows, values=frequencies is None)
     gathered = None if frequencies is None else {name: f[rows] for name, f in frequencies.items()}
     scored = score(levels, model, tf, gathered)
     return scored.with_columns(
