@@ -125,7 +125,12 @@ def _with_given_key(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _encode(query: pl.DataFrame, reference: pl.DataFrame) -> _Coded:
-    sides = [_with_given_key(query), _with_given_key(reference)]
+    # One frame on both sides (the same-child checks) is encoded once.
+    sides = (
+        [_with_given_key(query)]
+        if query is reference
+        else [_with_given_key(query), _with_given_key(reference)]
+    )
     strings = [side[c].drop_nulls().unique() for side in sides for c in (*_CODED, "given_key")]
     strings += [side[c].explode().drop_nulls().unique() for side in sides for c in _CODED_LISTS]
     values = pl.concat(strings).unique().sort()
@@ -146,7 +151,7 @@ def _encode(query: pl.DataFrame, reference: pl.DataFrame) -> _Coded:
         for side in sides
     ]
     lengths = values.str.len_chars().cast(pl.Int64).to_numpy()
-    return _Coded(coded[0], coded[1], values, lengths)
+    return _Coded(coded[0], coded[-1], values, lengths)
 
 
 # Encodings of the frame pairs currently alive, by identity: `link` compares the same two frames in many
@@ -344,10 +349,16 @@ def compare(
     query_rows, reference_rows = pl.Series(rows, dtype=pl.UInt32), pl.Series(ref_rows, dtype=pl.UInt32)
     if len(rows) * _FEW_PAIRS < query.height + reference.height:
         # A few pairs (the same-child checks): encoding just the records they touch is cheaper.
-        query_at, query_pos = np.unique(rows, return_inverse=True)
-        reference_at, reference_pos = np.unique(ref_rows, return_inverse=True)
         columns = [*_CODED, *_CODED_LISTS, *_PLAIN, "given_tokens"]
-        coded = _encode(query.select(columns)[query_at], reference.select(columns)[reference_at])
+        if query is reference:
+            at, positions = np.unique(np.concatenate([rows, ref_rows]), return_inverse=True)
+            query_pos, reference_pos = positions[: len(rows)], positions[len(rows) :]
+            records = query.select(columns)[at]
+            coded = _encode(records, records)
+        else:
+            query_at, query_pos = np.unique(rows, return_inverse=True)
+            reference_at, reference_pos = np.unique(ref_rows, return_inverse=True)
+            coded = _encode(query.select(columns)[query_at], reference.select(columns)[reference_at])
     else:
         coded = _coded(query, reference)
         query_pos, reference_pos = rows, ref_rows
