@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 from fastapi.testclient import TestClient
@@ -21,8 +22,10 @@ OFFICER = {"officer": {"id": "officer-7", "role": "case_officer"}}
 class HeldBuild(RealtimeIndexHolder):
     """A holder whose build waits for the test to let it go: a stand-in for a 500,000-record build."""
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
-        super().__init__(factory, check_seconds=0, first_wait_seconds=0.05)
+    def __init__(self, factory: sessionmaker[Session], freeze_from_records: int = 10_000) -> None:
+        super().__init__(
+            factory, check_seconds=0, first_wait_seconds=0.05, freeze_from_records=freeze_from_records
+        )
         self.release = threading.Event()
 
     def _build(self) -> RealtimeIndex:
@@ -63,3 +66,18 @@ def test_an_unchanged_register_keeps_its_index(engine: Engine) -> None:
     holder.current()  # reads the register fingerprint (check_seconds=0): unchanged, so no rebuild starts
     holder.wait_for_rebuild()
     assert holder.current() is first
+
+
+def test_a_large_index_is_frozen_out_of_the_garbage_collector(engine: Engine) -> None:
+    """Full collections would walk the index's per-record lists on every pass (a pause per request)."""
+    holder = HeldBuild(make_session_factory(engine), freeze_from_records=0)
+    holder.release.set()
+    try:
+        holder.start()
+        holder.wait_for_rebuild()
+        meta = holder.current().meta
+        tracked = {id(o) for o in gc.get_objects()}  # the collector's generations, not the frozen objects
+        assert gc.get_freeze_count() > 0
+        assert not any(id(values) in tracked for values in meta.values())
+    finally:
+        gc.unfreeze()
