@@ -119,7 +119,7 @@ def start_server(database_url: str, key_file: Path, workers: int) -> subprocess.
         "CME_RUN_WORKER_IN_PROCESS": "false",
         "CME_SERVICE_KEY_FILE": str(key_file),
         "CME_AUDIENCE": AUDIENCE,
-        "CME_LOG_LEVEL": "WARNING",
+        "CME_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING"),
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(PORT)]
     options = ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]

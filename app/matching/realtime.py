@@ -101,23 +101,28 @@ PASSES: tuple[_Pass, ...] = (
 )  # fmt: skip
 
 
-# A key is folded part by part through the murmur3 64-bit finaliser, which avalanches every input bit
-# into every output bit. (A single multiply and shift was too weak: keys differing in a name code and a
-# month collided now and then, pulling unrelated records into a block.)
+def _fmix(key: int) -> int:
+    """The murmur3 64-bit finaliser: every input bit avalanches into every output bit."""
+    key ^= key >> 33
+    key = (key * _FMIX_1) & _MASK
+    key ^= key >> 33
+    key = (key * _FMIX_2) & _MASK
+    return key ^ (key >> 33)
+
+
+# A key starts from its pass, itself mixed, and folds each part in with the finaliser. The pass must be
+# mixed before the first part is XORed in: started from the bare pass number, (pass 5, name code 419) and
+# (pass 6, code 416) gave the same XOR, so a key of one pass met a key of another and pulled an unrelated
+# record into a block, now and then, depending on how the vocabulary happened to be numbered.
 def _mix_python(seed: int, parts: Iterable[int]) -> int:
-    key = seed
+    key = _fmix(seed)
     for part in parts:
-        key ^= part
-        key ^= key >> 33
-        key = (key * _FMIX_1) & _MASK
-        key ^= key >> 33
-        key = (key * _FMIX_2) & _MASK
-        key ^= key >> 33
+        key = _fmix(key ^ part)
     return key
 
 
 def _mix_numpy(seed: int, parts: Sequence[npt.NDArray[np.uint64]]) -> npt.NDArray[np.uint64]:
-    key = np.full(len(parts[0]), seed, dtype=np.uint64)
+    key = np.full(len(parts[0]), _fmix(seed), dtype=np.uint64)
     shift = np.uint64(33)
     for part in parts:
         key ^= part

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -16,7 +17,7 @@ from app.matching import blocking
 from app.matching.engine import REF_ROW, link, score_pairs
 from app.matching.frames import records_to_frame
 from app.matching.params import DEFAULT_MODEL, FIELDS
-from app.matching.realtime import PASSES, EducationIndex
+from app.matching.realtime import PASSES, EducationIndex, _mix_numpy, _mix_python
 from app.matching.score import TermFrequencies
 from app.matching.single import canonical_record
 from app.synthetic.population import PopulationConfig, SyntheticPopulation, generate
@@ -115,3 +116,17 @@ def test_link_decisions_are_found_with_the_same_weight(
         )
         linked += 1
     assert linked > QUERIES // 2
+
+
+def test_keys_of_different_passes_never_meet() -> None:
+    """Small codes in the first part must not cancel the pass number: (pass 5, code 419) and (pass 6,
+    code 416) once made the same key, pulling a record of one pass into another pass's block."""
+    codes = np.arange(1, 5001, dtype=np.uint64)
+    rest = [np.full(len(codes), value, dtype=np.uint64) for value in (2097, 2019, 12)]
+    keys = np.concatenate([_mix_numpy(seed, [codes, *rest]) for seed in range(1, len(PASSES) + 1)])
+    assert len(np.unique(keys)) == len(keys)
+    assert _mix_python(6, [416, 2097, 2019, 12]) == int(
+        _mix_numpy(
+            6, [np.array([416], dtype=np.uint64), *(np.array([v], dtype=np.uint64) for v in (2097, 2019, 12))]
+        )[0]
+    )
