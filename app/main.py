@@ -17,7 +17,7 @@ from app.core import health
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
-from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.middleware import AdmissionLimitMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
 from app.jobs import router as jobs_router
 from app.jobs.handlers import default_handlers, default_ticks
 from app.jobs.worker import BackgroundWorker, Worker
@@ -44,8 +44,10 @@ def _problem_only_openapi(app: FastAPI) -> dict[str, Any]:
             routes=app.routes,
             tags=app.openapi_tags,
         )
-        for operations in schema.get("paths", {}).values():
+        for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
+                if path != "/healthz":  # admission control (AdmissionLimitMiddleware) may answer any other
+                    operation["responses"].setdefault("503", _OVERLOADED)
                 invalid = operation.get("responses", {}).get("422")
                 if invalid is not None and "application/json" in invalid.get("content", {}):
                     invalid["description"] = "Validation failed; `errors` names the field."
@@ -57,6 +59,12 @@ def _problem_only_openapi(app: FastAPI) -> dict[str, Any]:
             components.pop(name, None)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+_OVERLOADED = {
+    "description": "At capacity (`urn:cme-hub:problem:overloaded`, with Retry-After): try again shortly.",
+    "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -110,6 +118,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = SystemClock()  # tests swap in a frozen clock
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        AdmissionLimitMiddleware, limit=settings.request_threads, wait_seconds=settings.admission_wait_seconds
+    )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(security_router.router)

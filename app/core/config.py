@@ -64,6 +64,11 @@ class Settings(BaseSettings):
             "events; never a change, never a gap in the chain (decision 0007)."
         ),
     )
+    admission_wait_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a request may wait for one of the `request_threads` slots before it gets 503.",
+    )
     request_threads: int = Field(
         default=16,
         ge=1,

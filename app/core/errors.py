@@ -104,6 +104,10 @@ class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 
 
+class Overloaded(ProblemError):
+    status, slug, title = 503, "overloaded", "Service at capacity"
+
+
 def problem_response(
     status: int,
     slug: str,
@@ -213,5 +217,5 @@ _DESCRIPTIONS = {
     415: "Wrong content type.",
     422: "Validation failed; `errors` names record index and field.",
     428: "If-Match is required.",
-    503: "A dependency is unavailable.",
+    503: "A dependency is unavailable, or the service is at capacity (`overloaded`, with Retry-After).",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -9,7 +10,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import PayloadTooLarge, problem_response
+from app.core.errors import Overloaded, PayloadTooLarge, problem_response
 from app.core.logging import request_id_var
 
 logger = logging.getLogger("cme.access")
@@ -109,3 +110,37 @@ class BodySizeLimitMiddleware:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+class AdmissionLimitMiddleware:
+    """At most `limit` requests in progress per process; the rest wait in the event loop, where waiting
+    costs nothing, and after `wait_seconds` get 503 with Retry-After instead of queueing without bound.
+
+    Without it, every request accepted went on into the thread pool: under overload hundreds were in
+    flight, each holding a database connection while waiting for a thread to run its commit, until the
+    pool ran out and requests failed with 500 after minutes. The liveness probe is never held back.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, wait_seconds: float) -> None:
+        self.app = app
+        self.wait_seconds = wait_seconds
+        self._slots = asyncio.Semaphore(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.wait_seconds)
+        except TimeoutError:
+            error = Overloaded("The service is at capacity; retry shortly.")
+            response = problem_response(
+                error.status, error.slug, error.title, detail=error.detail, instance=scope["path"],
+                headers={"Retry-After": "1"},
+            )  # fmt: skip
+            await response(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._slots.release()
