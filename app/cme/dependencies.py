@@ -11,7 +11,7 @@ from app.cme.service import Officer, officer_from
 from app.security.dependencies import CallerDep
 
 
-def current_officer(caller: CallerDep) -> Officer:
+async def current_officer(caller: CallerDep) -> Officer:
     """The LA officer behind the request; the LA (tenant) is the authenticated partner, nothing else."""
     return officer_from(caller)
 

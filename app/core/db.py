@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
@@ -73,7 +74,15 @@ def make_engine(url: str, *, flush_wal_on_commit: bool = True) -> Engine:
     connect_args = {} if flush_wal_on_commit else {"options": "-c synchronous_commit=off"}
     # No pre-ping: it costs a round trip on every checkout. A connection that died (server restart) fails
     # its statement once; SQLAlchemy then invalidates the whole pool, so the next checkouts are fresh.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800, connect_args=connect_args)
+    # orjson reads the JSONB columns: json.loads was ~1.5 ms of a 50-row CME list page.
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_recycle=1800,
+        connect_args=connect_args,
+        json_deserializer=orjson.loads,
+    )
 
 
 def make_session_factory(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:

@@ -12,7 +12,9 @@ from app.core.config import Settings
 from app.core.db import session_scope
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies that do no I/O are `async`: FastAPI then runs them in the event loop instead of handing
+# each to the thread pool (a hand-off, and a wait for the GIL under load, per dependency per request).
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

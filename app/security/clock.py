@@ -17,7 +17,7 @@ class SystemClock:
         return dt.datetime.now(dt.UTC)
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 

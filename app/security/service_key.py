@@ -66,7 +66,7 @@ def load_or_create_service_signer(path: Path) -> ServiceSigner:
     return _load(path)
 
 
-def get_service_signer(request: Request) -> ServiceSigner:
+async def get_service_signer(request: Request) -> ServiceSigner:
     signer: ServiceSigner = request.app.state.service_signer
     return signer
 
