@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +87,3 @@ def make_engine(url: str, *, flush_wal_on_commit: bool = True) -> Engine:
 def make_session_factory(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
     """Sessions on `engine`; `info` seeds each session's `info` (per-app policies such as the audit's)."""
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False, info=info)
-
-
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """The unit of work: commit when the caller finishes, roll back on any exception."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

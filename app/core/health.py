@@ -17,7 +17,7 @@ class HealthStatus(BaseModel):
 
 
 @router.get("/healthz", operation_id="healthz")
-def healthz() -> HealthStatus:
+async def healthz() -> HealthStatus:
     """The process is up."""
     return HealthStatus(status="ok")
 
