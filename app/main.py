@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -98,6 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if settings.run_worker_in_process:
             worker.start()
+        # Everything loaded so far (modules, the app, the ORM and pydantic machinery) lives as long as the
+        # process: frozen out of the collector, a full collection no longer walks it (tens of
+        # milliseconds every few thousand requests, felt by every request waiting at that moment).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -1,12 +1,15 @@
-"""Admission control: a bounded number of requests in progress; the rest wait briefly, then get 503."""
+"""Load behaviour: a bounded number of requests in progress (the rest wait briefly, then get 503); the
+started app frozen out of the garbage collector."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from app.core.errors import PROBLEM_MEDIA_TYPE
 from app.core.middleware import AdmissionLimitMiddleware
@@ -66,3 +69,10 @@ async def test_a_waiting_request_is_admitted_when_a_slot_frees_in_time() -> None
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_the_started_app_is_frozen_out_of_the_garbage_collector(client: TestClient) -> None:
+    """Start-up objects live as long as the process; full collections must not walk them per request."""
+    gc.unfreeze()
+    with TestClient(client.app):  # a second start-up of the same app, inside this test
+        assert gc.get_freeze_count() > 0
