@@ -12,8 +12,6 @@ import base64
 import binascii
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,6 +24,7 @@ from jose.backends.base import Key as JoseKey
 from jose.exceptions import JOSEError
 
 from app.core.errors import Unauthorized
+from app.core.lru import LruCache
 from app.security.exceptions import InvalidKey
 
 MAX_HEADER_SEGMENT_BYTES = 4096
@@ -153,36 +152,20 @@ def check_header(header: object, *, typ: str) -> None:
         raise Unauthorized("cty malformed")
 
 
-class _VerifierCache:
-    """python-jose keys already built from registered JWKs, least recently used dropped first.
+# python-jose keys already built from registered JWKs. Building a key from its JWK (decoding, point
+# check) costs about as much as the signature check itself, and the same few keys sign every request.
+# Keyed by (partner, kid, alg, thumbprint of the JWK being used), so a replaced key under the same kid is
+# a different entry. Only the construction is cached: whether the key may be used is checked per request.
+_verifiers: LruCache[tuple[str, str, KeyAlg, str], JoseKey] = LruCache(VERIFIER_CACHE_SIZE)
 
-    Building a key from its JWK (decoding, point check) costs about as much as the signature check itself,
-    and the same few keys sign every request. Entries are keyed by (partner, kid, alg, thumbprint of the
-    JWK being used), so a replaced key under the same kid is a different entry. Only the construction is
-    cached: whether the key may be used (revocation, validity, partner status) is read on every request.
-    """
 
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._keys: OrderedDict[tuple[str, str, KeyAlg, str], JoseKey] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, partner_id: str, kid: str, public_jwk: Mapping[str, Any], alg: KeyAlg) -> JoseKey:
-        entry = (partner_id, kid, alg, thumbprint(public_jwk))
-        with self._lock:
-            key = self._keys.get(entry)
-            if key is not None:
-                self._keys.move_to_end(entry)
-                return key
+def _verifier(partner_id: str, kid: str, public_jwk: Mapping[str, Any], alg: KeyAlg) -> JoseKey:
+    entry = (partner_id, kid, alg, thumbprint(public_jwk))
+    key = _verifiers.get(entry)
+    if key is None:
         key = jose_jwk.construct(dict(public_jwk), algorithm=alg.value)
-        with self._lock:
-            self._keys[entry] = key
-            if len(self._keys) > self._size:
-                self._keys.popitem(last=False)
-        return key
-
-
-_verifiers = _VerifierCache(VERIFIER_CACHE_SIZE)
+        _verifiers.put(entry, key)
+    return key
 
 
 def verify_signature(jws: CompactJws, public_jwk: Mapping[str, Any], alg: KeyAlg, *, partner_id: str) -> None:
@@ -190,7 +173,7 @@ def verify_signature(jws: CompactJws, public_jwk: Mapping[str, Any], alg: KeyAlg
     if jws.alg != alg:
         raise Unauthorized("alg differs from the algorithm the key is registered for")
     try:
-        key = _verifiers.get(partner_id, jws.kid, public_jwk, alg)
+        key = _verifier(partner_id, jws.kid, public_jwk, alg)
         # Key.verify hands the signing input to cryptography, which reads any buffer in place; jose_jws.verify
         # would copy a 130 MB body several times. The memoryview is a bytes-like object, hence the cast.
         valid = bool(key.verify(cast(bytes, jws.signing_input()), jws.signature()))

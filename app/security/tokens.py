@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import Unauthorized
+from app.core.lru import LruCache
 from app.partners import service as partners_service
 from app.partners.models import PartnerKind
 from app.partners.repository import SigningKeyStatus
@@ -34,38 +33,10 @@ _OFFICER_ID = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
 KNOWN_KEYS_SIZE = 1024
 
 
-class _KnownKeys:
-    """Keys (partner, kid) this process has seen usable, least recently used dropped first.
-
-    Only what cannot change under a (partner, kid, thumbprint) is relied on from here: the JWK, its
-    algorithm and the partner's kind. Whether the key may still be used is checked by the jti burn itself
-    (`burn_jti`), in the same round trip, on every request.
-    """
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._keys: OrderedDict[tuple[str, str], SigningKeyStatus] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, partner_id: str, kid: str) -> SigningKeyStatus | None:
-        with self._lock:
-            key = self._keys.get((partner_id, kid))
-            if key is not None:
-                self._keys.move_to_end((partner_id, kid))
-            return key
-
-    def put(self, key: SigningKeyStatus) -> None:
-        with self._lock:
-            self._keys[(key.partner_id, key.kid)] = key
-            if len(self._keys) > self._size:
-                self._keys.popitem(last=False)
-
-    def forget(self, partner_id: str, kid: str) -> None:
-        with self._lock:
-            self._keys.pop((partner_id, kid), None)
-
-
-_known_keys = _KnownKeys(KNOWN_KEYS_SIZE)
+# Keys (partner, kid) this process has seen usable. Only what cannot change under a (partner, kid,
+# thumbprint) is relied on from here: the JWK, its algorithm and the partner's kind. Whether the key may
+# still be used is checked by the jti burn itself (`burn_jti`), in the same round trip, on every request.
+_known_keys: LruCache[tuple[str, str], SigningKeyStatus] = LruCache(KNOWN_KEYS_SIZE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,21 +156,21 @@ def authenticate_token(session: Session, token: str, *, settings: Settings, now:
 def _verified_signer(session: Session, jws: CompactJws, issuer: str, now: dt.datetime) -> SigningKeyStatus:
     """The key that signed `jws`: the one this process knows if the signature checks with it, else the
     registered one, read and checked afresh (it may have been replaced under the same kid)."""
-    known = _known_keys.get(issuer, jws.kid)
+    known = _known_keys.get((issuer, jws.kid))
     if known is not None:
         try:
             verify_signature(jws, known.public_jwk, known.alg, partner_id=known.partner_id)
             return known
         except Unauthorized:
-            _known_keys.forget(issuer, jws.kid)
+            _known_keys.forget((issuer, jws.kid))
     signer = verify_parsed(session, jws, expected_partner=issuer, now=now)
-    _known_keys.put(signer)
+    _known_keys.put((signer.partner_id, signer.kid), signer)
     return signer
 
 
 def _explain_refused_burn(session: Session, signer: SigningKeyStatus, now: dt.datetime) -> None:
     """The burn stored nothing: say whether the key stopped being usable or the jti was replayed."""
-    _known_keys.forget(signer.partner_id, signer.kid)
+    _known_keys.forget((signer.partner_id, signer.kid))
     current = require_usable(partners_service.signing_key(session, signer.partner_id, signer.kid), now)
     if current.thumbprint != signer.thumbprint:
         raise Unauthorized("key replaced under this kid")
