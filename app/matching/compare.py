@@ -280,14 +280,11 @@ def _prefix(left: pl.Series, right: pl.Series) -> pl.Series:
 def _street_read(
     q: Mapping[str, npt.NDArray[Any]], r: Mapping[str, npt.NDArray[Any]]
 ) -> npt.NDArray[np.bool_]:
-    """Pairs whose address level can depend on the street: house numbers agree, or the postcode agrees and
-    a house number is missing (see the address levels)."""
+    """Pairs whose address level can depend on the street: house numbers agree, or a house number is
+    missing (see the address levels)."""
     q_house, r_house = q["house_no"], r["house_no"]
-    q_postcode, r_postcode = q["postcode"], r["postcode"]
     house_unknown = (q_house == _NULL_CODE) | (r_house == _NULL_CODE)
-    read: npt.NDArray[np.bool_] = (~house_unknown & (q_house == r_house)) | (
-        house_unknown & (q_postcode != _NULL_CODE) & (q_postcode == r_postcode)
-    )
+    read: npt.NDArray[np.bool_] = house_unknown | (q_house == r_house)
     return read
 
 
@@ -475,20 +472,34 @@ def _field_levels(values: bool = True) -> list[pl.Expr]:
     )
     house_same = _eq("q_house_no", "r_house_no")
     house_unknown = pl.col("q_house_no").is_null() | pl.col("r_house_no").is_null()
+    no_numbers = pl.col("q_house_no").is_null() & pl.col("r_house_no").is_null()
     street_same = pl.col("sim_street") >= STREET_SIMILAR
     postcode_same = _eq("q_postcode", "r_postcode")
+    # The same dwelling by its lines: house number and street, or (no numbers on either side) the house
+    # name and street, which the street key holds.
+    dwelling_same = street_same & (house_same | no_numbers)
+    # Lines that say "another dwelling": another street, or another number in it.
+    lines_differ = (
+        pl.col("q_street").is_not_null()
+        & pl.col("r_street").is_not_null()
+        & (~street_same | (~house_unknown & ~house_same))
+    )
+    # Without a postcode on one side, the postcode levels cannot be judged: a postcode missing is not a
+    # postcode that differs. The lines alone then decide (same dwelling, another dwelling, or unknown).
+    postcode_missing = pl.col("q_postcode").is_null() | pl.col("r_postcode").is_null()
     address = _levels(
         [
             (postcode_same & (house_same | (house_unknown & street_same)), "postcode_and_house"),
             (postcode_same, "postcode"),
-            (house_same & street_same, "house_and_street"),
+            (dwelling_same, "house_and_street"),
             (_eq("q_pc_sector", "r_pc_sector"), "sector"),
             (_eq("q_pc_district", "r_pc_district"), "district"),
             (_eq("q_pc_area", "r_pc_area"), "area"),
         ],
         "address",
         (pl.col("q_postcode").is_null() & pl.col("q_street").is_null())
-        | (pl.col("r_postcode").is_null() & pl.col("r_street").is_null()),
+        | (pl.col("r_postcode").is_null() & pl.col("r_street").is_null())
+        | (postcode_missing & ~dwelling_same & ~lines_differ),
     )
     # Middle names: agree or disagree when both sides have given-type names beyond the first; "one_sided"
     # when only one side has any (a list that drops them, or another child); missing when neither has.

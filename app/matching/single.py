@@ -287,8 +287,15 @@ def _address(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
         if house_same or (house_unknown and street_same):
             return code["postcode_and_house"]
         return code["postcode"]
-    if house_same and street_same:
+    if street_same and (house_same or (q["house_no"] is None and r["house_no"] is None)):
         return code["house_and_street"]
+    if q["postcode"] is None or r["postcode"] is None:
+        lines_differ = (
+            q["street"] is not None
+            and r["street"] is not None
+            and (not street_same or (not house_unknown and not house_same))
+        )
+        return code["different"] if lines_differ else 0
     for part, level in (("pc_sector", "sector"), ("pc_district", "district"), ("pc_area", "area")):
         if _eq(q[part], r[part]):
             return code[level]
