@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from app.core.lru import LruCache
 from app.matching.assign import components, one_to_one
 from app.matching.blocking import ROW, build_reference, candidate_pairs
 from app.matching.compare import compare
@@ -450,10 +451,24 @@ def explain(row: Mapping[str, Any], model: MatchModel | None = None) -> dict[str
         "match_weight": _rounded(row.get("match_weight")),
         "match_probability": row.get("match_probability"),
         "runner_up_weight": _rounded(row.get("runner_up_weight")),
-        "thresholds": model.thresholds.model_dump(),
-        "model_version": model.version,
-        "model_hash": model.content_hash,
+        **_model_facts(model),
     }
+
+
+# Explaining real-time candidates re-hashed the whole model each time (~50 us a candidate). Keyed by
+# identity, holding the (frozen) model itself so that its id cannot be reused while cached.
+_MODEL_FACTS: LruCache[int, tuple[MatchModel, dict[str, Any]]] = LruCache(8)
+
+
+def _model_facts(model: MatchModel) -> dict[str, Any]:
+    """The thresholds, version and content hash an explanation names (a fresh thresholds dict each time)."""
+    cached = _MODEL_FACTS.get(id(model))
+    if cached is None or cached[0] is not model:
+        cached = (model, {"thresholds": model.thresholds.model_dump(), "model_version": model.version,
+                          "model_hash": model.content_hash})  # fmt: skip
+        _MODEL_FACTS.put(id(model), cached)
+    facts = cached[1]
+    return {**facts, "thresholds": dict(facts["thresholds"])}
 
 
 def _rounded(value: Any) -> float | None:

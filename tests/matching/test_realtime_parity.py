@@ -17,9 +17,9 @@ from app.matching import blocking
 from app.matching.engine import REF_ROW, link, score_pairs
 from app.matching.frames import records_to_frame
 from app.matching.params import DEFAULT_MODEL, FIELDS
-from app.matching.realtime import PASSES, EducationIndex, _mix_numpy, _mix_python
+from app.matching.realtime import _PASS_STARTS, PASSES, CodedColumns, EducationIndex, _fmix, _mix_numpy
 from app.matching.score import TermFrequencies
-from app.matching.single import canonical_record
+from app.matching.single import REFERENCE_COLUMNS, canonical_record
 from app.synthetic.population import PopulationConfig, SyntheticPopulation, generate
 
 QUERIES = 200
@@ -63,6 +63,21 @@ def test_one_record_normalises_as_the_frame_does(queries: list[dict[str, Any]], 
         for keys in ("name_keys", "given_keys"):  # sets of blocking keys: order carries nothing
             assert sorted(got.pop(keys)) == sorted(expected.pop(keys))
         assert got == expected
+
+
+def test_coded_columns_give_back_the_frame_rows(education: pl.DataFrame) -> None:
+    compared = education.select(REFERENCE_COLUMNS)
+    coded = CodedColumns.build(compared)
+    everything = np.arange(compared.height, dtype=np.uint32)
+    assert coded.rows(everything) == compared.to_dicts()
+    # Nulls, empty lists and lists differing only in order stay apart.
+    tricky = pl.DataFrame(
+        {"v": [["a", "b"], [], None, ["b", "a"], [""], ["a", "b"]], "s": ["x", None, "x", "", "y", None]}
+    )
+    assert (
+        CodedColumns.build(tricky).rows(np.array([5, 4, 3, 2, 1, 0], dtype=np.uint32))
+        == tricky.reverse().to_dicts()
+    )
 
 
 def test_candidates_are_the_batch_candidates(
@@ -125,7 +140,10 @@ def test_keys_of_different_passes_never_meet() -> None:
     rest = [np.full(len(codes), value, dtype=np.uint64) for value in (2097, 2019, 12)]
     keys = np.concatenate([_mix_numpy(seed, [codes, *rest]) for seed in range(1, len(PASSES) + 1)])
     assert len(np.unique(keys)) == len(keys)
-    assert _mix_python(6, [416, 2097, 2019, 12]) == int(
+    in_python = _PASS_STARTS[5]  # pass 6, as the query side folds its parts in
+    for part in (416, 2097, 2019, 12):
+        in_python = _fmix(in_python ^ part)
+    assert in_python == int(
         _mix_numpy(
             6, [np.array([416], dtype=np.uint64), *(np.array([v], dtype=np.uint64) for v in (2097, 2019, 12))]
         )[0]
