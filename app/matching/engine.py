@@ -41,6 +41,7 @@ _SAME_CHILD_DOB = [0, *(level_code("dob", lv) for lv in ("exact", "transposed", 
 # form, or one of its middle names (not a near spelling: twins' names are often one letter apart).
 _RECORD_NAMES = [level_code("given", lv) for lv in ("exact", "equivalent", "alternative")]
 _ALTERNATIVE = level_code("given", "alternative")
+_EXACT = level_code("given", "exact")
 
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     "health_id": pl.Int64(),
@@ -126,12 +127,19 @@ def _same_child(
 
 def _vouched(given: str, other_given: str) -> pl.Expr:
     """The record two rows both point at accounts for both rows' given names, one of them through its
-    middle names: one child written "Efa" by one list and "Sophie" by another, whose school registers
-    "Efa Sophie". Twins would need one twin's record to carry the other twin's name as a middle name."""
+    middle names or both as names it holds outright (its first and its preferred name): one child written
+    "Efa" by one list and "Sophie" by another, whose school registers "Efa Sophie"; or "Catrin" and
+    "Cati", whose school registers Catrin known as Cati. Twins would need one twin's record to carry the
+    other twin's name as a middle or preferred name. (Where the two rows' names agree anyway this adds
+    nothing: they are the same child by their names.)"""
     return (
         pl.col(given).is_in(_RECORD_NAMES)
         & pl.col(other_given).is_in(_RECORD_NAMES)
-        & ((pl.col(given) == _ALTERNATIVE) | (pl.col(other_given) == _ALTERNATIVE))
+        & (
+            (pl.col(given) == _ALTERNATIVE)
+            | (pl.col(other_given) == _ALTERNATIVE)
+            | ((pl.col(given) == _EXACT) & (pl.col(other_given) == _EXACT))
+        )
     ).fill_null(False)
 
 
@@ -291,6 +299,16 @@ def _decide(
         )
     )  # fmt: skip
     assigned = pl.concat([assigned.join(shared.select(ROW), on=ROW, how="anti"), shared.select(ROW, REF_ROW)])
+    # Two rows found to be one child share the record; if the record accounts for one row's given name
+    # (exact, equivalent, or among its middle names), that row speaks for the other's too: "Hugh" on one
+    # list and "Hugh Rose" on another are one child by their names, and the school registers "Rose".
+    # The other row's own given-name comparison with the record (different) is then no twin's tell.
+    named = pl.concat(
+        [
+            shared.filter(pl.col("holder_given").is_in(_RECORD_NAMES)).select(ROW),
+            shared.filter(pl.col("given").is_in(_RECORD_NAMES)).select(pl.col("holder").alias(ROW)),
+        ]
+    ).unique()
 
     # Rivals: close competitors that are not already clearly explained elsewhere, and not the same child
     # (a child on two registers; a child listed twice). A competitor that another child holds is judged by
@@ -363,6 +381,7 @@ def _decide(
         pl.DataFrame({ROW: np.arange(health.height, dtype=np.uint32)})
         .join(chosen, on=ROW, how="left")
         .join(runner, on=ROW, how="left")
+        .join(named.with_columns(named_by_same_child=pl.lit(True)), on=ROW, how="left")
         .sort(ROW)
     )
     return _outcomes(health, education, out, model)
@@ -375,7 +394,11 @@ def _outcomes(
     p = pl.col("match_probability")
     has_pair = pl.col(REF_ROW).is_not_null()
     assigned = pl.col("assigned").fill_null(False)
-    given_differs = (pl.col("given") == _GIVEN_DIFFERENT) & pl.lit(model.given_different_caps_at_possible)
+    given_differs = (
+        (pl.col("given") == _GIVEN_DIFFERENT)
+        & ~pl.col("named_by_same_child").fill_null(False)
+        & pl.lit(model.given_different_caps_at_possible)
+    )
     close = (pl.col("runner_up_weight") >= pl.col("match_weight") - t.margin_bits).fill_null(False)
     eligible = assigned & (p >= t.possible)
     reason = (
