@@ -288,6 +288,15 @@ def _street_read(
     return read
 
 
+def _dwelling_read(
+    q: Mapping[str, npt.NDArray[Any]], r: Mapping[str, npt.NDArray[Any]]
+) -> npt.NDArray[np.bool_]:
+    """Pairs whose house numbers agree or are missing on both sides: the lines may name one dwelling."""
+    q_house, r_house = q["house_no"], r["house_no"]
+    read: npt.NDArray[np.bool_] = (q_house == r_house) | ((q_house == _NULL_CODE) & (r_house == _NULL_CODE))
+    return read
+
+
 def _lengths(coded: _Coded, name: str, codes: npt.NDArray[np.uint32]) -> pl.Series:
     """Length in characters of each coded string (0 where null)."""
     return pl.Series(name, _code_lengths(coded, codes))
@@ -385,6 +394,11 @@ def compare(
             read=_typo_read(coded, q["family"], r["given1"]),
         ),
         *_similarities(coded, q["street"], r["street"], {"sim_street": _TOKEN_SET}, read=_street_read(q, r)),
+        # Only read where the lines name the same dwelling and both postcodes are known (see the address
+        # levels): is the other postcode one slip away?
+        *_similarities(
+            coded, q["postcode"], r["postcode"], {"osa_postcode": _OSA}, read=_dwelling_read(q, r)
+        ),
         _lengths(coded, "q_given1_len", q["given1"]),
         _lengths(coded, "q_family_len", q["family"]),
         # List comparisons, answered from the frames' (row, element) sets rather than lists gathered per pair.
@@ -476,8 +490,14 @@ def _field_levels(values: bool = True) -> list[pl.Expr]:
     street_same = pl.col("sim_street") >= STREET_SIMILAR
     postcode_same = _eq("q_postcode", "r_postcode")
     # The same dwelling by its lines: house number and street, or (no numbers on either side) the house
-    # name and street, which the street key holds.
+    # name and street, which the street key holds; and the postcodes, where both are known, no more than
+    # one slip apart. Number and street names repeat from town to town (1 Valley Street, Tonypandy and
+    # 1 Valley Close, Harlech): with two unrelated postcodes the lines agreeing is a coincidence.
+    postcode_slip = pl.col("osa_postcode") <= 1
     dwelling_same = street_same & (house_same | no_numbers)
+    dwelling_same = dwelling_same & (
+        pl.col("q_postcode").is_null() | pl.col("r_postcode").is_null() | postcode_slip
+    )
     # Lines that say "another dwelling": another street, or another number in it.
     lines_differ = (
         pl.col("q_street").is_not_null()

@@ -287,9 +287,14 @@ def _address(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
         if house_same or (house_unknown and street_same):
             return code["postcode_and_house"]
         return code["postcode"]
-    if street_same and (house_same or (q["house_no"] is None and r["house_no"] is None)):
+    postcode_missing = q["postcode"] is None or r["postcode"] is None
+    if (
+        street_same
+        and (house_same or (q["house_no"] is None and r["house_no"] is None))
+        and (postcode_missing or _osa(q["postcode"], r["postcode"]) <= 1)
+    ):
         return code["house_and_street"]
-    if q["postcode"] is None or r["postcode"] is None:
+    if postcode_missing:
         lines_differ = (
             q["street"] is not None
             and r["street"] is not None
