@@ -26,6 +26,7 @@ from app.matching import router as matching_router
 from app.matching.service import RealtimeIndexHolder
 from app.security import router as security_router
 from app.security.clock import SystemClock
+from app.security.replay import jti_burner
 from app.security.service_key import load_or_create_service_signer
 from app.statistics import router as statistics_router
 from app.submissions import router as submissions_router
@@ -82,8 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = make_session_factory(
             engine, info={READS_WAIT_FOR_FLUSH: settings.audit_read_events_wait_for_flush}
         )
-        replay_engine = make_engine(settings.database_url, flush_wal_on_commit=False)
-        app.state.replay_session_factory = make_session_factory(replay_engine)
+        app.state.jti_burner = jti_burner(
+            settings.database_url, app.state.session_factory, max_connections=settings.request_threads
+        )
+        await app.state.jti_burner.open()
         app.state.service_signer = load_or_create_service_signer(settings.service_key_file)
         # The real-time matching index builds in the background from start-up; by default the job worker
         # runs in-process.
@@ -110,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.run_worker_in_process:
                 worker.stop()
             app.state.match_index.stop()
-            replay_engine.dispose()
+            await app.state.jti_burner.close()
             engine.dispose()
 
     app = FastAPI(

@@ -60,9 +60,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, flush_wal_on_commit: bool = True) -> Engine:
-    """An engine for `url`. `flush_wal_on_commit=False` (PostgreSQL `synchronous_commit=off`) is for the
-    replay cache only: see `app.security.dependencies`."""
+def make_engine(url: str) -> Engine:
+    """An engine for `url`."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -70,7 +69,6 @@ def make_engine(url: str, *, flush_wal_on_commit: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args = {} if flush_wal_on_commit else {"options": "-c synchronous_commit=off"}
     # No pre-ping: it costs a round trip on every checkout. A connection that died (server restart) fails
     # its statement once; SQLAlchemy then invalidates the whole pool, so the next checkouts are fresh.
     # orjson reads the JSONB columns: json.loads was ~1.5 ms of a 50-row CME list page.
@@ -79,7 +77,6 @@ def make_engine(url: str, *, flush_wal_on_commit: bool = True) -> Engine:
         pool_size=10,
         max_overflow=20,
         pool_recycle=1800,
-        connect_args=connect_args,
         json_deserializer=orjson.loads,
     )
 

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.dependencies import SettingsDep
 from app.core.errors import Unauthorized, problem_responses
@@ -21,7 +20,7 @@ _bearer = HTTPBearer(
 )
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     settings: SettingsDep,
@@ -29,17 +28,16 @@ def authenticate(
 ) -> Caller:
     if credentials is None:
         raise Unauthorized("no bearer token")
-    # Autocommit, outside the request's transaction: the jti stays burned even if the request then fails,
-    # every process sharing the database sees it at once, and the burn is a single round trip. These
-    # connections do not wait for the WAL flush (synchronous_commit=off, about 4 ms per commit on the
-    # project machine): a request that writes anything (every change, every audited read) commits with a
-    # wait, and that flush carries the earlier burn's WAL record too, so it never answers before its jti
-    # is durable. Only the burn of a request that wrote nothing (refused, or an unaudited read such as a
-    # health check of a job's status) could be lost to a database crash within a fraction of a second.
-    factory: sessionmaker[Session] = request.app.state.replay_session_factory
-    with factory() as session:
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return authenticate_token(session, credentials.credentials, settings=settings, now=clock.now())
+    # Async: the common case (a key this process knows) verifies in the event loop and burns the jti in one
+    # asynchronous round trip, outside the request's transaction (see `app.security.replay`), with no
+    # thread-pool hand-off.
+    return await authenticate_token(
+        credentials.credentials,
+        settings=settings,
+        now=clock.now(),
+        burner=request.app.state.jti_burner,
+        sessions=request.app.state.session_factory,
+    )
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]

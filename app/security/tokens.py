@@ -14,7 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
 from app.core.errors import Unauthorized
@@ -24,7 +25,7 @@ from app.partners.models import PartnerKind
 from app.partners.repository import SigningKeyStatus
 from app.security.jose_adapter import CompactJws, parse_compact, verify_signature
 from app.security.jws import require_usable, verify_parsed
-from app.security.replay import burn_jti
+from app.security.replay import JtiBurner
 from app.security.roles import OfficerRole
 
 TOKEN_TYP = "cme-auth+jwt"
@@ -35,7 +36,8 @@ KNOWN_KEYS_SIZE = 1024
 
 # Keys (partner, kid) this process has seen usable. Only what cannot change under a (partner, kid,
 # thumbprint) is relied on from here: the JWK, its algorithm and the partner's kind. Whether the key may
-# still be used is checked by the jti burn itself (`burn_jti`), in the same round trip, on every request.
+# still be used is checked by the jti burn itself (`app.security.replay`), in the same round trip, on every
+# request.
 _known_keys: LruCache[tuple[str, str], SigningKeyStatus] = LruCache(KNOWN_KEYS_SIZE)
 
 
@@ -113,11 +115,15 @@ def _officer(claims: dict[str, Any], kind: PartnerKind) -> tuple[str | None, Off
     return officer_id, OfficerRole(role)
 
 
-def authenticate_token(session: Session, token: str, *, settings: Settings, now: dt.datetime) -> Caller:
+async def authenticate_token(
+    token: str, *, settings: Settings, now: dt.datetime, burner: JtiBurner, sessions: sessionmaker[Session]
+) -> Caller:
     """Verify a bearer token and burn its jti; raise `Unauthorized` (reason logged only) on any failure.
 
-    Every statement stands alone (the caller's session runs in autocommit): the jti, once burned, stays
-    burned whatever the request then does, and the common case is a single round trip.
+    The common case does no blocking I/O: the signing key is known to this process, the signature and
+    claims are checked in the event loop, and the burn (which also re-checks the key, see `replay`) is one
+    asynchronous round trip. Only an unknown key or a refused burn reads the registry, in the thread pool,
+    on a session from `sessions`. The jti, once burned, stays burned whatever the request then does.
     """
     data = token.encode("ascii", errors="replace")
     if len(data) > MAX_TOKEN_BYTES:
@@ -127,7 +133,9 @@ def authenticate_token(session: Session, token: str, *, settings: Settings, now:
     issuer = claims.get("iss")
     if not isinstance(issuer, str) or not issuer:
         raise Unauthorized("iss missing")
-    signer = _verified_signer(session, jws, issuer, now)
+    signer = _known_signer(jws, issuer)
+    if signer is None:
+        signer = await run_in_threadpool(_registered_signer, sessions, jws, issuer, now)
     # From here the claims are the partner's own.
     if claims.get("sub") != issuer:
         raise Unauthorized("sub differs from iss")
@@ -137,12 +145,16 @@ def authenticate_token(session: Session, token: str, *, settings: Settings, now:
     jti = _jti(claims)
     officer_id, officer_role = _officer(claims, signer.partner_kind)
     expires_at = dt.datetime.fromtimestamp(exp + settings.clock_skew_seconds, dt.UTC)
-    burned = burn_jti(
-        session, partner_id=issuer, kid=signer.kid, thumbprint=signer.thumbprint, jti=jti,
-        expires_at=expires_at, now=now,
-    )  # fmt: skip
+    burned = await burner.burn(
+        partner_id=issuer,
+        kid=signer.kid,
+        thumbprint=signer.thumbprint,
+        jti=jti,
+        expires_at=expires_at,
+        now=now,
+    )
     if not burned:
-        _explain_refused_burn(session, signer, now)
+        await run_in_threadpool(_explain_refused_burn, sessions, signer, now)
     return Caller(
         partner_id=signer.partner_id,
         partner_kind=signer.partner_kind,
@@ -153,25 +165,37 @@ def authenticate_token(session: Session, token: str, *, settings: Settings, now:
     )
 
 
-def _verified_signer(session: Session, jws: CompactJws, issuer: str, now: dt.datetime) -> SigningKeyStatus:
-    """The key that signed `jws`: the one this process knows if the signature checks with it, else the
-    registered one, read and checked afresh (it may have been replaced under the same kid)."""
+def _known_signer(jws: CompactJws, issuer: str) -> SigningKeyStatus | None:
+    """The key this process knows under (issuer, kid), if the signature checks with it (else forgotten:
+    it may have been replaced under the same kid)."""
     known = _known_keys.get((issuer, jws.kid))
-    if known is not None:
-        try:
-            verify_signature(jws, known.public_jwk, known.alg, partner_id=known.partner_id)
-            return known
-        except Unauthorized:
-            _known_keys.forget((issuer, jws.kid))
-    signer = verify_parsed(session, jws, expected_partner=issuer, now=now)
+    if known is None:
+        return None
+    try:
+        verify_signature(jws, known.public_jwk, known.alg, partner_id=known.partner_id)
+    except Unauthorized:
+        _known_keys.forget((issuer, jws.kid))
+        return None
+    return known
+
+
+def _registered_signer(
+    sessions: sessionmaker[Session], jws: CompactJws, issuer: str, now: dt.datetime
+) -> SigningKeyStatus:
+    """The registered key, read and checked afresh, then known to this process."""
+    with sessions() as session:
+        signer = verify_parsed(session, jws, expected_partner=issuer, now=now)
     _known_keys.put((signer.partner_id, signer.kid), signer)
     return signer
 
 
-def _explain_refused_burn(session: Session, signer: SigningKeyStatus, now: dt.datetime) -> None:
+def _explain_refused_burn(
+    sessions: sessionmaker[Session], signer: SigningKeyStatus, now: dt.datetime
+) -> None:
     """The burn stored nothing: say whether the key stopped being usable or the jti was replayed."""
     _known_keys.forget((signer.partner_id, signer.kid))
-    current = require_usable(partners_service.signing_key(session, signer.partner_id, signer.kid), now)
+    with sessions() as session:
+        current = require_usable(partners_service.signing_key(session, signer.partner_id, signer.kid), now)
     if current.thumbprint != signer.thumbprint:
         raise Unauthorized("key replaced under this kid")
     raise Unauthorized("jti replayed")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from app.audit.service import READS_WAIT_FOR_FLUSH
@@ -18,7 +19,7 @@ from app.partners import service as partners_service
 from app.partners.models import Partner, PartnerKind, PartnerStatus
 from app.security.jose_adapter import KeyAlg, public_jwk, thumbprint
 from app.security.models import SeenJti
-from app.security.replay import burn_jti, purge_expired
+from app.security.replay import PostgresJtiBurner, burn_jti, purge_expired
 
 NOW = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 LATER = NOW + dt.timedelta(minutes=5)
@@ -77,11 +78,67 @@ def test_on_sqlite(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_only_the_replay_connections_skip_the_wal_flush_wait(client: TestClient) -> None:
-    """Burns do not wait for the WAL flush; request transactions (changes, audit events) still do."""
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_the_event_loop_burner_on_postgresql(database_url: str, engine: Engine) -> None:
+    """`PostgresJtiBurner` sends the same statement, with the same bound values, over its own pool."""
+    factory = make_session_factory(engine)
+    jwk = public_jwk(ec.generate_private_key(ec.SECP256R1()).public_key())
+    with factory.begin() as session:
+        session.add(
+            Partner(id="WG", kind=PartnerKind.welsh_government, name="WG", is_pilot=False, created_at=NOW)
+        )
+        session.flush()
+        partners_service.register_key(
+            session, "WG", jwk, alg=KeyAlg.ES256, kid="k1", not_before=NOW - dt.timedelta(days=1), now=NOW
+        )
+    key = {"partner_id": "WG", "kid": "k1", "thumbprint": thumbprint(jwk)}
+    burner = PostgresJtiBurner(database_url, max_connections=2)
+    await burner.open()
+    try:
+
+        async def burn(jti: str, now: dt.datetime = NOW, **overrides: str) -> bool:
+            return await burner.burn(**{**key, **overrides}, jti=jti, expires_at=LATER, now=now)
+
+        def set_status(status: PartnerStatus) -> None:
+            with factory.begin() as session:
+                partner = session.get(Partner, "WG")
+                assert partner is not None
+                partner.status = status
+
+        assert await burn("a") is True
+        assert await burn("a") is False
+        assert await burn("b") is True
+        assert await burn("c", thumbprint="x" * 43) is False
+        assert await burn("c", kid="k2") is False
+        assert await burn("c", now=NOW - dt.timedelta(days=2)) is False
+        set_status(PartnerStatus.suspended)
+        assert await burn("c") is False
+        set_status(PartnerStatus.active)
+        assert await burn("c") is True
+        with factory.begin() as session:
+            partners_service.revoke_key(session, "WG", "k1", now=NOW)
+        assert await burn("d", now=NOW + dt.timedelta(seconds=1)) is False
+        with factory() as session:
+            stored = session.execute(select(SeenJti.jti, SeenJti.expires_at).order_by(SeenJti.jti)).all()
+        assert [(jti, expires_at) for jti, expires_at in stored] == [("a", LATER), ("b", LATER), ("c", LATER)]
+        # Burns do not wait for the WAL flush (see PostgresJtiBurner).
+        async with burner._pool.connection() as connection:
+            cursor = await connection.execute("SHOW synchronous_commit")
+            assert await cursor.fetchone() == ("off",)
+    finally:
+        await burner.close()
+
+
+def test_request_transactions_still_wait_for_the_wal_flush(client: TestClient) -> None:
+    """Request transactions (changes, audit events) wait for the flush; pure reads skip it by default."""
     state = client.app.state  # type: ignore[attr-defined]
-    with state.replay_session_factory() as replay, state.session_factory() as work:
-        assert replay.execute(text("SHOW synchronous_commit")).scalar() == "off"
+    assert isinstance(state.jti_burner, PostgresJtiBurner)
+    with state.session_factory() as work:
         assert work.execute(text("SHOW synchronous_commit")).scalar() == "on"
     # Pure reads (only audit events written) skip the wait by default (decision 0007).
     assert state.session_factory.kw["info"] == {READS_WAIT_FOR_FLUSH: False}
