@@ -24,7 +24,7 @@ from app.matching.assign import components, one_to_one
 from app.matching.blocking import ROW, build_reference, candidate_pairs
 from app.matching.compare import compare
 from app.matching.params import DEFAULT_MODEL, FIELD_LEVELS, FIELDS, MatchModel, level_code
-from app.matching.score import TermFrequencies, score, weight_for_probability
+from app.matching.score import SLIP_RARITY, TermFrequencies, score, weight_for_probability
 
 REF_ROW = "ref_row"
 _GIVEN_DIFFERENT = level_code("given", "different")
@@ -33,7 +33,7 @@ _GIVEN_DIFFERENT = level_code("given", "different")
 # letter apart (Mali/Mari, Siôn/Siân), so a near-miss given name is not enough.
 _SAME_CHILD_GIVEN = [level_code("given", lv) for lv in ("exact", "equivalent")]
 # A given-name spelling this many times rarer than the one it is a slip away from reads as a slip.
-_RARE_RATIO = 20
+_RARE_RATIO = SLIP_RARITY
 _SAME_HOME = [level_code("address", lv) for lv in ("postcode_and_house", "house_and_street")]
 _NEAR_ADDRESS = [*_SAME_HOME, *(level_code("address", lv) for lv in ("postcode", "sector"))]
 _SAME_CHILD_DOB = [0, *(level_code("dob", lv) for lv in ("exact", "transposed", "one_day", "two_of_three"))]
@@ -67,16 +67,22 @@ def score_pairs(
     model: MatchModel,
     tf: TermFrequencies,
     frequencies: Mapping[str, npt.NDArray[np.float64]] | None = None,
+    spellings: Mapping[str, npt.NDArray[np.float64]] | None = None,
 ) -> pl.DataFrame:
     """Compared and weighted pairs: row, ref_row, levels, weights, match_weight, match_probability.
 
-    `frequencies` is `tf.row_frequencies(query)`, when the caller scores many slices of one query frame.
+    `frequencies` is `tf.row_frequencies(query)` and `spellings` `tf.record_spellings(reference)`, when
+    the caller scores many slices of one pair of frames.
     """
     rows = pairs[ROW].to_numpy()
     ref_rows = pairs[REF_ROW].to_numpy()
     levels = compare(query, reference, rows, ref_rows, values=frequencies is None)
     gathered = None if frequencies is None else {name: f[rows] for name, f in frequencies.items()}
-    scored = score(levels, model, tf, gathered)
+    if spellings is None:
+        record_spellings = tf.record_spellings(reference[ref_rows])
+    else:
+        record_spellings = {name: f[ref_rows] for name, f in spellings.items()}
+    scored = score(levels, model, tf, gathered, record_spellings)
     return scored.with_columns(
         pl.Series(ROW, rows, dtype=pl.UInt32), pl.Series(REF_ROW, ref_rows, dtype=pl.UInt32)
     )
@@ -229,13 +235,14 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
     # slice, not by the number of candidate pairs.
     floor = weight_for_probability(model.thresholds.possible)
     frequencies = tf.row_frequencies(health)
+    spellings = tf.record_spellings(education)
     kept = []
     row_ends = np.searchsorted(pairs[ROW].to_numpy(), np.arange(0, health.height + _SLICE_ROWS, _SLICE_ROWS))
     for start, end in itertools.pairwise(row_ends):
         if end <= start:
             continue
         scored = score_pairs(
-            health, education, pairs.slice(int(start), int(end - start)), model, tf, frequencies
+            health, education, pairs.slice(int(start), int(end - start)), model, tf, frequencies, spellings
         )
         scored = scored.select(_KEPT_COLUMNS)
         weights = scored["match_weight"].to_numpy()

@@ -40,6 +40,31 @@ BOUNDED_BY_EXACT: dict[str, tuple[str, ...]] = {
 # name found among a record's middle names is then weak evidence, as it should be; a typo's chance
 # agreement has nothing to do with how common the name is, so fuzzy levels are only capped at exact.
 SAME_POOL_LEVELS: dict[str, tuple[str, ...]] = {"given": ("equivalent", "alternative")}
+# A near spelling is a slip only if a slip can explain it: a keying error makes a rare string, so of two
+# spellings one slip (one edit) apart the slip is the far rarer one. Two names both in ordinary use one
+# edit apart (Mali and Mari, Cerys and Carys, Owen and Bowen) are two names, which is what twins and
+# namesakes look like, so `fuzzy_high` reached by one edit between them is read as "different".
+# Shortened forms (Rhi, Gwil) and looser similarity are left alone: a known-as form is a common string by
+# nature. "Far rarer" is this many times less frequent in the reference. Compare columns `given_slip` and
+# `family_slip` say which pairs' near level is one edit.
+SLIP_RARITY = 20.0
+NEAR_LEVELS: dict[str, str] = {"given": "fuzzy_high", "family": "fuzzy_high"}
+# The record's names a near level may have been reached through (its first or preferred form).
+_RECORD_SPELLINGS: dict[str, tuple[str, str]] = {
+    "given": ("given1", "pref_given1"),
+    "family": ("family", "pref_family"),
+}
+
+
+def ordinary_spellings(
+    query_share: npt.NDArray[np.float64], record_share: npt.NDArray[np.float64]
+) -> npt.NDArray[np.bool_]:
+    """Neither spelling is `SLIP_RARITY` times rarer than the other (shares NaN where the reference does
+    not hold the value: rare). A record holding two forms counts by its rarer one."""
+    query = np.nan_to_num(query_share, nan=0.0)
+    record = np.nan_to_num(record_share, nan=0.0)
+    ordinary: npt.NDArray[np.bool_] = np.minimum(query, record) * SLIP_RARITY > np.maximum(query, record)
+    return ordinary
 
 
 @dataclass(frozen=True)
@@ -92,6 +117,27 @@ class TermFrequencies:
         )  # fmt: skip
         return _frequency_columns(values, self)
 
+    def record_spellings(self, reference: pl.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
+        """Per reference row, for given name and surname: the reference frequency of the rarer of its first
+        and preferred forms (0 for a form the reference does not hold as a first name or surname, NaN
+        where the record has neither), for `ordinary_spellings`."""
+        shares = {}
+        for field, columns in _RECORD_SPELLINGS.items():
+            value_column, share_column = self.tables[field].columns
+            table = self.tables[field]
+            forms = [
+                pl.when(pl.col(column).is_not_null()).then(
+                    pl.col(column).replace_strict(
+                        table[value_column], table[share_column], default=0.0, return_dtype=pl.Float64
+                    )
+                )
+                for column in columns
+            ]
+            shares[field] = (
+                reference.select(pl.min_horizontal(forms).fill_null(float("nan"))).to_series().to_numpy()
+            )
+        return shares
+
     def shared_value_share(self, field: str, u: float, prior_records: int) -> float:
         """How often two different reference records share a value of `field`: the u of agreeing on it.
 
@@ -142,14 +188,17 @@ def score(
     model: MatchModel,
     tf: TermFrequencies,
     frequencies: Mapping[str, npt.NDArray[np.float64]] | None = None,
+    spellings: Mapping[str, npt.NDArray[np.float64]] | None = None,
 ) -> pl.DataFrame:
     """Adds weight_<field> (bits), prior, match_weight and match_probability to compared pairs.
 
     `frequencies` (per pair, from `TermFrequencies.row_frequencies` gathered by the pairs' query rows)
     saves looking the query's values up by string for every pair; without it they are looked up from
     the pairs' `tf_*_value` columns. Either way a pair whose names were swapped has no given, surname or
-    full-name frequency. Computed in numpy, in the order (and so to the bit) of the polars expressions it
-    replaced: log2 as ln/ln 2, the total by polars.
+    full-name frequency. `spellings` (per pair, from `TermFrequencies.record_spellings` gathered by the
+    pairs' reference rows) turns a near given name or surname between two ordinary spellings into
+    "different" (see `SLIP_RARITY`); the levels returned are the levels weighed. Computed in numpy, in the
+    order (and so to the bit) of the polars expressions it replaced: log2 as ln/ln 2, the total by polars.
     """
     prior = model.prior_bits(tf.size)
     tables = weight_tables(model, tf)
@@ -158,6 +207,15 @@ def score(
     for name in ("given", "family", "name"):
         freq[name] = np.where(swapped, np.nan, freq[name])
     codes = {field: levels[field].to_numpy() for field in FIELDS}
+    if spellings is not None:
+        for field, near_levels in NEAR_LEVELS.items():
+            slip = levels[f"{field}_slip"].to_numpy()
+            near = (codes[field] == level_code(field, near_levels)) & slip & ~swapped
+            two_names = near & ordinary_spellings(freq[field], spellings[field])
+            codes[field] = np.where(two_names, level_code(field, "different"), codes[field]).astype(np.int8)
+        levels = levels.with_columns(
+            *(pl.Series(field, codes[field], dtype=pl.Int8) for field in NEAR_LEVELS)
+        )
     weights: dict[str, npt.NDArray[np.float64]] = {}
     for field in FIELDS:
         table = tables[field]

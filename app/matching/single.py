@@ -29,6 +29,8 @@ from app.matching.names import given_groups
 from app.matching.params import FIELD_LEVELS, FIELDS, TF_LEVELS, MatchModel, level_code
 from app.matching.score import (
     BOUNDED_BY_EXACT,
+    NEAR_LEVELS,
+    SLIP_RARITY,
     TF_MAX_BITS,
     TF_MIN_BITS,
     TermFrequencies,
@@ -239,6 +241,13 @@ def _given(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
     return code["different"]
 
 
+def _given_slip(q: Mapping[str, Any], r: Mapping[str, Any]) -> bool:
+    """The given names are one edit apart (straight or against the preferred name) and not a shortened form."""
+    name = q["given1"]
+    one_edit = _one_typo(_osa(name, r["given1"]), name) or _one_typo(_osa(name, r["pref_given1"]), name)
+    return one_edit and not (_prefix(name, r["given1"]) or _prefix(name, r["pref_given1"]))
+
+
 def _family(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
     code = _CODE["family"]
     name = q["family"]
@@ -358,6 +367,11 @@ def compare_pair(q: Mapping[str, Any], r: Mapping[str, Any]) -> dict[str, Any]:
         "tf_given_value": q["given1"],
         "tf_family_value": q["family"],
         "tf_postcode_value": q["postcode"],
+        "given_slip": _given_slip(q, r),
+        "family_slip": _one_typo(_osa(q["family"], r["family"]), q["family"]),
+        # The record's forms a near name may have been reached through (see `score.ordinary_spellings`).
+        "record_given_forms": (r["given1"], r["pref_given1"]),
+        "record_family_forms": (r["family"], r["pref_family"]),
     }
     if levels["given"] >= _POOR or levels["family"] >= _POOR:
         swap = _swapped(q, r)
@@ -375,6 +389,7 @@ _TF_VALUE = {"given": "tf_given_value", "family": "tf_family_value", "address": 
 _TF_CODES = {field: frozenset(level_code(field, lv) for lv in levels) for field, levels in TF_LEVELS.items()}
 _BOUNDED_CODES = {f: frozenset(level_code(f, lv) for lv in levels) for f, levels in BOUNDED_BY_EXACT.items()}
 _EXACT_CODE = {field: level_code(field, "exact") for field in BOUNDED_BY_EXACT}
+_NEAR_CODES = {field: level_code(field, level) for field, level in NEAR_LEVELS.items()}
 _HOUSEHOLD_FAMILY = frozenset(level_code("family", lv) for lv in ("exact", "partial", "former"))
 _HOUSEHOLD_ADDRESS = frozenset(
     level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")
@@ -443,6 +458,16 @@ class Scorer:
     def score(self, levels: Mapping[str, Any]) -> dict[str, Any]:
         """The levels with weight_<field>, prior, match_weight and match_probability, as `score.score`."""
         freq, floor = self.frequencies, self.model.tf_floor
+        levels = dict(levels)
+        if not levels["names_swapped"]:
+            for field, forms in (("given", "record_given_forms"), ("family", "record_family_forms")):
+                if levels[field] == _NEAR_CODES[field] and levels[f"{field}_slip"]:
+                    shares = freq.values[field]
+                    query = shares.get(levels[_TF_VALUE[field]], 0.0)
+                    held = [shares.get(form, 0.0) for form in levels[forms] if form is not None]
+                    record = min(held) if held else 0.0
+                    if min(query, record) * SLIP_RARITY > max(query, record):
+                        levels[field] = _CODE[field]["different"]
         weights: dict[str, float] = {}
         for field in FIELDS:
             code = levels[field]
