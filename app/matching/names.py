@@ -16,7 +16,7 @@ from app.matching.normalise import fold
 _GROUPS: dict[str, tuple[str, ...]] = {
     "john": ("john", "sion", "shon", "sean", "shaun", "shawn", "ioan", "iwan", "ieuan", "ifan", "iefan",
              "ianto", "johnny", "johnnie", "jonny", "jon", "sioncyn", "jack", "jac"),
-    "evan": ("evan", "ieuan", "ifan", "iefan", "ianto", "ifor"),
+    "evan": ("evan", "efan", "ieuan", "ifan", "iefan", "ianto", "ifor"),
     "ivor": ("ivor", "ifor"),
     "david": ("david", "dafydd", "dai", "dave", "davey", "davie", "davy", "deicyn", "dafi", "dewi"),
     "william": ("william", "gwilym", "wiliam", "will", "wil", "bill", "billy", "willy", "willie", "liam", "gwil"),
