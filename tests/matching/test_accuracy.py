@@ -9,7 +9,9 @@ from app.matching.frames import records_to_frame
 from app.synthetic.population import PopulationConfig, SyntheticPopulation, generate
 from app.synthetic.scoring import LinkOutcome, ScoreReport, Truth, score
 
-CHILDREN = 8_000
+# Large enough that one or two errors do not decide a rate (about 300 truly unknown rows at 8,000 children,
+# so each unknown missed was 0.003 of recall), small enough to run in a few seconds.
+CHILDREN = 20_000
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +45,12 @@ def test_unknown_precision_meets_target(report: ScoreReport) -> None:
     assert report.unknown_precision >= 0.95, str(report)
 
 
-# The targets are link recall >= 0.996 and unknown recall >= 0.995; the engine does not reach them on this
-# population yet (measured here: 0.9950 and 0.9936; at 100k, seeds 0/1/2/7: link recall
-# 0.9962/0.9955/0.9958/0.9962, unknown recall 0.9960/0.9948/0.9964/0.9947; see docs/decisions/0002-matching.md).
-# These are regression floors, not the targets: to be raised towards the targets, never lowered.
-def test_link_recall_regression_floor(report: ScoreReport) -> None:
-    """Regression floor (target 0.996 not reached): link recall on the 8k test population."""
-    assert report.link_recall >= 0.995, str(report)
+def test_link_recall_meets_target(report: ScoreReport) -> None:
+    assert report.link_recall >= 0.996, str(report)
 
 
-def test_unknown_recall_regression_floor(report: ScoreReport) -> None:
-    """Regression floor (target 0.995 not reached): unknown recall on the 8k test population."""
-    assert report.unknown_recall >= 0.993, str(report)
+def test_unknown_recall_meets_target(report: ScoreReport) -> None:
+    assert report.unknown_recall >= 0.995, str(report)
 
 
 def test_twins_are_never_cross_matched(report: ScoreReport) -> None:
