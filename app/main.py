@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from app.audit.service import READS_WAIT_FOR_FLUSH
+from app.audit.service import READS_WAIT_FOR_FLUSH, read_event_writer
 from app.cme import router as cme_router
 from app.core import health
 from app.core.config import Settings, get_settings
@@ -87,6 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.database_url, app.state.session_factory, max_connections=settings.request_threads
         )
         await app.state.jti_burner.open()
+        app.state.read_audit = read_event_writer(
+            settings.database_url,
+            app.state.session_factory,
+            max_connections=settings.request_threads,
+            reads_wait_for_flush=settings.audit_read_events_wait_for_flush,
+        )
+        await app.state.read_audit.open()
         app.state.service_signer = load_or_create_service_signer(settings.service_key_file)
         # The real-time matching index builds in the background from start-up; by default the job worker
         # runs in-process.
@@ -113,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.run_worker_in_process:
                 worker.stop()
             app.state.match_index.stop()
+            await app.state.read_audit.close()
             await app.state.jti_burner.close()
             engine.dispose()
 

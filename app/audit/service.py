@@ -21,10 +21,12 @@ from typing import Any, Protocol
 
 from psycopg import sql as psql
 from psycopg.types.json import Jsonb
-from sqlalchemy import Text, cast, event, insert, or_, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import Text, cast, event, insert, make_url, or_, select
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from app.audit.models import AuditEvent
+from app.core.db import make_async_pool
 from app.core.logging import request_id_var
 from app.security.dependencies import Caller
 from app.security.service_key import ServiceSigner
@@ -124,12 +126,10 @@ _READ_ONLY_SKIPS_FLUSH = (
 )
 
 
-def _chain_on_postgresql(session: Session, events: list[_Pending]) -> None:
-    driver = session.connection().connection.driver_connection
-    if driver is None:
-        raise RuntimeError("no live database connection to chain audit events on")
+def _chain_statements(events: list[_Pending], *, reads_wait_for_flush: bool) -> list[psql.Composable]:
+    """Lock the chain and append `events` to it: the statements, values bound client-side."""
     statements: list[psql.Composable] = []
-    if not session.info.get(READS_WAIT_FOR_FLUSH, True):
+    if not reads_wait_for_flush:
         statements.append(psql.SQL(_READ_ONLY_SKIPS_FLUSH))
     statements.append(psql.SQL("SELECT pg_advisory_xact_lock({})").format(psql.Literal(AUDIT_LOCK_KEY)))
     for pending in events:
@@ -142,9 +142,18 @@ def _chain_on_postgresql(session: Session, events: list[_Pending]) -> None:
         )
     # The COMMIT goes in the same query: the lock is then released by the server as soon as the commit is
     # done, never held while this thread waits to be scheduled again (with many request threads, that
-    # wait, lock held, made every other writer queue). SQLAlchemy's own commit that follows finds the
-    # connection idle, and psycopg makes that a no-op; any error here propagates and is rolled back.
+    # wait, lock held, made every other writer queue).
     statements.append(psql.SQL("COMMIT"))
+    return statements
+
+
+def _chain_on_postgresql(session: Session, events: list[_Pending]) -> None:
+    driver = session.connection().connection.driver_connection
+    if driver is None:
+        raise RuntimeError("no live database connection to chain audit events on")
+    statements = _chain_statements(events, reads_wait_for_flush=session.info.get(READS_WAIT_FOR_FLUSH, True))
+    # SQLAlchemy's own commit that follows finds the connection idle, and psycopg makes that a no-op; any
+    # error here propagates and is rolled back.
     with driver.cursor() as cursor:
         cursor.execute(psql.SQL("; ").join(statements))
 
@@ -185,13 +194,37 @@ class _Pending:
 _COLUMNS = tuple(name for name in _Pending.__slots__ if name != "seq")
 
 
+def new_event(
+    *,
+    actor: Caller | None,
+    action: str,
+    object_type: str,
+    object_ids: Sequence[object],
+    purpose: str | None = None,
+    now: dt.datetime | None = None,
+) -> _Pending:
+    """One event, to be queued on a transaction (`record`) or appended on its own (`ReadEventWriter`)."""
+    return _Pending(
+        # Microseconds are what both databases keep, so the hashed text survives a round trip.
+        occurred_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
+        partner_id=actor.partner_id if actor else None,
+        officer_id=actor.officer_id if actor else None,
+        role=actor.officer_role.value if actor and actor.officer_role else None,
+        action=action,
+        purpose=purpose,
+        object_type=object_type,
+        object_ids=[str(object_id) for object_id in object_ids],
+        request_id=request_id_var.get(),
+    )
+
+
 def record(
     session: Session,
     *,
     actor: Caller | None,
     action: str,
     object_type: str,
-    object_ids: list[str],
+    object_ids: Sequence[object],
     purpose: str | None = None,
     now: dt.datetime | None = None,
 ) -> None:
@@ -201,25 +234,92 @@ def record(
     not in the table before then. `actor` None means the service itself (a scheduled job). Pass ids only
     in `object_ids`.
     """
-    session.connection()  # begins the transaction the event belongs to, as any statement would
+    _queue(
+        session,
+        new_event(
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_ids=object_ids,
+            purpose=purpose,
+            now=now,
+        ),
+    )
+
+
+def _queue(session: Session, *events: _Pending) -> None:
+    session.connection()  # begins the transaction the events belong to, as any statement would
     transaction = session.get_transaction()
     queued: tuple[SessionTransaction | None, list[_Pending]] | None = session.info.get(_QUEUED)
     if queued is None or queued[0] is not transaction:
         queued = session.info[_QUEUED] = (transaction, [])
-    queued[1].append(
-        _Pending(
-            # Microseconds are what both databases keep, so the hashed text survives a round trip.
-            occurred_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
-            partner_id=actor.partner_id if actor else None,
-            officer_id=actor.officer_id if actor else None,
-            role=actor.officer_role.value if actor and actor.officer_role else None,
-            action=action,
-            purpose=purpose,
-            object_type=object_type,
-            object_ids=[str(object_id) for object_id in object_ids],
-            request_id=request_id_var.get(),
+    queued[1].extend(events)
+
+
+class ReadEventWriter(Protocol):
+    """Appends the audit events of a request that read and changed nothing, in a transaction of their own,
+    before its answer goes out (the request has no transaction the events could ride on)."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def append(self, events: Sequence[_Pending]) -> None: ...
+
+
+class PostgresReadEventWriter:
+    """From the event loop, on pooled asynchronous connections: BEGIN, the lock, the chained inserts and
+    the COMMIT in one round trip (the statements `record`'s commit sends), no thread hand-off."""
+
+    def __init__(self, database_url: str, *, max_connections: int, reads_wait_for_flush: bool) -> None:
+        self._pool = make_async_pool(database_url, max_connections=max_connections)
+        self._reads_wait_for_flush = reads_wait_for_flush
+
+    async def open(self) -> None:
+        await self._pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def append(self, events: Sequence[_Pending]) -> None:
+        chained = _chain_statements(list(events), reads_wait_for_flush=self._reads_wait_for_flush)
+        async with self._pool.connection() as connection:  # autocommit: the query holds its own transaction
+            try:
+                await connection.execute(psql.SQL("; ").join([psql.SQL("BEGIN"), *chained]))
+            except BaseException:
+                await connection.rollback()  # a failed statement leaves the transaction open, aborted
+                raise
+
+
+class SessionReadEventWriter:
+    """Through a session in the thread pool: the embedded SQLite default."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def append(self, events: Sequence[_Pending]) -> None:
+        def commit() -> None:
+            with self._factory.begin() as session:
+                _queue(session, *events)
+
+        await run_in_threadpool(commit)
+
+
+def read_event_writer(
+    database_url: str, factory: sessionmaker[Session], *, max_connections: int, reads_wait_for_flush: bool
+) -> ReadEventWriter:
+    """The writer for the database `database_url` names (`factory` makes sessions on it)."""
+    if make_url(database_url).get_backend_name() == "postgresql":
+        return PostgresReadEventWriter(
+            database_url, max_connections=max_connections, reads_wait_for_flush=reads_wait_for_flush
         )
-    )
+    return SessionReadEventWriter(factory)
 
 
 @event.listens_for(Session, "before_commit")

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import JSON, DateTime, MetaData, create_engine, event, make_url
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -78,6 +80,22 @@ def make_engine(url: str) -> Engine:
         max_overflow=20,
         pool_recycle=1800,
         json_deserializer=orjson.loads,
+    )
+
+
+def make_async_pool(
+    url: str, *, max_connections: int, flush_wal_on_commit: bool = True
+) -> AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]]:
+    """Asynchronous psycopg connections in autocommit on the PostgreSQL database `url` names, for the few
+    statements sent from the event loop (jti burns, read-audit events). Opened by the app's lifespan.
+    `flush_wal_on_commit=False` (`synchronous_commit=off`) is for the jti burns only (`app.security.replay`)."""
+    options = {} if flush_wal_on_commit else {"options": "-c synchronous_commit=off"}
+    return AsyncConnectionPool(
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+        min_size=1,
+        max_size=max_connections,
+        open=False,
+        kwargs={"autocommit": True, **options},
     )
 
 

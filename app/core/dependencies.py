@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from collections.abc import AsyncIterator
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
-
-T = TypeVar("T")
 
 
 # Dependencies that do no I/O are `async`: FastAPI then runs them in the event loop instead of handing
@@ -32,24 +30,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         raise
     if session.in_transaction():
         await run_in_threadpool(_commit_and_close, session)
-    else:  # committed by `in_one_thread_call` (or never used): closing does no I/O
+    else:  # never used (no transaction begun): closing does no I/O
         session.close()
-
-
-async def in_one_thread_call(session: Session, work: Callable[[], T]) -> T:
-    """Run an endpoint's blocking `work` and commit the request's session in a single thread-pool call.
-
-    A sync endpoint costs two hand-offs to the thread pool (the endpoint, then the session's commit),
-    each a thread wake-up and, under load, a wait for the GIL; a hot endpoint declared `async` calls this
-    instead. Should `work` or the commit raise, the session dependency rolls back as usual.
-    """
-
-    def work_and_commit() -> T:
-        result = work()
-        session.commit()
-        return result
-
-    return await run_in_threadpool(work_and_commit)
 
 
 def _commit_and_close(session: Session) -> None:

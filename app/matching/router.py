@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from app.core.dependencies import SessionDep, in_one_thread_call
+from app.core.dependencies import SessionDep
 from app.core.errors import problem_responses
 from app.matching import service
 from app.matching.schemas import (
@@ -65,13 +65,7 @@ def decide_review(
     responses=problem_responses(401, 403, 422),
     response_model_exclude_none=True,
 )
-async def match_records(
-    request: Request, body: MatchRequest, caller: CallerDep, session: SessionDep
-) -> MatchResponse:
+async def match_records(request: Request, body: MatchRequest, caller: CallerDep) -> MatchResponse:
     """Register records 1-100 children may be: full detail from the caller's own LA, only the LA otherwise."""
-    service.require_local_authority(caller)
-    holder: service.RealtimeIndexHolder = request.app.state.match_index
-    # The hot path: matching, its audit event and the commit in one thread-pool call (decision 0010).
-    return await in_one_thread_call(
-        session, lambda: service.match_records(session, caller, body.records, holder.current())
-    )
+    state = request.app.state
+    return await service.match_records(caller, body.records, state.match_index, state.read_audit)

@@ -21,8 +21,10 @@ import polars as pl
 from sqlalchemy import Row, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from app.audit import service as audit_service
+from app.audit.service import ReadEventWriter
 from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
 from app.core.errors import Conflict, Forbidden, NotFound, ProblemError
@@ -699,6 +701,14 @@ class RealtimeIndexHolder:
             self._checked_at = time.monotonic()
             return self._index
 
+    def answering(self) -> RealtimeIndex | None:
+        """The index, if answering with it needs no wait and no database read (it has answered, and the
+        register fingerprint is not due to be checked); else None: call `current`, which may block."""
+        index = self._index
+        if index is None or not self._answered or time.monotonic() - self._checked_at >= self._check_seconds:
+            return None
+        return index
+
     def current(self) -> RealtimeIndex:
         index = self._index
         if index is None or not self._answered:
@@ -717,10 +727,46 @@ class RealtimeIndexHolder:
             thread.join(timeout)
 
 
-def match_records(
-    session: Session, caller: Caller, records: Sequence[HealthRecord], index: RealtimeIndex
+# A query of a few records is matched in the event loop (about a millisecond each, less than handing it to
+# a thread costs); a larger one must not hold the loop, so it goes to the thread pool.
+MATCH_IN_LOOP_RECORDS = 5
+
+
+async def match_records(
+    caller: Caller, records: Sequence[HealthRecord], holder: RealtimeIndexHolder, audit: ReadEventWriter
 ) -> MatchResponse:
-    """Candidates for each record: full detail from the caller's own LA, only "known, which LA" otherwise."""
+    """Match against the in-memory index and audit what was shown, before the answer goes out.
+
+    Nothing is read from or changed in the database but the audit event, so the request needs no session:
+    in the common case (the index answering, a few records) no thread-pool hand-off either.
+    """
+    require_local_authority(caller)
+    index = holder.answering()
+    if index is None:
+        index = await run_in_threadpool(holder.current)
+    if len(records) <= MATCH_IN_LOOP_RECORDS:
+        response, shown = answer_match(caller, records, index)
+    else:
+        response, shown = await run_in_threadpool(answer_match, caller, records, index)
+    await audit.append(
+        [
+            audit_service.new_event(
+                actor=caller,
+                action="matching.realtime.query",
+                object_type="education_child",
+                object_ids=shown,
+                purpose=PURPOSE,
+            )
+        ]
+    )
+    return response
+
+
+def answer_match(
+    caller: Caller, records: Sequence[HealthRecord], index: RealtimeIndex
+) -> tuple[MatchResponse, list[int]]:
+    """Candidates for each record: full detail from the caller's own LA, only "known, which LA" otherwise;
+    and the education records shown in full (what the audit event names)."""
     la_id = require_local_authority(caller)
     results: list[MatchResult] = []
     shown: list[int] = []
@@ -749,5 +795,4 @@ def match_records(
                 )
             )
         results.append(MatchResult(record_index=record_index, candidates=candidates))
-    _audit(session, caller, "matching.realtime.query", "education_child", shown)
-    return MatchResponse(results=results, model_version=index.model.version)
+    return MatchResponse(results=results, model_version=index.model.version), shown

@@ -16,13 +16,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Protocol
 
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Insert, String, bindparam, delete, exists, make_url, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from app.core.db import UTCDateTime
+from app.core.db import UTCDateTime, make_async_pool
 from app.partners.models import Partner, PartnerKey, PartnerStatus
 from app.security.models import SeenJti
 
@@ -157,14 +156,7 @@ class PostgresJtiBurner:
             for name, bind in compiled.binds.items()
             if (processor := bind.type.bind_processor(dialect)) is not None
         }
-        conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self._pool = AsyncConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=max_connections,
-            open=False,
-            kwargs={"autocommit": True, "options": "-c synchronous_commit=off"},
-        )
+        self._pool = make_async_pool(database_url, max_connections=max_connections, flush_wal_on_commit=False)
 
     async def open(self) -> None:
         # Without waiting: the service starts (and answers its liveness probe) while PostgreSQL is away.

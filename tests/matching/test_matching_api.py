@@ -19,6 +19,7 @@ from app.core.db import make_session_factory
 from app.jobs.handlers import default_handlers
 from app.jobs.models import Job
 from app.jobs.worker import Worker
+from app.matching import service
 from app.matching.models import MatchOutcome, MatchRun
 from app.matching.service import RealtimeIndexHolder
 from app.partners.models import PartnerKind
@@ -302,6 +303,23 @@ class TestRealtime:
             select(AuditEvent).where(AuditEvent.action == "matching.realtime.query")
         ).one()
         assert audit.object_ids == [str(own["education_child_id"])]
+
+    def test_a_larger_query_is_matched_off_the_event_loop_with_the_same_answers(
+        self, world: World, session: Session, client: TestClient
+    ) -> None:
+        few = self.query(client, world.la, SIAN, DAFYDD, TOMOS).json()["results"]
+        records = [SIAN, DAFYDD, TOMOS] * 2
+        assert len(records) > service.MATCH_IN_LOOP_RECORDS
+        many = self.query(client, world.la, *records).json()["results"]
+        assert [r["candidates"] for r in many] == [r["candidates"] for r in few] * 2
+        assert [r["record_index"] for r in many] == list(range(6))
+        shown = session.scalars(
+            select(AuditEvent.object_ids)
+            .where(AuditEvent.action == "matching.realtime.query")
+            .order_by(AuditEvent.seq)
+        ).all()
+        sian = str(few[0]["candidates"][0]["education_child_id"])
+        assert shown == [[sian], [sian, sian]]
 
     def test_non_la_caller_is_refused(self, world: World, client: TestClient) -> None:
         response = client.post(

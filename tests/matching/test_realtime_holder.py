@@ -81,3 +81,18 @@ def test_a_large_index_is_frozen_out_of_the_garbage_collector(engine: Engine) ->
         assert not any(id(values) in tracked for values in meta.values())
     finally:
         gc.unfreeze()
+
+
+def test_answering_hands_out_the_index_only_when_no_wait_or_read_is_due(engine: Engine) -> None:
+    holder = RealtimeIndexHolder(make_session_factory(engine), check_seconds=3600)
+    assert holder.answering() is None  # nothing built: `current` must wait for the first build
+    holder.start()
+    holder.wait_for_rebuild()
+    assert holder.answering() is None  # built but never answered: `current` checks the fingerprint first
+    index = holder.current()
+    assert holder.answering() is index
+    due = RealtimeIndexHolder(make_session_factory(engine), check_seconds=0)
+    due.start()
+    due.wait_for_rebuild()
+    due.current()
+    assert due.answering() is None  # the fingerprint check is due on every call
