@@ -548,15 +548,9 @@ def _field_levels(values: bool = True) -> list[pl.Expr]:
         _eq("q_family", "r_given1") | pl.col("family_has_given")
         | _one_typo("osa_swap_family", "q_family_len")
     )  # fmt: skip
-    # The near agreement is one keying slip (not a shortened form, not mere similarity): what
-    # `score.ordinary_spellings` can read as two different names when both spellings are common.
-    given_slip = (
-        (_one_typo("osa_given", "q_given1_len") | _one_typo("osa_given_pref", "q_given1_len"))
-        & ~pl.col("prefix_given") & ~pl.col("prefix_given_pref")
-    )  # fmt: skip
     return [
         given, family, dob, address, middle, sex, nhs,
-        given_slip.alias("given_slip"),
+        # The surnames' near agreement is one keying slip (see `score.SLIP_ONLY`).
         _one_typo("osa_family", "q_family_len").alias("family_slip"),
         _eq("q_given1", "r_given1").alias("given_registered_same"),
         (swap_given & swap_family).alias("swap"),

@@ -41,14 +41,17 @@ BOUNDED_BY_EXACT: dict[str, tuple[str, ...]] = {
 # agreement has nothing to do with how common the name is, so fuzzy levels are only capped at exact.
 SAME_POOL_LEVELS: dict[str, tuple[str, ...]] = {"given": ("equivalent", "alternative")}
 # A near spelling is a slip only if a slip can explain it: a keying error makes a rare string, so of two
-# spellings one slip (one edit) apart the slip is the far rarer one. Two names both in ordinary use one
-# edit apart (Mali and Mari, Cerys and Carys, Owen and Bowen) are two names, which is what twins and
-# namesakes look like, so `fuzzy_high` reached by one edit between them is read as "different".
-# Shortened forms (Rhi, Gwil) and looser similarity are left alone: a known-as form is a common string by
-# nature. "Far rarer" is this many times less frequent in the reference. Compare columns `given_slip` and
-# `family_slip` say which pairs' near level is one edit.
+# spellings one slip apart the slip is the far rarer one. Two names both in ordinary use and near each
+# other (Mali and Mari, Cerys and Carys, Gwen and Gwion, Owen and Bowen) are two names, which is what twins
+# and namesakes look like, so a near level between them is read as "different". "Far rarer" is this many
+# times less frequent in the reference. A known-as form is a common string by nature (Rhi, Anghy): given
+# names the name table or the reference's own first/preferred pairs make equivalent are `equivalent`
+# before this rule is applied, and only they escape it.
 SLIP_RARITY = 20.0
-NEAR_LEVELS: dict[str, str] = {"given": "fuzzy_high", "family": "fuzzy_high"}
+NEAR_LEVELS: dict[str, tuple[str, ...]] = {"given": ("fuzzy_high", "fuzzy_low"), "family": ("fuzzy_high",)}
+# Fields where only a one-edit near level is read so (surnames have no shortened forms to learn; a looser
+# similarity between two surnames is left as it is).
+SLIP_ONLY = frozenset({"family"})
 # The record's names a near level may have been reached through (its first or preferred form).
 _RECORD_SPELLINGS: dict[str, tuple[str, str]] = {
     "given": ("given1", "pref_given1"),
@@ -77,6 +80,11 @@ class TermFrequencies:
     full_names: pl.DataFrame
     # Per field: ordered pairs of reference records holding a value, and those pairs that share it.
     pairs: dict[str, tuple[float, float]]
+    # Given names the reference holds (first or preferred), numbered; and the known-as pairs it teaches:
+    # (a, b) and (b, a) as a * len(given_names) + b, sorted, for every first/preferred pair of different
+    # names held by at least `KNOWN_AS_RECORDS` records (a school registering Angharad known as Anghy).
+    given_names: pl.DataFrame
+    known_as: npt.NDArray[np.int64]
 
     @classmethod
     def build(cls, reference: pl.DataFrame) -> TermFrequencies:
@@ -106,11 +114,29 @@ class TermFrequencies:
         names = names.filter(pl.col("len") > 1).select(
             "tf_given_value", "tf_family_value", (pl.col("len") / max(reference.height, 1)).alias("tf_name")
         )
-        return cls(tables, mean, reference.height, names, pairs)
+        given_names, known_as = _known_as_pairs(reference)
+        return cls(tables, mean, reference.height, names, pairs, given_names, known_as)
+
+    def given_ids(self, values: pl.Series) -> npt.NDArray[np.float64]:
+        """The number of each given name in `given_names` (NaN where the reference holds no such name)."""
+        ids = pl.DataFrame({"value": values}).join(
+            self.given_names, on="value", how="left", maintain_order="left"
+        )
+        return ids["id"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+
+    def known_as_pair(
+        self, query: npt.NDArray[np.float64], record: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_]:
+        """Whether each (query, record) pair of given-name numbers is a known-as pair the reference holds."""
+        known = ~np.isnan(query) & ~np.isnan(record)
+        keys = np.where(known, np.nan_to_num(query) * self.given_names.height + np.nan_to_num(record), -1)
+        found: npt.NDArray[np.bool_] = known & np.isin(keys.astype(np.int64), self.known_as)
+        return found
 
     def row_frequencies(self, query: pl.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
         """Per query row, the reference frequency of its given name, surname, postcode and full name
-        (NaN where the reference lacks it): looked up once per row, then gathered per pair for `score`."""
+        (NaN where the reference lacks it), and the number of its given name (`given_ids`): looked up once
+        per row, then gathered per pair for `score`."""
         values = query.select(
             *(pl.col(column).alias(value) for column, value in (("given1", "tf_given_value"),
               ("family", "tf_family_value"), ("postcode", "tf_postcode_value")))
@@ -120,7 +146,8 @@ class TermFrequencies:
     def record_spellings(self, reference: pl.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
         """Per reference row, for given name and surname: the reference frequency of the rarer of its first
         and preferred forms (0 for a form the reference does not hold as a first name or surname, NaN
-        where the record has neither), for `ordinary_spellings`."""
+        where the record has neither), for `ordinary_spellings`; and the numbers of its first and
+        preferred given names (`given1_id`, `pref_given1_id`), for `known_as_pair`."""
         shares = {}
         for field, columns in _RECORD_SPELLINGS.items():
             value_column, share_column = self.tables[field].columns
@@ -136,6 +163,8 @@ class TermFrequencies:
             shares[field] = (
                 reference.select(pl.min_horizontal(forms).fill_null(float("nan"))).to_series().to_numpy()
             )
+        for column in _RECORD_SPELLINGS["given"]:
+            shares[f"{column}_id"] = self.given_ids(reference[column])
         return shares
 
     def shared_value_share(self, field: str, u: float, prior_records: int) -> float:
@@ -208,9 +237,20 @@ def score(
         freq[name] = np.where(swapped, np.nan, freq[name])
     codes = {field: levels[field].to_numpy() for field in FIELDS}
     if spellings is not None:
+        # A known-as pair the reference itself holds (first name and preferred name of its records) is an
+        # equivalent name, like the pairs of the name table.
+        known_as = (
+            tf.known_as_pair(freq["given_id"], spellings["given1_id"])
+            | tf.known_as_pair(freq["given_id"], spellings["pref_given1_id"])
+        ) & ~swapped
+        weaker = codes["given"] > level_code("given", "equivalent")
+        codes["given"] = np.where(
+            known_as & weaker, level_code("given", "equivalent"), codes["given"]
+        ).astype(np.int8)
         for field, near_levels in NEAR_LEVELS.items():
-            slip = levels[f"{field}_slip"].to_numpy()
-            near = (codes[field] == level_code(field, near_levels)) & slip & ~swapped
+            near = np.isin(codes[field], [level_code(field, lv) for lv in near_levels]) & ~swapped
+            if field in SLIP_ONLY:
+                near &= levels[f"{field}_slip"].to_numpy()
             two_names = near & ordinary_spellings(freq[field], spellings[field])
             codes[field] = np.where(two_names, level_code(field, "different"), codes[field]).astype(np.int8)
         levels = levels.with_columns(
@@ -266,7 +306,39 @@ def _frequency_columns(values: pl.DataFrame, tf: TermFrequencies) -> dict[str, n
     )
     out = {field: joined[f"tf_{field}"].cast(pl.Float64).to_numpy() for field in _TF_SOURCES}
     out["name"] = joined["tf_name"].cast(pl.Float64).to_numpy()
+    out["given_id"] = tf.given_ids(values["tf_given_value"])
     return out
+
+
+# A first/preferred pairing held by this many records is a known-as form, not one school's whim.
+KNOWN_AS_RECORDS = 2
+
+
+def _known_as_pairs(reference: pl.DataFrame) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
+    """The reference's given names (first and preferred) numbered, and the known-as pairs it holds."""
+    names = (
+        pl.concat([reference["given1"], reference["pref_given1"]])
+        .drop_nulls()
+        .unique()
+        .sort()
+        .alias("value")
+        .to_frame()
+        .with_row_index("id")
+    )
+    size = names.height
+    held = (
+        reference.select(a="given1", b="pref_given1")
+        .drop_nulls()
+        .filter(pl.col("a") != pl.col("b"))
+        .group_by("a", "b")
+        .len()
+        .filter(pl.col("len") >= KNOWN_AS_RECORDS)
+    )
+    ids = dict(zip(names["value"].to_list(), names["id"].to_list(), strict=True))
+    a = np.array([ids[v] for v in held["a"].to_list()], dtype=np.int64)
+    b = np.array([ids[v] for v in held["b"].to_list()], dtype=np.int64)
+    keys = np.unique(np.concatenate([a * size + b, b * size + a]))
+    return names, keys
 
 
 def _pair_frequencies(levels: pl.DataFrame, tf: TermFrequencies) -> dict[str, npt.NDArray[np.float64]]:

@@ -30,6 +30,7 @@ from app.matching.params import FIELD_LEVELS, FIELDS, TF_LEVELS, MatchModel, lev
 from app.matching.score import (
     BOUNDED_BY_EXACT,
     NEAR_LEVELS,
+    SLIP_ONLY,
     SLIP_RARITY,
     TF_MAX_BITS,
     TF_MIN_BITS,
@@ -241,13 +242,6 @@ def _given(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
     return code["different"]
 
 
-def _given_slip(q: Mapping[str, Any], r: Mapping[str, Any]) -> bool:
-    """The given names are one edit apart (straight or against the preferred name) and not a shortened form."""
-    name = q["given1"]
-    one_edit = _one_typo(_osa(name, r["given1"]), name) or _one_typo(_osa(name, r["pref_given1"]), name)
-    return one_edit and not (_prefix(name, r["given1"]) or _prefix(name, r["pref_given1"]))
-
-
 def _family(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
     code = _CODE["family"]
     name = q["family"]
@@ -367,7 +361,6 @@ def compare_pair(q: Mapping[str, Any], r: Mapping[str, Any]) -> dict[str, Any]:
         "tf_given_value": q["given1"],
         "tf_family_value": q["family"],
         "tf_postcode_value": q["postcode"],
-        "given_slip": _given_slip(q, r),
         "family_slip": _one_typo(_osa(q["family"], r["family"]), q["family"]),
         # The record's forms a near name may have been reached through (see `score.ordinary_spellings`).
         "record_given_forms": (r["given1"], r["pref_given1"]),
@@ -389,7 +382,8 @@ _TF_VALUE = {"given": "tf_given_value", "family": "tf_family_value", "address": 
 _TF_CODES = {field: frozenset(level_code(field, lv) for lv in levels) for field, levels in TF_LEVELS.items()}
 _BOUNDED_CODES = {f: frozenset(level_code(f, lv) for lv in levels) for f, levels in BOUNDED_BY_EXACT.items()}
 _EXACT_CODE = {field: level_code(field, "exact") for field in BOUNDED_BY_EXACT}
-_NEAR_CODES = {field: level_code(field, level) for field, level in NEAR_LEVELS.items()}
+_NEAR_CODES = {f: frozenset(level_code(f, lv) for lv in levels) for f, levels in NEAR_LEVELS.items()}
+_EQUIVALENT = level_code("given", "equivalent")
 _HOUSEHOLD_FAMILY = frozenset(level_code("family", lv) for lv in ("exact", "partial", "former"))
 _HOUSEHOLD_ADDRESS = frozenset(
     level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")
@@ -404,6 +398,7 @@ class Frequencies:
     mean_bits: dict[str, float]
     full_names: dict[tuple[str, str], float]
     size: int
+    known_as: frozenset[tuple[str, str]]
 
     @classmethod
     def of(cls, tf: TermFrequencies) -> Frequencies:
@@ -421,7 +416,10 @@ class Frequencies:
                 strict=True,
             )
         )
-        return cls(values, {f: math.log2(m) for f, m in tf.mean.items()}, full_names, tf.size)
+        given = tf.given_names["value"].to_list()
+        size = len(given)
+        known_as = frozenset((given[key // size], given[key % size]) for key in tf.known_as.tolist())
+        return cls(values, {f: math.log2(m) for f, m in tf.mean.items()}, full_names, tf.size, known_as)
 
 
 def _bits(share: float, floor: float) -> float:
@@ -460,8 +458,15 @@ class Scorer:
         freq, floor = self.frequencies, self.model.tf_floor
         levels = dict(levels)
         if not levels["names_swapped"]:
+            name = levels["tf_given_value"]
+            if levels["given"] > _EQUIVALENT and any(
+                (name, form) in freq.known_as for form in levels["record_given_forms"] if form is not None
+            ):
+                levels["given"] = _EQUIVALENT
             for field, forms in (("given", "record_given_forms"), ("family", "record_family_forms")):
-                if levels[field] == _NEAR_CODES[field] and levels[f"{field}_slip"]:
+                if levels[field] in _NEAR_CODES[field] and (
+                    field not in SLIP_ONLY or levels[f"{field}_slip"]
+                ):
                     shares = freq.values[field]
                     query = shares.get(levels[_TF_VALUE[field]], 0.0)
                     held = [shares.get(form, 0.0) for form in levels[forms] if form is not None]
