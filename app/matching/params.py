@@ -56,10 +56,13 @@ _DEFAULT_M: dict[str, tuple[float, ...]] = {
     "sex": (0.98, 0.02),
     "nhs": (0.995, 0.005),
 }
+# A birth date's day and month swapped names exactly one other date, as an exact date names one: two random
+# children agree that way about as often as they share a birthday (where the day is 12 or less; never
+# otherwise), so the transposed level's u is the exact level's, not a tenth of it.
 _DEFAULT_U: dict[str, tuple[float, ...]] = {
     "given": (0.01, 0.002, 0.002, 0.003, 0.02, 0.963),
     "family": (0.01, 0.001, 0.0005, 0.002, 0.02, 0.9665),
-    "dob": (0.00025, 0.00002, 0.0005, 0.012, 0.98723),
+    "dob": (0.00025, 0.00025, 0.0005, 0.012, 0.98700),
     "address": (0.00001, 0.00002, 0.00001, 0.002, 0.02, 0.2, 0.77796),
     "middle": (0.03, 0.97, 0.8),
     "sex": (0.5, 0.5),
@@ -118,7 +121,7 @@ class MatchModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: str = "defaults-2"
+    version: str = "defaults-3"
     fields: dict[str, FieldParams] = Field(
         default_factory=lambda: {f: FieldParams(m=_DEFAULT_M[f], u=_DEFAULT_U[f]) for f in FIELDS}
     )
