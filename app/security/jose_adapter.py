@@ -159,8 +159,10 @@ def check_header(header: object, *, typ: str) -> None:
 _verifiers: LruCache[tuple[str, str, KeyAlg, str], JoseKey] = LruCache(VERIFIER_CACHE_SIZE)
 
 
-def _verifier(partner_id: str, kid: str, public_jwk: Mapping[str, Any], alg: KeyAlg) -> JoseKey:
-    entry = (partner_id, kid, alg, thumbprint(public_jwk))
+def _verifier(
+    partner_id: str, kid: str, public_jwk: Mapping[str, Any], alg: KeyAlg, jwk_thumbprint: str
+) -> JoseKey:
+    entry = (partner_id, kid, alg, jwk_thumbprint)
     key = _verifiers.get(entry)
     if key is None:
         key = jose_jwk.construct(dict(public_jwk), algorithm=alg.value)
@@ -168,12 +170,15 @@ def _verifier(partner_id: str, kid: str, public_jwk: Mapping[str, Any], alg: Key
     return key
 
 
-def verify_signature(jws: CompactJws, public_jwk: Mapping[str, Any], alg: KeyAlg, *, partner_id: str) -> None:
-    """Check the signature with the one key registered for (partner, kid), bound to `alg`."""
+def verify_signature(
+    jws: CompactJws, public_jwk: Mapping[str, Any], alg: KeyAlg, *, partner_id: str, jwk_thumbprint: str
+) -> None:
+    """Check the signature with the one key registered for (partner, kid), bound to `alg`;
+    `jwk_thumbprint` is the key's registered RFC 7638 thumbprint (recomputing it cost more than the cache)."""
     if jws.alg != alg:
         raise Unauthorized("alg differs from the algorithm the key is registered for")
     try:
-        key = _verifier(partner_id, jws.kid, public_jwk, alg)
+        key = _verifier(partner_id, jws.kid, public_jwk, alg, jwk_thumbprint)
         # Key.verify hands the signing input to cryptography, which reads any buffer in place; jose_jws.verify
         # would copy a 130 MB body several times. The memoryview is a bytes-like object, hence the cast.
         valid = bool(key.verify(cast(bytes, jws.signing_input()), jws.signature()))

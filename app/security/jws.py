@@ -50,7 +50,7 @@ def verify_parsed(
     The key's status is read on every call, so a revocation or suspension applies to the next request.
     """
     key = require_usable(partners_service.signing_key(session, expected_partner, jws.kid), now)
-    verify_signature(jws, key.public_jwk, key.alg, partner_id=key.partner_id)
+    verify_signature(jws, key.public_jwk, key.alg, partner_id=key.partner_id, jwk_thumbprint=key.thumbprint)
     return key
 
 

@@ -172,7 +172,9 @@ def _known_signer(jws: CompactJws, issuer: str) -> SigningKeyStatus | None:
     if known is None:
         return None
     try:
-        verify_signature(jws, known.public_jwk, known.alg, partner_id=known.partner_id)
+        verify_signature(
+            jws, known.public_jwk, known.alg, partner_id=known.partner_id, jwk_thumbprint=known.thumbprint
+        )
     except Unauthorized:
         _known_keys.forget((issuer, jws.kid))
         return None

@@ -144,7 +144,13 @@ class TestVerifySignatureDefenceInDepth:
             header_end=header_end, payload_end=payload_end,
         )  # fmt: skip
         with pytest.raises(Unauthorized) as excinfo:
-            verify_signature(forged, key.public_jwk, KeyAlg.ES256, partner_id="W97001")
+            verify_signature(
+                forged,
+                key.public_jwk,
+                KeyAlg.ES256,
+                partner_id="W97001",
+                jwk_thumbprint=thumbprint(key.public_jwk),
+            )
         assert "alg differs" in excinfo.value.reason
 
 
