@@ -33,7 +33,6 @@ from app.security.service_key import ServiceSigner
 
 GENESIS_HASH = "0" * 64
 # Arbitrary but fixed key of the advisory lock that serialises audit writers.
-AUDIT_LOCK_KEY = 0x43_4D_45_41_55_44  # "CMEAUD"
 _VERIFY_BATCH = 1000
 # session.info key of the events waiting for their transaction's commit: (transaction, events in order).
 _QUEUED = "audit.queued_events"
@@ -98,64 +97,41 @@ def _hashed_prefix(pending: EventFields) -> str:
     return text[: -len(tail)] + ',"seq":'
 
 
-# On PostgreSQL the lock, the inserts and the COMMIT go in one round trip, each insert chaining onto the
-# head it reads (the previous insert's row, within the transaction), its hash computed by the server: the
-# lock is held only while the server works, not across client round trips, each of which, in a busy
-# process, waited for the GIL. `verify_chain` recomputes every hash in Python, so the two agree or it says so.
-# Values are bound client-side (psycopg.sql.Literal) because a query string of several statements cannot
-# carry server-side parameters; under READ COMMITTED each statement takes its snapshot after the lock.
-_CHAINED_INSERT = """
-INSERT INTO audit_event (seq, occurred_at, partner_id, officer_id, role, action, purpose, object_type,
-                         object_ids, request_id, prev_hash, hash)
-SELECT head.seq + 1, {occurred_at}, {partner_id}, {officer_id}, {role}, {action}, {purpose},
-       {object_type}, {object_ids}, {request_id}, head.hash,
-       encode(sha256(convert_to(head.hash || {prefix} || (head.seq + 1)::text || '}}', 'UTF8')), 'hex')
-FROM ((SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1)
-      UNION ALL SELECT 0, {genesis}) AS head
-ORDER BY head.seq DESC LIMIT 1"""
+# On PostgreSQL the chain is appended by the server function `audit_append` (migration 7f3a9c2d5e61): it
+# takes the lock and inserts each event chained onto the head it reads (the previous insert's row, within
+# the transaction), its hash computed by the server; `verify_chain` recomputes every hash in Python, so the
+# two agree or it says so. The function's plans are kept by the server, where inlined statements were
+# planned afresh every time (0.9 against 0.45 ms per append, measured from the event loop).
+# Events go as parallel arrays, one per column, in order.
+_APPEND = psql.SQL(
+    "SELECT audit_append({}::timestamptz[], {}::text[], {}::text[], {}::text[], {}::text[], {}::text[], "
+    "{}::text[], {}::jsonb[], {}::text[], {}::text[], {}::boolean)"
+)
+
+
+def _append_arguments(events: list[_Pending], *, reads_wait_for_flush: bool) -> list[Any]:
+    columns: list[Any] = [[getattr(pending, name) for pending in events] for name in _COLUMNS]
+    columns[_COLUMNS.index("object_ids")] = [Jsonb(pending.object_ids) for pending in events]
+    return [*columns, [_hashed_prefix(pending) for pending in events], not reads_wait_for_flush]
 
 
 # session.info key (seeded by the app's session factory from its settings): False lets a transaction
 # whose only write is its audit events commit without waiting for the WAL flush.
 READS_WAIT_FOR_FLUSH = "audit.reads_wait_for_flush"
-# Only if the transaction has written nothing yet (no transaction id assigned): a change is always durable
-# when it is acknowledged. WAL is sequential, so a later waited commit flushes these events too; a crash
-# can lose only the most recent read events, whole, and never leaves a gap in the chain.
-_READ_ONLY_SKIPS_FLUSH = (
-    "SELECT set_config('synchronous_commit', 'off', true) WHERE pg_current_xact_id_if_assigned() IS NULL"
-)
-
-
-def _chain_statements(events: list[_Pending], *, reads_wait_for_flush: bool) -> list[psql.Composable]:
-    """Lock the chain and append `events` to it: the statements, values bound client-side."""
-    statements: list[psql.Composable] = []
-    if not reads_wait_for_flush:
-        statements.append(psql.SQL(_READ_ONLY_SKIPS_FLUSH))
-    statements.append(psql.SQL("SELECT pg_advisory_xact_lock({})").format(psql.Literal(AUDIT_LOCK_KEY)))
-    for pending in events:
-        values = {name: psql.Literal(getattr(pending, name)) for name in _COLUMNS}
-        values["object_ids"] = psql.Literal(Jsonb(pending.object_ids))
-        statements.append(
-            psql.SQL(_CHAINED_INSERT).format(
-                **values, prefix=psql.Literal(_hashed_prefix(pending)), genesis=psql.Literal(GENESIS_HASH)
-            )
-        )
-    # The COMMIT goes in the same query: the lock is then released by the server as soon as the commit is
-    # done, never held while this thread waits to be scheduled again (with many request threads, that
-    # wait, lock held, made every other writer queue).
-    statements.append(psql.SQL("COMMIT"))
-    return statements
 
 
 def _chain_on_postgresql(session: Session, events: list[_Pending]) -> None:
     driver = session.connection().connection.driver_connection
     if driver is None:
         raise RuntimeError("no live database connection to chain audit events on")
-    statements = _chain_statements(events, reads_wait_for_flush=session.info.get(READS_WAIT_FOR_FLUSH, True))
-    # SQLAlchemy's own commit that follows finds the connection idle, and psycopg makes that a no-op; any
-    # error here propagates and is rolled back.
+    arguments = _append_arguments(events, reads_wait_for_flush=session.info.get(READS_WAIT_FOR_FLUSH, True))
+    # The COMMIT goes in the same query (values bound client-side, as a query of two statements cannot
+    # carry server-side parameters): the lock is then released by the server as soon as the commit is
+    # done, never held while this thread waits to be scheduled again (with many request threads, that
+    # wait, lock held, made every other writer queue). SQLAlchemy's own commit that follows finds the
+    # connection idle, and psycopg makes that a no-op; any error here propagates and is rolled back.
     with driver.cursor() as cursor:
-        cursor.execute(psql.SQL("; ").join(statements))
+        cursor.execute(psql.SQL("{}; COMMIT").format(_APPEND.format(*map(psql.Literal, arguments))))
 
 
 def _chain_in_python(session: Session, events: list[_Pending]) -> None:
@@ -267,9 +243,12 @@ class ReadEventWriter(Protocol):
     async def append(self, events: Sequence[_Pending]) -> None: ...
 
 
+_APPEND_PLACEHOLDERS = _APPEND.format(*(psql.Placeholder() for _ in range(11)))
+
+
 class PostgresReadEventWriter:
-    """From the event loop, on pooled asynchronous connections: BEGIN, the lock, the chained inserts and
-    the COMMIT in one round trip (the statements `record`'s commit sends), no thread hand-off."""
+    """From the event loop, on pooled asynchronous connections: one prepared call of `audit_append` in
+    autocommit (what `record`'s commit sends), no thread hand-off."""
 
     def __init__(self, database_url: str, *, max_connections: int, reads_wait_for_flush: bool) -> None:
         self._pool = make_async_pool(database_url, max_connections=max_connections)
@@ -282,13 +261,10 @@ class PostgresReadEventWriter:
         await self._pool.close()
 
     async def append(self, events: Sequence[_Pending]) -> None:
-        chained = _chain_statements(list(events), reads_wait_for_flush=self._reads_wait_for_flush)
-        async with self._pool.connection() as connection:  # autocommit: the query holds its own transaction
-            try:
-                await connection.execute(psql.SQL("; ").join([psql.SQL("BEGIN"), *chained]))
-            except BaseException:
-                await connection.rollback()  # a failed statement leaves the transaction open, aborted
-                raise
+        arguments = _append_arguments(list(events), reads_wait_for_flush=self._reads_wait_for_flush)
+        # Autocommit: the one statement is its own transaction, so the lock is released as it ends.
+        async with self._pool.connection() as connection:
+            await connection.execute(_APPEND_PLACEHOLDERS, arguments, prepare=True, binary=True)
 
 
 class SessionReadEventWriter:
