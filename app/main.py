@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # connection and contending for the GIL (with the audit lock held, that convoy stalled the
         # whole process under load); waiting requests are cheaper in the event loop.
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        app.state.service_signer = load_or_create_service_signer(settings.service_key_file)
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(
@@ -94,7 +95,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reads_wait_for_flush=settings.audit_read_events_wait_for_flush,
         )
         await app.state.read_audit.open()
-        app.state.service_signer = load_or_create_service_signer(settings.service_key_file)
         # The real-time matching index builds in the background from start-up; by default the job worker
         # runs in-process.
         app.state.match_index = RealtimeIndexHolder(app.state.session_factory)
