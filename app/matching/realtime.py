@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -189,12 +190,23 @@ class BlockIndex:
         """The record's keys in every pass: each combination of its part values, nulls and values the
         reference never holds skipped (no reference key could contain them)."""
         found: list[int] = []
+        coded: dict[tuple[str, Any], int | None] = {}  # the same names recur in several passes
         for start, block_pass in zip(_PASS_STARTS, PASSES, strict=True):
             # Mixed part by part, so that combinations sharing their first parts share that work.
             keys = [start]
             for part, values in zip(block_pass.parts, block_pass.query(record), strict=True):
-                codes = {c for v in values if v is not None and (c := self._code(part, v)) is not None}
+                codes = set()
+                for value in values:
+                    if value is None:
+                        continue
+                    code = coded.get((part, value), -1)
+                    if code == -1:
+                        code = coded[(part, value)] = self._code(part, value)
+                    if code is not None:
+                        codes.add(code)
                 keys = [_fmix(key ^ code) for key in keys for code in codes]
+                if not keys:
+                    break
             found.extend(keys)
         return found
 
@@ -214,7 +226,14 @@ class Candidate:
     score: float  # total match weight in bits
     probability: float
     outcome: str
-    explanation: dict[str, Any]
+    pair: Mapping[str, Any] = field(repr=False)
+    model: MatchModel = field(repr=False)
+
+    @cached_property
+    def explanation(self) -> dict[str, Any]:
+        """Built when asked for: most candidates are below the 'possible' threshold or another LA's, and
+        are never explained to anyone."""
+        return explain({**self.pair, "outcome": self.outcome}, self.model)
 
 
 _GIVEN_DIFFERENT = level_code("given", "different")
@@ -318,7 +337,8 @@ class EducationIndex:
                     score=float(pair["match_weight"]),
                     probability=float(pair["match_probability"]),
                     outcome=outcome,
-                    explanation=explain({**pair, "outcome": outcome}, self.model),
+                    pair=pair,
+                    model=self.model,
                 )
                 top.append((candidate, row))
             results.append(top)
