@@ -94,6 +94,9 @@ def make_async_pool(
         make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
         min_size=1,
         max_size=max_connections,
+        # A free connection is there at once unless PostgreSQL is unreachable: fail the request after a
+        # few seconds rather than hold it for the default 30.
+        timeout=5,
         open=False,
         kwargs={"autocommit": True, **options},
     )
