@@ -280,11 +280,17 @@ def _prefix(left: pl.Series, right: pl.Series) -> pl.Series:
 def _street_read(
     q: Mapping[str, npt.NDArray[Any]], r: Mapping[str, npt.NDArray[Any]]
 ) -> npt.NDArray[np.bool_]:
-    """Pairs whose address level can depend on the street: house numbers agree, or a house number is
-    missing (see the address levels)."""
+    """Pairs whose address level can depend on the street (see the address levels): house numbers agree;
+    or a house number is missing and the postcodes agree, or no number on either side, or a postcode
+    missing."""
     q_house, r_house = q["house_no"], r["house_no"]
+    q_postcode, r_postcode = q["postcode"], r["postcode"]
     house_unknown = (q_house == _NULL_CODE) | (r_house == _NULL_CODE)
-    read: npt.NDArray[np.bool_] = house_unknown | (q_house == r_house)
+    postcode_missing = (q_postcode == _NULL_CODE) | (r_postcode == _NULL_CODE)
+    no_numbers = (q_house == _NULL_CODE) & (r_house == _NULL_CODE)
+    read: npt.NDArray[np.bool_] = (~house_unknown & (q_house == r_house)) | (
+        house_unknown & ((q_postcode == r_postcode) | no_numbers | postcode_missing)
+    )
     return read
 
 

@@ -79,7 +79,9 @@ def score_pairs(
     levels = compare(query, reference, rows, ref_rows, values=frequencies is None)
     gathered = None if frequencies is None else {name: f[rows] for name, f in frequencies.items()}
     if spellings is None:
-        record_spellings = tf.record_spellings(reference[ref_rows])
+        record_spellings = tf.record_spellings(
+            reference.select("given1", "pref_given1", "family", "pref_family")[ref_rows]
+        )
     else:
         record_spellings = {name: f[ref_rows] for name, f in spellings.items()}
     scored = score(levels, model, tf, gathered, record_spellings)

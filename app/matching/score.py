@@ -129,8 +129,11 @@ class TermFrequencies:
     ) -> npt.NDArray[np.bool_]:
         """Whether each (query, record) pair of given-name numbers is a known-as pair the reference holds."""
         known = ~np.isnan(query) & ~np.isnan(record)
-        keys = np.where(known, np.nan_to_num(query) * self.given_names.height + np.nan_to_num(record), -1)
-        found: npt.NDArray[np.bool_] = known & np.isin(keys.astype(np.int64), self.known_as)
+        keys = query[known].astype(np.int64) * self.given_names.height + record[known].astype(np.int64)
+        at = np.minimum(np.searchsorted(self.known_as, keys), max(len(self.known_as) - 1, 0))
+        found = np.zeros(len(query), dtype=bool)
+        if len(self.known_as):
+            found[known] = self.known_as[at] == keys
         return found
 
     def row_frequencies(self, query: pl.DataFrame) -> dict[str, npt.NDArray[np.float64]]:
@@ -239,14 +242,13 @@ def score(
     if spellings is not None:
         # A known-as pair the reference itself holds (first name and preferred name of its records) is an
         # equivalent name, like the pairs of the name table.
-        known_as = (
-            tf.known_as_pair(freq["given_id"], spellings["given1_id"])
-            | tf.known_as_pair(freq["given_id"], spellings["pref_given1_id"])
-        ) & ~swapped
-        weaker = codes["given"] > level_code("given", "equivalent")
-        codes["given"] = np.where(
-            known_as & weaker, level_code("given", "equivalent"), codes["given"]
-        ).astype(np.int8)
+        weaker = np.flatnonzero((codes["given"] > level_code("given", "equivalent")) & ~swapped)
+        query_name = freq["given_id"][weaker]
+        known_as = tf.known_as_pair(query_name, spellings["given1_id"][weaker]) | tf.known_as_pair(
+            query_name, spellings["pref_given1_id"][weaker]
+        )
+        codes["given"] = codes["given"].astype(np.int8, copy=True)
+        codes["given"][weaker[known_as]] = level_code("given", "equivalent")
         for field, near_levels in NEAR_LEVELS.items():
             near = np.isin(codes[field], [level_code(field, lv) for lv in near_levels]) & ~swapped
             if field in SLIP_ONLY:
