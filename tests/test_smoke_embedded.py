@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -98,3 +99,38 @@ def test_embedded_service_accepts_a_signed_submission_and_matches_it(
         time.sleep(0.2)
     assert job["status"] == "succeeded", job
     assert sum(job["result"]["outcomes"].values()) == receipt["accepted"] + receipt["flagged"]
+
+    # An LA officer's real-time query on the embedded database: authenticated (jti burned through the
+    # thread pool on SQLite), answered, and audited through a session.
+    _cme(
+        env,
+        cwd,
+        "keys",
+        "generate",
+        "--partner",
+        "W06000015",
+        "--kid",
+        "la",
+        "--out",
+        "var/keys",
+        "--register",
+    )
+    la_key = "var/keys/W06000015-la.pem"
+    child = {
+        k: records[0][k] for k in ("given_name", "family_name", "date_of_birth", "address") if k in records[0]
+    }
+    for _ in range(100):
+        token = _cme(
+            env, cwd, "token", "--partner", "W06000015", "--key", la_key, "--kid", "la", "--officer", "o-1"
+        ).strip()
+        answer = httpx.post(
+            f"{url}/v1/match", json={"records": [child]}, headers={"Authorization": f"Bearer {token}"}
+        )
+        if answer.status_code != 503:  # 503: the index is still being built
+            break
+        time.sleep(0.2)
+    assert answer.status_code == 200, answer.text
+    assert [result["record_index"] for result in answer.json()["results"]] == [0]
+    with sqlite3.connect(cwd / "var" / "cme-hub.db") as db:
+        audited = db.execute("SELECT count(*) FROM audit_event WHERE action = 'matching.realtime.query'")
+        assert audited.fetchone() == (1,)
