@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.audit.models import AuditEvent
-from app.core.db import make_async_pool
+from app.core.db import AsyncPoolOwner, NoAsyncPool, make_async_pool
 from app.core.logging import request_id_var
 from app.security.dependencies import Caller
 from app.security.service_key import ServiceSigner
@@ -246,19 +246,13 @@ class ReadEventWriter(Protocol):
 _APPEND_PLACEHOLDERS = _APPEND.format(*(psql.Placeholder() for _ in range(11)))
 
 
-class PostgresReadEventWriter:
+class PostgresReadEventWriter(AsyncPoolOwner):
     """From the event loop, on pooled asynchronous connections: one prepared call of `audit_append` in
     autocommit (what `record`'s commit sends), no thread hand-off."""
 
     def __init__(self, database_url: str, *, max_connections: int, reads_wait_for_flush: bool) -> None:
         self._pool = make_async_pool(database_url, max_connections=max_connections)
         self._reads_wait_for_flush = reads_wait_for_flush
-
-    async def open(self) -> None:
-        await self._pool.open(wait=False)
-
-    async def close(self) -> None:
-        await self._pool.close()
 
     async def append(self, events: Sequence[_Pending]) -> None:
         arguments = _append_arguments(list(events), reads_wait_for_flush=self._reads_wait_for_flush)
@@ -267,17 +261,11 @@ class PostgresReadEventWriter:
             await connection.execute(_APPEND_PLACEHOLDERS, arguments, prepare=True, binary=True)
 
 
-class SessionReadEventWriter:
+class SessionReadEventWriter(NoAsyncPool):
     """Through a session in the thread pool: the embedded SQLite default."""
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
-
-    async def open(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
     async def append(self, events: Sequence[_Pending]) -> None:
         def commit() -> None:

@@ -102,6 +102,29 @@ def make_async_pool(
     )
 
 
+class AsyncPoolOwner:
+    """Works over its own pool from `make_async_pool`, opened and closed by the app's lifespan."""
+
+    _pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]]
+
+    async def open(self) -> None:
+        # Without waiting: the service starts (and answers its liveness probe) while PostgreSQL is away.
+        await self._pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+class NoAsyncPool:
+    """Works through sessions in the thread pool (SQLite): nothing to open or close."""
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
 def make_session_factory(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
     """Sessions on `engine`; `info` seeds each session's `info` (per-app policies such as the audit's)."""
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False, info=info)

@@ -14,6 +14,7 @@ statement in the thread pool (`ThreadJtiBurner`).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Insert, String, bindparam, delete, exists, make_url, or_, select
@@ -21,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from app.core.db import UTCDateTime, make_async_pool
+from app.core.db import AsyncPoolOwner, NoAsyncPool, UTCDateTime, make_async_pool
 from app.partners.models import Partner, PartnerKey, PartnerStatus
 from app.security.models import SeenJti
 
@@ -59,26 +60,29 @@ def _burn_statement(dialect: str) -> Insert:
 _BURN = {dialect: _burn_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
-def burn_jti(
-    session: Session,
-    *,
-    partner_id: str,
-    kid: str,
-    thumbprint: str,
-    jti: str,
-    expires_at: dt.datetime,
-    now: dt.datetime,
-) -> bool:
-    """Remember `jti` for `partner_id` until `expires_at` if the key (partner, kid, thumbprint) is usable at
-    `now`; False if it was not stored: a replay, or a key no longer usable (the caller tells which)."""
+@dataclass(frozen=True, slots=True)
+class JtiBurn:
+    """Remember `jti` for `partner_id` until `expires_at`, if the key (partner, kid, thumbprint) is usable
+    at `now`."""
+
+    partner_id: str
+    kid: str
+    thumbprint: str
+    jti: str
+    expires_at: dt.datetime
+    now: dt.datetime
+
+    def parameters(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def burn_jti(session: Session, burn: JtiBurn) -> bool:
+    """Store the burn; False if nothing was stored: a replay, or a key no longer usable (the caller tells
+    which)."""
     statement = _BURN[session.get_bind().dialect.name]
-    parameters = {
-        "partner_id": partner_id, "kid": kid, "thumbprint": thumbprint, "jti": jti,
-        "expires_at": expires_at, "now": now,
-    }  # fmt: skip
     # On the connection: through the session, a parameter dict would make this an ORM bulk insert.
     # RETURNING yields the row only when it was inserted.
-    return session.connection().execute(statement, parameters).first() is not None
+    return session.connection().execute(statement, burn.parameters()).first() is not None
 
 
 class JtiBurner(Protocol):
@@ -88,52 +92,25 @@ class JtiBurner(Protocol):
 
     async def close(self) -> None: ...
 
-    async def burn(
-        self,
-        *,
-        partner_id: str,
-        kid: str,
-        thumbprint: str,
-        jti: str,
-        expires_at: dt.datetime,
-        now: dt.datetime,
-    ) -> bool: ...
+    async def burn(self, burn: JtiBurn) -> bool: ...
 
 
-class ThreadJtiBurner:
+class ThreadJtiBurner(NoAsyncPool):
     """`burn_jti` in the thread pool, in autocommit on a session of its own (the embedded SQLite default)."""
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
 
-    async def open(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def burn(
-        self,
-        *,
-        partner_id: str,
-        kid: str,
-        thumbprint: str,
-        jti: str,
-        expires_at: dt.datetime,
-        now: dt.datetime,
-    ) -> bool:
+    async def burn(self, burn: JtiBurn) -> bool:
         def in_autocommit() -> bool:
             with self._factory() as session:
                 session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-                return burn_jti(
-                    session, partner_id=partner_id, kid=kid, thumbprint=thumbprint, jti=jti,
-                    expires_at=expires_at, now=now,
-                )  # fmt: skip
+                return burn_jti(session, burn)
 
         return await run_in_threadpool(in_autocommit)
 
 
-class PostgresJtiBurner:
+class PostgresJtiBurner(AsyncPoolOwner):
     """The burn statement, compiled once by SQLAlchemy, sent from the event loop on pooled asynchronous
     psycopg connections in autocommit.
 
@@ -158,32 +135,13 @@ class PostgresJtiBurner:
         }
         self._pool = make_async_pool(database_url, max_connections=max_connections, flush_wal_on_commit=False)
 
-    async def open(self) -> None:
-        # Without waiting: the service starts (and answers its liveness probe) while PostgreSQL is away.
-        await self._pool.open(wait=False)
-
-    async def close(self) -> None:
-        await self._pool.close()
-
-    def parameters(self, **values: Any) -> dict[str, Any]:
-        bound = {**self._fixed, **values}
+    def parameters(self, burn: JtiBurn) -> dict[str, Any]:
+        bound = {**self._fixed, **burn.parameters()}
         return {k: (self._processors[k](v) if k in self._processors else v) for k, v in bound.items()}
 
-    async def burn(
-        self,
-        *,
-        partner_id: str,
-        kid: str,
-        thumbprint: str,
-        jti: str,
-        expires_at: dt.datetime,
-        now: dt.datetime,
-    ) -> bool:
-        parameters = self.parameters(
-            partner_id=partner_id, kid=kid, thumbprint=thumbprint, jti=jti, expires_at=expires_at, now=now
-        )
+    async def burn(self, burn: JtiBurn) -> bool:
         async with self._pool.connection() as connection:
-            cursor = await connection.execute(self._sql, parameters, prepare=True)
+            cursor = await connection.execute(self._sql, self.parameters(burn), prepare=True)
             return await cursor.fetchone() is not None
 
 

@@ -25,7 +25,7 @@ from app.partners.models import PartnerKind
 from app.partners.repository import SigningKeyStatus
 from app.security.jose_adapter import CompactJws, parse_compact, verify_signature
 from app.security.jws import require_usable, verify_parsed
-from app.security.replay import JtiBurner
+from app.security.replay import JtiBurn, JtiBurner
 from app.security.roles import OfficerRole
 
 TOKEN_TYP = "cme-auth+jwt"
@@ -145,7 +145,7 @@ async def authenticate_token(
     jti = _jti(claims)
     officer_id, officer_role = _officer(claims, signer.partner_kind)
     expires_at = dt.datetime.fromtimestamp(exp + settings.clock_skew_seconds, dt.UTC)
-    burned = await burner.burn(
+    burn = JtiBurn(
         partner_id=issuer,
         kid=signer.kid,
         thumbprint=signer.thumbprint,
@@ -153,6 +153,7 @@ async def authenticate_token(
         expires_at=expires_at,
         now=now,
     )
+    burned = await burner.burn(burn)
     if not burned:
         await run_in_threadpool(_explain_refused_burn, sessions, signer, now)
     return Caller(

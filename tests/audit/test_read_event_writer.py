@@ -15,19 +15,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
-from app.partners.models import PartnerKind
-from app.security.roles import OfficerRole
-from app.security.tokens import Caller
-
-AT = dt.datetime(2025, 10, 6, 9, 30, 0, 123456, tzinfo=dt.UTC)
-OFFICER = Caller(
-    partner_id="W06000001",
-    partner_kind=PartnerKind.local_authority,
-    kid="key-1",
-    jti="jti-1",
-    officer_id="officer-1",
-    officer_role=OfficerRole.case_officer,
-)
+from tests.audit.test_audit_chain import AT, OFFICER
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from app.partners import service as partners_service
 from app.partners.models import Partner, PartnerKind, PartnerStatus
 from app.security.jose_adapter import KeyAlg, public_jwk, thumbprint
 from app.security.models import SeenJti
-from app.security.replay import PostgresJtiBurner, burn_jti, purge_expired
+from app.security.replay import JtiBurn, PostgresJtiBurner, burn_jti, purge_expired
 
 NOW = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 LATER = NOW + dt.timedelta(minutes=5)
@@ -37,7 +37,7 @@ def _exercise(session: Session) -> None:
     key = {"partner_id": "WG", "kid": "k1", "thumbprint": thumbprint(jwk)}
 
     def burn(jti: str, now: dt.datetime = NOW, **overrides: str) -> bool:
-        return burn_jti(session, **{**key, **overrides}, jti=jti, expires_at=LATER, now=now)
+        return burn_jti(session, JtiBurn(**{**key, **overrides}, jti=jti, expires_at=LATER, now=now))
 
     assert burn("a") is True
     assert burn("a") is False  # replayed
@@ -102,7 +102,7 @@ async def test_the_event_loop_burner_on_postgresql(database_url: str, engine: En
     try:
 
         async def burn(jti: str, now: dt.datetime = NOW, **overrides: str) -> bool:
-            return await burner.burn(**{**key, **overrides}, jti=jti, expires_at=LATER, now=now)
+            return await burner.burn(JtiBurn(**{**key, **overrides}, jti=jti, expires_at=LATER, now=now))
 
         def set_status(status: PartnerStatus) -> None:
             with factory.begin() as session:
