@@ -179,7 +179,9 @@ def add_commands(subparsers: Any) -> None:
     )
     generate.add_argument("--partner", required=True)
     generate.add_argument("--alg", type=KeyAlg, choices=list(KeyAlg), default=KeyAlg.ES256)
-    generate.add_argument("--kid", help="Default: the RFC 7638 thumbprint.")
+    generate.add_argument(
+        "--kid", help="Default: the RFC 7638 thumbprint (pass it on as --kid=VALUE: it may start with '-')."
+    )
     generate.add_argument("--out", required=True, help="Directory for the files.")
     generate.add_argument("--register", action="store_true", help="Also register the public key.")
     generate.set_defaults(handler=_keys_generate)
