@@ -21,12 +21,12 @@ from typing import Any, Protocol
 
 from psycopg import sql as psql
 from psycopg.types.json import Jsonb
-from sqlalchemy import Text, cast, event, insert, make_url, or_, select
+from sqlalchemy import Text, cast, event, insert, or_, select
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.audit.models import AuditEvent
-from app.core.db import AsyncPoolOwner, NoAsyncPool, make_async_pool
+from app.core.db import AsyncPoolOwner, NoAsyncPool, is_sqlite, make_async_pool
 from app.core.logging import request_id_var
 from app.security.dependencies import Caller
 from app.security.service_key import ServiceSigner
@@ -109,7 +109,7 @@ _APPEND = psql.SQL(
 )
 
 
-def _append_arguments(events: list[_Pending], *, reads_wait_for_flush: bool) -> list[Any]:
+def _append_arguments(events: list[PendingEvent], *, reads_wait_for_flush: bool) -> list[Any]:
     columns: list[Any] = [[getattr(pending, name) for pending in events] for name in _COLUMNS]
     columns[_COLUMNS.index("object_ids")] = [Jsonb(pending.object_ids) for pending in events]
     return [*columns, [_hashed_prefix(pending) for pending in events], not reads_wait_for_flush]
@@ -120,7 +120,7 @@ def _append_arguments(events: list[_Pending], *, reads_wait_for_flush: bool) -> 
 READS_WAIT_FOR_FLUSH = "audit.reads_wait_for_flush"
 
 
-def _chain_on_postgresql(session: Session, events: list[_Pending]) -> None:
+def _chain_on_postgresql(session: Session, events: list[PendingEvent]) -> None:
     driver = session.connection().connection.driver_connection
     if driver is None:
         raise RuntimeError("no live database connection to chain audit events on")
@@ -134,7 +134,7 @@ def _chain_on_postgresql(session: Session, events: list[_Pending]) -> None:
         cursor.execute(psql.SQL("{}; COMMIT").format(_APPEND.format(*map(psql.Literal, arguments))))
 
 
-def _chain_in_python(session: Session, events: list[_Pending]) -> None:
+def _chain_in_python(session: Session, events: list[PendingEvent]) -> None:
     """SQLite (one writer at a time, so no lock): read the head, hash here, insert."""
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
@@ -152,7 +152,7 @@ def _chain_in_python(session: Session, events: list[_Pending]) -> None:
 
 
 @dataclass(slots=True)
-class _Pending:
+class PendingEvent:
     """An event waiting for its transaction's commit; `seq` is given when it is chained."""
 
     occurred_at: dt.datetime
@@ -167,7 +167,7 @@ class _Pending:
     seq: int = 0
 
 
-_COLUMNS = tuple(name for name in _Pending.__slots__ if name != "seq")
+_COLUMNS = tuple(name for name in PendingEvent.__slots__ if name != "seq")
 
 
 def new_event(
@@ -178,9 +178,9 @@ def new_event(
     object_ids: Sequence[object],
     purpose: str | None = None,
     now: dt.datetime | None = None,
-) -> _Pending:
+) -> PendingEvent:
     """One event, to be queued on a transaction (`record`) or appended on its own (`ReadEventWriter`)."""
-    return _Pending(
+    return PendingEvent(
         # Microseconds are what both databases keep, so the hashed text survives a round trip.
         occurred_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
         partner_id=actor.partner_id if actor else None,
@@ -223,10 +223,10 @@ def record(
     )
 
 
-def _queue(session: Session, *events: _Pending) -> None:
+def _queue(session: Session, *events: PendingEvent) -> None:
     session.connection()  # begins the transaction the events belong to, as any statement would
     transaction = session.get_transaction()
-    queued: tuple[SessionTransaction | None, list[_Pending]] | None = session.info.get(_QUEUED)
+    queued: tuple[SessionTransaction | None, list[PendingEvent]] | None = session.info.get(_QUEUED)
     if queued is None or queued[0] is not transaction:
         queued = session.info[_QUEUED] = (transaction, [])
     queued[1].extend(events)
@@ -240,7 +240,7 @@ class ReadEventWriter(Protocol):
 
     async def close(self) -> None: ...
 
-    async def append(self, events: Sequence[_Pending]) -> None: ...
+    async def append(self, events: Sequence[PendingEvent]) -> None: ...
 
 
 _APPEND_PLACEHOLDERS = _APPEND.format(*(psql.Placeholder() for _ in range(11)))
@@ -254,7 +254,7 @@ class PostgresReadEventWriter(AsyncPoolOwner):
         self._pool = make_async_pool(database_url, max_connections=max_connections)
         self._reads_wait_for_flush = reads_wait_for_flush
 
-    async def append(self, events: Sequence[_Pending]) -> None:
+    async def append(self, events: Sequence[PendingEvent]) -> None:
         arguments = _append_arguments(list(events), reads_wait_for_flush=self._reads_wait_for_flush)
         # Autocommit: the one statement is its own transaction, so the lock is released as it ends.
         async with self._pool.connection() as connection:
@@ -267,7 +267,7 @@ class SessionReadEventWriter(NoAsyncPool):
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
 
-    async def append(self, events: Sequence[_Pending]) -> None:
+    async def append(self, events: Sequence[PendingEvent]) -> None:
         def commit() -> None:
             with self._factory.begin() as session:
                 _queue(session, *events)
@@ -279,11 +279,11 @@ def read_event_writer(
     database_url: str, factory: sessionmaker[Session], *, max_connections: int, reads_wait_for_flush: bool
 ) -> ReadEventWriter:
     """The writer for the database `database_url` names (`factory` makes sessions on it)."""
-    if make_url(database_url).get_backend_name() == "postgresql":
-        return PostgresReadEventWriter(
-            database_url, max_connections=max_connections, reads_wait_for_flush=reads_wait_for_flush
-        )
-    return SessionReadEventWriter(factory)
+    if is_sqlite(database_url):
+        return SessionReadEventWriter(factory)
+    return PostgresReadEventWriter(
+        database_url, max_connections=max_connections, reads_wait_for_flush=reads_wait_for_flush
+    )
 
 
 @event.listens_for(Session, "before_commit")

@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.db import is_sqlite
+
 MiB = 1024 * 1024
 
 
@@ -97,7 +99,7 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+        return is_sqlite(self.database_url)
 
 
 @cache

@@ -62,9 +62,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def is_sqlite(url: str) -> bool:
+    """The embedded default (SQLite) rather than PostgreSQL."""
+    return url.startswith("sqlite")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`."""
-    if url.startswith("sqlite"):
+    if is_sqlite(url):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)

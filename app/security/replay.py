@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from app.core.db import AsyncPoolOwner, NoAsyncPool, UTCDateTime, make_async_pool
+from app.core.db import AsyncPoolOwner, NoAsyncPool, UTCDateTime, is_sqlite, make_async_pool
 from app.partners.models import Partner, PartnerKey, PartnerStatus
 from app.security.models import SeenJti
 
@@ -147,9 +147,9 @@ class PostgresJtiBurner(AsyncPoolOwner):
 
 def jti_burner(database_url: str, factory: sessionmaker[Session], *, max_connections: int) -> JtiBurner:
     """The burner for the database `database_url` names (`factory` makes sessions on it)."""
-    if make_url(database_url).get_backend_name() == "postgresql":
-        return PostgresJtiBurner(database_url, max_connections=max_connections)
-    return ThreadJtiBurner(factory)
+    if is_sqlite(database_url):
+        return ThreadJtiBurner(factory)
+    return PostgresJtiBurner(database_url, max_connections=max_connections)
 
 
 def purge_expired(session: Session, *, now: dt.datetime) -> int:

@@ -23,7 +23,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _read(n: int) -> audit._Pending:
+def _read(n: int) -> audit.PendingEvent:
     return audit.new_event(
         actor=OFFICER, action="matching.realtime.query", object_type="education_child", object_ids=[n],
         purpose="reg3_identification", now=AT + dt.timedelta(seconds=n),
