@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import loadgen
 import orjson
-from benchdb import fresh_database, register_new_key
+from benchdb import fresh_database, register_new_key, settle
 from loadgen import build_request
 from realtime import AUDIENCE, CALLER, KID, server_cpu_seconds, tokens
 from sqlalchemy import insert
@@ -96,12 +96,8 @@ def store(url: str, total: int, cardiff: int, seed: int) -> None:
         if records:
             conn.execute(insert(CmeRecord), records)
             conn.execute(insert(CmeCandidate), candidates)
-    # VACUUM too, not only ANALYZE: after a million inserted rows autovacuum would otherwise start its
-    # visibility-map pass during the measured seconds (a steady-state database has had it long ago).
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM (ANALYZE) cme_record")
-        conn.exec_driver_sql("VACUUM (ANALYZE) cme_candidate")
     engine.dispose()
+    settle(url, "cme_record", "cme_candidate")
 
 
 def free_port() -> int:

@@ -35,6 +35,7 @@ def build_request(
 @dataclass
 class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)  # due -> whole answer read, accepted answers
+    due_s: list[float] = field(default_factory=list)  # when each of those was due, from the first
     lag_ms: list[float] = field(default_factory=list)  # due -> request started
     statuses: Counter[int] = field(default_factory=Counter)
     rejected: int = 0  # answers the check refused (wrong status or body)
@@ -51,6 +52,12 @@ class LoadResult:
             "max_ms": round(max(self.latencies_ms), 2),
             "client_lag_p99_ms": round(percentile(self.lag_ms, 99), 2),
             "connections": self.connections,
+            # When the slowest answers were due: one cluster is one stall (a pause every waiting request
+            # shares), spread-out ones are queueing.
+            "slowest_at_s_ms": [
+                [round(due, 2), round(ms, 1)]
+                for ms, due in sorted(zip(self.latencies_ms, self.due_s, strict=True), reverse=True)[:8]
+            ],
         }
 
 
@@ -116,6 +123,7 @@ async def _fire(
         result.statuses[status] += 1
         if accept(status, body):
             result.latencies_ms.append((loop.time() - due) * 1000)
+            result.due_s.append(due - begin)
         else:
             result.rejected += 1
         if keep_alive:

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import loadgen
 import orjson
-from benchdb import fresh_database, register_new_key
+from benchdb import fresh_database, register_new_key, settle
 from cryptography.hazmat.primitives.asymmetric import ec
 from loadgen import build_request
 from sqlalchemy import insert
@@ -109,6 +109,7 @@ def store_registers(url: str, n: int, seed: int) -> list[tuple[dict[str, Any], s
             )  # fmt: skip
         submissions_repository.insert_rows(session, EducationChild, EDUCATION_COLUMNS, rows)
     engine.dispose()
+    settle(url, "education_child")
     return [({k: r[k] for k in HEALTH_SHAPE if k in r}, la) for r, la in zip(records, las, strict=True)]
 
 
