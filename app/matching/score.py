@@ -40,6 +40,10 @@ BOUNDED_BY_EXACT: dict[str, tuple[str, ...]] = {
 # name found among a record's middle names is then weak evidence, as it should be; a typo's chance
 # agreement has nothing to do with how common the name is, so fuzzy levels are only capped at exact.
 SAME_POOL_LEVELS: dict[str, tuple[str, ...]] = {"given": ("equivalent", "alternative")}
+# An equivalent name agrees with a name the query does not hold: the record's. A random record holds that
+# name as often as its share, so the pair is capped by the record's name too (Jack against a record
+# "Ioan" is worth no more than the common Ioan agreeing would be, whatever Jack's share).
+BOTH_SIDES_LEVELS: dict[str, tuple[str, ...]] = {"given": ("equivalent",)}
 # A near spelling is a slip only if a slip can explain it: a keying error makes a rare string, so of two
 # spellings one slip apart the slip is the far rarer one. Two names both in ordinary use and near each
 # other (Mali and Mari, Cerys and Carys, Gwen and Gwion, Owen and Bowen) are two names, which is what twins
@@ -263,19 +267,22 @@ def score(
         table = tables[field]
         weight = table[codes[field]]
         if field in _TF_SOURCES:
-            adjustment = np.clip(
-                math.log2(tf.mean[field]) - _log2(np.maximum(freq[field], model.tf_floor)),
-                TF_MIN_BITS,
-                TF_MAX_BITS,
-            )
-            adjustment[np.isnan(adjustment)] = 0.0
+            adjustment = _adjustment(tf, model, field, freq[field])
             conditions = [np.isin(codes[field], [level_code(field, lv) for lv in TF_LEVELS[field]])]
             choices = [weight + adjustment]
             if field in BOUNDED_BY_EXACT:
-                exact = table[level_code(field, _SAME_VALUE_LEVELS[field])] + adjustment
+                exact_weight = table[level_code(field, _SAME_VALUE_LEVELS[field])]
+                exact = exact_weight + adjustment
+                record_exact = (
+                    exact_weight + _adjustment(tf, model, field, spellings[field])
+                    if spellings is not None
+                    else exact
+                )
+                both_sides = {level_code(field, lv) for lv in BOTH_SIDES_LEVELS.get(field, ())}
                 for code, offset in exact_offsets(model, field).items():
                     conditions.append(codes[field] == code)
-                    choices.append(np.minimum(weight, exact + offset))
+                    bound = np.minimum(exact, record_exact) if code in both_sides else exact
+                    choices.append(np.minimum(weight, bound + offset))
             weight = np.select(conditions, choices, weight)
         weights[field] = weight
     _cap_full_name(weights, codes, freq["name"], model)
@@ -289,6 +296,17 @@ def score(
     return weighted.with_columns(prior=pl.lit(prior), match_weight=total).with_columns(
         match_probability=probability(pl.col("match_weight"))
     )
+
+
+def _adjustment(
+    tf: TermFrequencies, model: MatchModel, field: str, shares: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Term-frequency adjustment in bits for values with these reference shares (0 where NaN: unknown)."""
+    adjustment: npt.NDArray[np.float64] = np.clip(
+        math.log2(tf.mean[field]) - _log2(np.maximum(shares, model.tf_floor)), TF_MIN_BITS, TF_MAX_BITS
+    )
+    adjustment[np.isnan(adjustment)] = 0.0
+    return adjustment
 
 
 def _log2(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

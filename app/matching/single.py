@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from app.matching.frames import SEXES
 from app.matching.names import given_groups
 from app.matching.params import FIELD_LEVELS, FIELDS, TF_LEVELS, MatchModel, level_code
 from app.matching.score import (
+    BOTH_SIDES_LEVELS,
     BOUNDED_BY_EXACT,
     NEAR_LEVELS,
     SLIP_ONLY,
@@ -384,6 +385,9 @@ _BOUNDED_CODES = {f: frozenset(level_code(f, lv) for lv in levels) for f, levels
 _EXACT_CODE = {field: level_code(field, "exact") for field in BOUNDED_BY_EXACT}
 _NEAR_CODES = {f: frozenset(level_code(f, lv) for lv in levels) for f, levels in NEAR_LEVELS.items()}
 _EQUIVALENT = level_code("given", "equivalent")
+_BOTH_SIDES_CODES = {
+    f: frozenset(level_code(f, lv) for lv in levels) for f, levels in BOTH_SIDES_LEVELS.items()
+}
 _HOUSEHOLD_FAMILY = frozenset(level_code("family", lv) for lv in ("exact", "partial", "former"))
 _HOUSEHOLD_ADDRESS = frozenset(
     level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")
@@ -453,6 +457,15 @@ class Scorer:
             {field: exact_offsets(model, field) for field in BOUNDED_BY_EXACT},
         )
 
+    def _record_adjustment(self, field: str, forms: Sequence[str | None]) -> float:
+        """The term-frequency adjustment of the rarer of the record's forms (as `score.score` takes it from
+        `TermFrequencies.record_spellings`: a form the reference lacks counts as share 0)."""
+        held = [self.frequencies.values[field].get(form, 0.0) for form in forms if form is not None]
+        if not held:
+            return 0.0
+        bits = self.frequencies.mean_bits[field] - _bits(min(held), self.model.tf_floor)
+        return min(max(bits, TF_MIN_BITS), TF_MAX_BITS)
+
     def score(self, levels: Mapping[str, Any]) -> dict[str, Any]:
         """The levels with weight_<field>, prior, match_weight and match_probability, as `score.score`."""
         freq, floor = self.frequencies, self.model.tf_floor
@@ -488,6 +501,10 @@ class Scorer:
                     weight = weight + adjustment
                 else:
                     exact = self.tables[field][_EXACT_CODE[field]] + adjustment
+                    if code in _BOTH_SIDES_CODES.get(field, ()):
+                        exact = min(exact, self.tables[field][_EXACT_CODE[field]] + self._record_adjustment(
+                            field, levels[f"record_{field}_forms"]
+                        ))  # fmt: skip
                     weight = min(weight, exact + self.exact_offsets[field][code])
             weights[field] = weight
         exact_names = (

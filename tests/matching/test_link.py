@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import polars as pl
@@ -238,6 +239,28 @@ class TestWeights:
         # A common name among the middle names is weak evidence: the twin's record is no close rival.
         assert own - twins >= DEFAULT_MODEL.thresholds.margin_bits
         assert link(health, education).select("outcome", "education_id").row(0) == ("matched", 101)
+
+    def test_an_equivalent_name_is_worth_no_more_than_the_record_name_agreeing(self) -> None:
+        """Jack against a record "Ioan" (one identity through John): a random child is called Ioan as often
+        as Ioan's share, so the pair weighs no more than Ioan agreeing would, less what the exact level
+        keeps over a known-as form, however rare Jack is. A namesake elsewhere must not be matched on it."""
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        reference = [
+            *(child("Ioan", f"Morgan{letters[i % 26]}", f"2011-02-{i % 28 + 1:02d}") for i in range(60)),
+            *(child(f"Gw{letters[i % 26]}{letters[i // 26]}n", "Price", "2012-01-01") for i in range(200)),
+            child("Jack", "Bevan", "2010-06-01"),
+        ]
+        queries = [child("Jack", "Roberts", "2013-01-01"), child("Ioan", "Roberts", "2013-01-01")]
+        health, education = frames(queries, reference)
+        pairs = pl.DataFrame({ROW: [0, 1], REF_ROW: [0, 0]}, schema={ROW: pl.UInt32, REF_ROW: pl.UInt32})
+        scored = score_pairs(health, education, pairs, DEFAULT_MODEL, TermFrequencies.build(education))
+        assert scored["given"].to_list() == [level_code("given", "equivalent"), level_code("given", "exact")]
+        equivalent, exact = scored["weight_given"].to_list()
+        m = DEFAULT_MODEL.fields["given"].m
+        known_as_offset = math.log2(m[level_code("given", "equivalent") - 1] / m[0])
+        assert equivalent == pytest.approx(exact + known_as_offset)
+        # The model's own equivalent weight, which a rare query name alone would have allowed, is more.
+        assert equivalent < DEFAULT_MODEL.weight_table("given")[level_code("given", "equivalent")] - 1
 
     def test_the_reference_supplies_the_chance_of_sharing_a_surname(self) -> None:
         """Exact surname agreement is worth log2(m/u), with u how often two records share a surname: taken
