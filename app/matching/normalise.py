@@ -7,17 +7,14 @@ a column (so 500,000 rows cost one call per distinct value), and the real-time p
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from anyascii import anyascii
 
 _NON_LETTER = re.compile(r"[^a-z ]+")
 _SPACES = re.compile(r"\s+")
 # Apostrophes and dots join (O'Brien -> obrien, St. -> st); hyphens and other punctuation separate tokens.
 _JOINERS = re.compile("['\u2019`.]")
 _SEPARATORS = re.compile("[-\u2010\u2011\u2013\u2014_/,]+")  # hyphen, dashes, slash, comma
-# Letters that Unicode does not decompose into base + accent.
-_UNDECOMPOSABLE = str.maketrans(
-    {"ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "\u0131": "i"}
-)
 _POSTCODE = re.compile(r"^([A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-Z]?)([0-9][ABD-HJLNP-UW-Z]{2})$")
 _HOUSE_NUMBER = re.compile(r"\b(\d+[a-z]?)\b")
 # Street-type words in both languages and their abbreviations carry little identity: dropped from the
@@ -32,11 +29,16 @@ _ADDRESS_STOPWORDS = frozenset(
 
 
 def fold(value: str | None) -> str | None:
-    """NFC, strip accents (ŵ -> w, ô -> o), lowercase, letters and single spaces only; None if empty."""
+    """Latin letters without accents (ŵ -> w, ô -> o, ł -> l), lowercase, single spaces; None if empty.
+
+    `anyascii` transliterates every script (Олександр -> oleksandr: one list may hold the name as written
+    at home, the other as on a passport), so a look-alike letter from another alphabet (a Cyrillic o in
+    "Jones") reads as the Latin one, and it drops invisible characters (zero-width spaces and joiners, soft
+    hyphens, direction marks), which would otherwise split a name in two.
+    """
     if value is None:
         return None
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFC", value))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower().translate(_UNDECOMPOSABLE)
+    text = anyascii(value).lower()
     text = _SEPARATORS.sub(" ", _JOINERS.sub("", text))
     text = _SPACES.sub(" ", _NON_LETTER.sub(" ", text)).strip()
     return text or None
@@ -57,7 +59,7 @@ def postcode(value: str | None) -> str | None:
     """Canonical "AA9A 9AA" form, or None when the value is not a well-formed UK postcode."""
     if value is None:
         return None
-    squashed = re.sub(r"[^0-9A-Za-z]", "", value).upper()
+    squashed = re.sub(r"[^0-9A-Za-z]", "", anyascii(value)).upper()
     found = _POSTCODE.match(squashed)
     if found is None:
         return None
@@ -100,7 +102,7 @@ def nhs_number(value: str | None) -> str | None:
     """The ten digits if the modulus-11 check digit is right, else None (an invalid number is no evidence)."""
     if value is None:
         return None
-    digits = re.sub(r"[\s-]", "", value)
+    digits = re.sub(r"[\s-]", "", anyascii(value))
     if not re.fullmatch(r"[0-9]{10}", digits):
         return None
     total = sum(int(d) * (10 - i) for i, d in enumerate(digits[:9]))

@@ -47,6 +47,10 @@ class TestRealWorldErrors:
         education = child("Siân", "Llŷr", "2014-03-02")
         assert_matched(child("SIAN", "Llyr", "2014-03-02"), education)
 
+    def test_invisible_characters_and_look_alike_letters(self) -> None:
+        # A zero-width space pasted into the given name, a Cyrillic i (U+0456) in the surname.
+        assert_matched(child("Dafy\u200bdd", "Pr\u0456tchard", "2014-03-02"))
+
     def test_double_barrelled_part_missing(self) -> None:
         education = child("Dafydd", "Pritchard-Bowen", "2014-03-02")
         assert_matched(child("Dafydd", "Bowen", "2014-03-02"), education)

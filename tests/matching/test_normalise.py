@@ -21,6 +21,23 @@ class TestFold:
     def test_accents_case_punctuation(self, raw: str, folded: str) -> None:
         assert normalise.fold(raw) == folded
 
+    @pytest.mark.parametrize(
+        ("raw", "folded"),
+        [
+            ("Jo\u200bnes", "jones"),  # zero-width space
+            ("Jo\u00adnes", "jones"),  # soft hyphen
+            ("\ufeffFfion\u200d", "ffion"),  # byte-order mark, zero-width joiner
+            ("J\u043enes", "jones"),  # Cyrillic o
+            ("\uff2a\uff2f\uff2e\uff25\uff33", "jones"),  # full-width letters
+            ("Łucja Nowak", "lucja nowak"),
+            ("Олександр", "oleksandr"),
+        ],
+    )
+    def test_invisible_look_alike_and_other_script_letters(self, raw: str, folded: str) -> None:
+        """Invisible characters must not split a name; look-alike letters from another alphabet read as
+        the Latin letter; a name written in another script is transliterated, not dropped."""
+        assert normalise.fold(raw) == folded
+
     def test_empty_is_none(self) -> None:
         assert normalise.fold(" - ") is None
         assert normalise.fold(None) is None
@@ -34,7 +51,10 @@ class TestFold:
 
 
 class TestPostcode:
-    @pytest.mark.parametrize("raw", ["cf10 1aa", "CF101AA", " CF10  1AA ", "cf10-1aa"])
+    @pytest.mark.parametrize(
+        "raw",
+        ["cf10 1aa", "CF101AA", " CF10  1AA ", "cf10-1aa", "CF10\u200b1AA", "\uff23\uff26\uff11\uff10 1AA"],
+    )
     def test_spacing_and_case(self, raw: str) -> None:
         assert normalise.postcode(raw) == "CF10 1AA"
 
