@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -220,6 +221,7 @@ def _same_child_pairs(
 
 
 _SLICE_ROWS = 50_000
+_SLICE_THREADS = 2
 _KEPT_COLUMNS = [
     ROW, REF_ROW, *FIELDS, *(f"weight_{f}" for f in FIELDS),
     "names_swapped", "prior", "match_weight", "match_probability",
@@ -238,18 +240,19 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
     floor = weight_for_probability(model.thresholds.possible)
     frequencies = tf.row_frequencies(health)
     spellings = tf.record_spellings(education)
-    kept = []
     row_ends = np.searchsorted(pairs[ROW].to_numpy(), np.arange(0, health.height + _SLICE_ROWS, _SLICE_ROWS))
-    for start, end in itertools.pairwise(row_ends):
-        if end <= start:
-            continue
-        scored = score_pairs(
-            health, education, pairs.slice(int(start), int(end - start)), model, tf, frequencies, spellings
-        )
+    slices = [(int(a), int(b - a)) for a, b in itertools.pairwise(row_ends) if b > a]
+
+    def kept_of(at: tuple[int, int]) -> pl.DataFrame:
+        scored = score_pairs(health, education, pairs.slice(*at), model, tf, frequencies, spellings)
         scored = scored.select(_KEPT_COLUMNS)
         weights = scored["match_weight"].to_numpy()
         best = _best_of_rows(scored[ROW].to_numpy(), weights, scored[REF_ROW].to_numpy())
-        kept.append(scored.filter(pl.Series((weights >= floor) | best)))
+        return scored.filter(pl.Series((weights >= floor) | best))
+
+    kept = [kept_of(slices[0])] if slices else []
+    with ThreadPoolExecutor(_SLICE_THREADS) as pool:
+        kept += pool.map(kept_of, slices[1:])
     scored = (
         pl.concat(kept) if kept else score_pairs(health, education, pairs, model, tf).select(_KEPT_COLUMNS)
     )
