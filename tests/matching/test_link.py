@@ -9,11 +9,13 @@ from typing import Any
 import polars as pl
 import pytest
 
+from app.matching import engine
 from app.matching.blocking import ROW
 from app.matching.engine import OUTPUT_SCHEMA, REF_ROW, explain, link, score_pairs
 from app.matching.frames import records_to_frame
 from app.matching.params import DEFAULT_MODEL, level_code
 from app.matching.score import TermFrequencies
+from app.synthetic.population import PopulationConfig, generate
 from tests.matching.helpers import child, frames
 
 TRUE = child("Dafydd", "Pritchard", "2014-03-02", sex="M", middle_names="Rhys")
@@ -174,6 +176,17 @@ class TestOutput:
         assert out.schema == pl.Schema(OUTPUT_SCHEMA)
         assert out["health_id"].to_list() == [1, 2]
         assert out.row(0, named=True)["outcome"] == "unmatched"
+
+    def test_scoring_in_many_slices_on_threads_changes_nothing(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """`link` scores its pairs in slices of health rows, on two threads: cut into slices of three rows,
+        the outcomes are those of one slice, row for row."""
+        population = generate(PopulationConfig(children=300, seed=5))
+        health, education = frames(population.health_records, population.education_records)
+        whole = link(health, education)
+        monkeypatch.setattr(engine, "_SLICE_ROWS", 3)
+        sliced = link(health, education)
+        assert sliced.equals(whole)
+        assert whole.filter(pl.col("outcome") == "matched").height > 200
 
     def test_explanation_is_json_and_adds_up(self) -> None:
         row = outcome_of([child("David", "Pritchard", "2014-03-03")], [TRUE]).row(0, named=True)
