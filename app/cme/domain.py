@@ -54,6 +54,13 @@ class TransferStatus(StrEnum):
 RECEIVING_LA_CODE = r"^(W06|E0[6-9]|E10)[0-9]{6}$"
 
 
+class ExtensionReason(StrEnum):
+    """Why a subject access request's deadline was extended by two months (UK GDPR art. 12(3))."""
+
+    COMPLEX = "complex"
+    NUMEROUS = "numerous"
+
+
 class SubjectType(StrEnum):
     CANDIDATE = "candidate"
     RECORD = "record"

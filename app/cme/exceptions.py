@@ -39,3 +39,19 @@ class TransferNotFound(NotFound):
 
 class TransferNotAllowed(Conflict):
     slug, title = "transfer-not-allowed", "The record cannot be transferred like this"
+
+
+class SubjectAccessRequestNotFound(NotFound):
+    slug, title = "subject-access-request-not-found", "No such subject access request"
+
+
+class SubjectAccessRequestAnswered(Conflict):
+    slug, title = "subject-access-request-answered", "The subject access request has already been answered"
+
+
+class ExtensionNotAllowed(Conflict):
+    slug, title = "extension-not-allowed", "The subject access request cannot be extended"
+
+
+class ImpossibleDate(ProblemError):
+    status, slug, title = 422, "impossible-date", "The date is not possible here"

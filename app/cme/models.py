@@ -215,3 +215,9 @@ class CmeSubjectAccessRequest(Base):
     extended_due_on: Mapped[dt.date] = mapped_column(Date)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     recorded_by: Mapped[str | None] = mapped_column(String(64))
+    # Extended (art. 12(3): complex or numerous requests): on the day the requester was told, and why;
+    # `due_on` and `warn_from` then follow the extended deadline.
+    extended_on: Mapped[dt.date | None] = mapped_column(Date)
+    extension_reason: Mapped[str | None] = mapped_column(String(16))
+    answered_on: Mapped[dt.date | None] = mapped_column(Date)
+    answered_by: Mapped[str | None] = mapped_column(String(64))

@@ -216,11 +216,27 @@ def due_duties(session: Session, la_id: str, before: dt.date) -> Sequence[CmeDut
 def due_subject_access_requests(
     session: Session, la_id: str, before: dt.date
 ) -> Sequence[CmeSubjectAccessRequest]:
+    """Open (unanswered) requests due by `before`."""
     return session.scalars(
         select(CmeSubjectAccessRequest)
-        .where(CmeSubjectAccessRequest.la_id == la_id, CmeSubjectAccessRequest.due_on <= before)
+        .where(
+            CmeSubjectAccessRequest.la_id == la_id,
+            CmeSubjectAccessRequest.due_on <= before,
+            CmeSubjectAccessRequest.answered_on.is_(None),
+        )
         .order_by(CmeSubjectAccessRequest.due_on, CmeSubjectAccessRequest.id)
     ).all()
+
+
+def get_subject_access_request(
+    session: Session, la_id: str, request_id: uuid.UUID
+) -> CmeSubjectAccessRequest | None:
+    """One of the LA's requests, locked: two officers answering at once must not both succeed."""
+    return session.scalars(
+        select(CmeSubjectAccessRequest)
+        .where(CmeSubjectAccessRequest.la_id == la_id, CmeSubjectAccessRequest.id == request_id)
+        .with_for_update()
+    ).one_or_none()
 
 
 def delete_duties(

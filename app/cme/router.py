@@ -20,6 +20,7 @@ from app.cme.dependencies import CmeSettingsDep, OfficerDep
 from app.cme.domain import (
     ADDRESS_FIELDS,
     CandidateStatus,
+    ExtensionReason,
     RecordStatus,
     SubjectType,
     birth_range_for_year,
@@ -48,7 +49,9 @@ from app.cme.schemas import (
     RemoveRecord,
     ResolveCandidate,
     RestrictionChange,
+    SubjectAccessAnswer,
     SubjectAccessExport,
+    SubjectAccessExtension,
     SubjectAccessRequestCreate,
     SubjectAccessRequestRead,
     TransferCreate,
@@ -518,7 +521,12 @@ def _subject_access_request_read(
         due_on=request.due_on,
         warn_from=request.warn_from,
         extended_due_on=request.extended_due_on,
-        state=deadline_state(deadline, today),
+        extended_on=request.extended_on,
+        extension_reason=None
+        if request.extension_reason is None
+        else ExtensionReason(request.extension_reason),
+        answered_on=request.answered_on,
+        state=None if request.answered_on is not None else deadline_state(deadline, today),
     )
 
 
@@ -534,4 +542,56 @@ def record_subject_access_request(
     """Data protection officer: a subject access request about a record was received; start its clock."""
     now = clock.now()
     request = service.record_subject_access_request(session, officer, body, now=now)
+    return _subject_access_request_read(request, now.date())
+
+
+@router.get(
+    "/subject-access-requests/{request_id}",
+    operation_id="get_cme_subject_access_request",
+    responses=problem_responses(404),
+)
+def get_subject_access_request(
+    request_id: uuid.UUID, officer: OfficerDep, session: SessionDep, clock: ClockDep
+) -> SubjectAccessRequestRead:
+    """Data protection officer: one subject access request and where its deadline stands."""
+    now = clock.now()
+    request = service.get_subject_access_request(session, officer, request_id, now=now)
+    return _subject_access_request_read(request, now.date())
+
+
+@router.post(
+    "/subject-access-requests/{request_id}/extension",
+    operation_id="extend_cme_subject_access_request",
+    responses=problem_responses(404, 409, 422),
+)
+def extend_subject_access_request(
+    request_id: uuid.UUID,
+    body: SubjectAccessExtension,
+    officer: OfficerDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> SubjectAccessRequestRead:
+    """Data protection officer: two more months for a complex request or numerous ones, once, if the
+    requester was told within the first month (409 otherwise)."""
+    now = clock.now()
+    request = service.extend_subject_access_request(session, officer, request_id, body, now=now)
+    return _subject_access_request_read(request, now.date())
+
+
+@router.post(
+    "/subject-access-requests/{request_id}/answer",
+    operation_id="answer_cme_subject_access_request",
+    responses=problem_responses(404, 409, 422),
+)
+def answer_subject_access_request(
+    request_id: uuid.UUID,
+    body: SubjectAccessAnswer,
+    officer: OfficerDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> SubjectAccessRequestRead:
+    """Data protection officer: the request was answered; its clock stops and it leaves the due list
+    (409 if it was answered already)."""
+    now = clock.now()
+    request = service.answer_subject_access_request(session, officer, request_id, body, now=now)
     return _subject_access_request_read(request, now.date())

@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cme.clocks import DeadlineBasis, DeadlineState
-from app.cme.domain import RECEIVING_LA_CODE, CandidateStatus, RecordStatus, Resolution, TransferStatus
+from app.cme.domain import (
+    RECEIVING_LA_CODE,
+    CandidateStatus,
+    ExtensionReason,
+    RecordStatus,
+    Resolution,
+    TransferStatus,
+)
 from app.cme.removal import Confidence, RemovalAction, RemovalGround
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
@@ -218,16 +225,37 @@ class SubjectAccessRequestCreate(InModel):
     )
 
 
+class SubjectAccessExtension(InModel):
+    reason: ExtensionReason = Field(
+        description="Why more time is needed: a complex request, or numerous ones."
+    )
+    informed_on: dt.date = Field(
+        description="Day the requester was told of the extension and why; no later than the first deadline."
+    )
+
+
+class SubjectAccessAnswer(InModel):
+    answered_on: dt.date = Field(
+        description="Day the answer went to the requester; not before receipt, not later than today."
+    )
+
+
 class SubjectAccessRequestRead(OutModel):
     id: uuid.UUID
     record_id: uuid.UUID
     received_on: dt.date
-    due_on: dt.date = Field(description="One calendar month after receipt, moved to the next working day.")
+    due_on: dt.date = Field(
+        description="One calendar month after receipt, moved to the next working day; once extended, the "
+        "extended deadline."
+    )
     warn_from: dt.date
     extended_due_on: dt.date = Field(
         description="The latest date if extended by two months (complex requests)."
     )
-    state: DeadlineState
+    extended_on: dt.date | None = Field(description="Day the requester was told of an extension, if any.")
+    extension_reason: ExtensionReason | None
+    answered_on: dt.date | None
+    state: DeadlineState | None = Field(description="Where the deadline stands today; null once answered.")
 
 
 class DueList(BaseModel):

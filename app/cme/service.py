@@ -42,11 +42,15 @@ from app.cme.domain import (
 from app.cme.exceptions import (
     CandidateClosed,
     CandidateNotFound,
+    ExtensionNotAllowed,
+    ImpossibleDate,
     InvalidCursor,
     NotAnLaOfficer,
     RecordNotFound,
     RemovalNotReady,
     RoleNotAllowed,
+    SubjectAccessRequestAnswered,
+    SubjectAccessRequestNotFound,
     TransferNotAllowed,
     TransferNotFound,
 )
@@ -67,9 +71,11 @@ from app.cme.schemas import (
     RecordPatch,
     RemovalEventCreate,
     RestrictionChange,
+    SubjectAccessAnswer,
+    SubjectAccessExtension,
     SubjectAccessRequestCreate,
 )
-from app.core.errors import PreconditionFailed, PreconditionRequired, ProblemError
+from app.core.errors import PreconditionFailed, PreconditionRequired, ProblemError, ProblemItem
 from app.partners.models import PartnerKind
 from app.partners.repository import PartnerRepository
 from app.security.dependencies import Caller
@@ -825,6 +831,92 @@ def record_subject_access_request(
     session.add(request)
     session.flush()
     _audit(session, officer.caller, "cme.subject_access_request.record", [record.id, request.id],
+           Purpose.DATA_SUBJECT_RIGHTS, now)  # fmt: skip
+    return request
+
+
+def _subject_access_request(
+    session: Session, officer: Officer, request_id: uuid.UUID
+) -> CmeSubjectAccessRequest:
+    if officer.role not in SUBJECT_ACCESS_ROLES:
+        raise RoleNotAllowed("Subject access requests are for the data protection officer.")
+    request = repository.get_subject_access_request(session, officer.la_id, request_id)
+    if request is None:
+        raise SubjectAccessRequestNotFound()
+    return request
+
+
+def _not_in_future(day: dt.date, field: str, now: dt.datetime) -> None:
+    if day > now.date():
+        raise ImpossibleDate(
+            f"{field} is after today.",
+            errors=[ProblemItem(field=field, code="after_today", message="The day has not come yet.")],
+        )
+
+
+def get_subject_access_request(
+    session: Session, officer: Officer, request_id: uuid.UUID, *, now: dt.datetime
+) -> CmeSubjectAccessRequest:
+    """One of the LA's subject access requests, for the data protection officer."""
+    request = _subject_access_request(session, officer, request_id)
+    _audit(session, officer.caller, "cme.subject_access_request.read", [request.record_id, request.id],
+           Purpose.DATA_SUBJECT_RIGHTS, now)  # fmt: skip
+    return request
+
+
+def extend_subject_access_request(
+    session: Session,
+    officer: Officer,
+    request_id: uuid.UUID,
+    body: SubjectAccessExtension,
+    *,
+    now: dt.datetime,
+) -> CmeSubjectAccessRequest:
+    """Two more months for a complex request, or numerous ones (UK GDPR art. 12(3)): allowed once, only
+    while the request is open, and only if the requester was told within the first month."""
+    request = _subject_access_request(session, officer, request_id)
+    if request.answered_on is not None:
+        raise SubjectAccessRequestAnswered()
+    if request.extended_on is not None:
+        raise ExtensionNotAllowed("The request has already been extended; it can be extended once.")
+    _not_in_future(body.informed_on, "informed_on", now)
+    if body.informed_on < request.received_on:
+        raise ImpossibleDate(
+            "informed_on is before the request was received.",
+            errors=[ProblemItem(field="informed_on", code="before_receipt", message="Before the request.")],
+        )
+    if body.informed_on > request.due_on:
+        raise ExtensionNotAllowed(
+            "The requester must be told of an extension within the first month; that deadline has passed."
+        )
+    extended = subject_access_due(request.received_on, SUBJECT_ACCESS_EXTENDED_MONTHS)
+    request.extended_on = body.informed_on
+    request.extension_reason = body.reason.value
+    request.due_on, request.warn_from = extended.due_on, extended.warn_from
+    session.flush()
+    _audit(session, officer.caller, "cme.subject_access_request.extend", [request.record_id, request.id],
+           Purpose.DATA_SUBJECT_RIGHTS, now)  # fmt: skip
+    return request
+
+
+def answer_subject_access_request(
+    session: Session, officer: Officer, request_id: uuid.UUID, body: SubjectAccessAnswer, *, now: dt.datetime
+) -> CmeSubjectAccessRequest:
+    """The request was answered: its clock stops and it leaves the due list. A late answer is still
+    recorded (the date shows it was late); answering twice is refused."""
+    request = _subject_access_request(session, officer, request_id)
+    if request.answered_on is not None:
+        raise SubjectAccessRequestAnswered()
+    _not_in_future(body.answered_on, "answered_on", now)
+    if body.answered_on < request.received_on:
+        raise ImpossibleDate(
+            "answered_on is before the request was received.",
+            errors=[ProblemItem(field="answered_on", code="before_receipt", message="Before the request.")],
+        )
+    request.answered_on = body.answered_on
+    request.answered_by = officer.caller.officer_id
+    session.flush()
+    _audit(session, officer.caller, "cme.subject_access_request.answer", [request.record_id, request.id],
            Purpose.DATA_SUBJECT_RIGHTS, now)  # fmt: skip
     return request
 
