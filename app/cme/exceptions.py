@@ -25,6 +25,10 @@ class CandidateClosed(Conflict):
     slug, title = "candidate-closed", "The candidate has already been decided"
 
 
+class NotCompulsorySchoolAge(Conflict):
+    slug, title = "not-compulsory-school-age", "The child is not of compulsory school age"
+
+
 class RemovalNotReady(Conflict):
     slug, title = "removal-not-ready", "The record cannot be removed on this ground yet"
 

@@ -189,7 +189,8 @@ def confirm_candidate(
     session: SessionDep,
     clock: ClockDep,
 ) -> RecordRead:
-    """Reg 3 (a)(b)(c) all hold: create the CME record from the candidate, logging who decided and why."""
+    """Reg 3 (a)(b)(c) all hold: create the CME record from the candidate, logging who decided and why.
+    409 when the candidate is decided already, or the child is not of compulsory school age today."""
     now = clock.now()
     record = service.confirm_candidate(session, officer, candidate_id, decision, now=now)
     response.headers["Location"] = f"{router.prefix}/records/{record.id}"
@@ -457,7 +458,7 @@ def _paras_1_to_3(snapshot: dict[str, Any]) -> dict[str, Any]:
     "/transfers/{transfer_id}/accept",
     operation_id="accept_cme_transfer",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 def accept_transfer(
     transfer_id: uuid.UUID,
@@ -467,7 +468,8 @@ def accept_transfer(
     session: SessionDep,
     clock: ClockDep,
 ) -> RecordRead:
-    """The receiving LA affirms reg 3 for the child: the transferred data becomes its CME record."""
+    """The receiving LA affirms reg 3 for the child: the transferred data becomes its CME record (409 when
+    the child is not of compulsory school age today: decline the transfer instead)."""
     now = clock.now()
     record = service.accept_transfer(session, officer, transfer_id, decision, now=now)
     response.headers["Location"] = f"{router.prefix}/records/{record.id}"

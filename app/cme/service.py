@@ -20,6 +20,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.cme import repository
 from app.cme.clocks import SUBJECT_ACCESS_EXTENDED_MONTHS, ClockSettings, subject_access_due
+from app.cme.csa import CsaStatus, csa_status
 from app.cme.domain import (
     ERASURE_ROLES,
     READ_ROLES,
@@ -46,6 +47,7 @@ from app.cme.exceptions import (
     ImpossibleDate,
     InvalidCursor,
     NotAnLaOfficer,
+    NotCompulsorySchoolAge,
     RecordNotFound,
     RemovalNotReady,
     RoleNotAllowed,
@@ -363,8 +365,17 @@ def _include(
     provenance: dict[str, Any],
     candidate_id: uuid.UUID | None = None,
 ) -> CmeRecord:
-    """A new record in the officer's LA, its reg 3 decision the first entry of its history (R3.4)."""
+    """A new record in the officer's LA, its reg 3 decision the first entry of its history (R3.4).
+
+    Only a child of compulsory school age today may be included (reg 2 "child"): a record of a younger
+    child, or of one past the age, would hold personal data the database has no basis for. Where the date
+    of birth is unknown the officer's reg 3 decision stands alone."""
     dob: dt.date | None = values.get("date_of_birth")
+    if dob is not None and (status := csa_status(dob, now.date())) is not CsaStatus.WITHIN:
+        raise NotCompulsorySchoolAge(
+            f"The child is {status.value} compulsory school age today; resolve the candidate as "
+            f"{Resolution.NOT_COMPULSORY_SCHOOL_AGE.value} instead."
+        )
     record = CmeRecord(
         id=uuid.uuid4(),
         la_id=officer.la_id,

@@ -151,6 +151,36 @@ class TestConfirm:
         assert again.status_code == 409
         assert again.headers["content-type"] == "application/problem+json"
 
+    def test_only_a_child_of_compulsory_school_age_can_be_included(
+        self, session: Session, client: TestClient, headers: Headers
+    ) -> None:
+        """Today (frozen) is 2025-10-06: a child born in June 2021 is four, one born in March 2009 left
+        compulsory school age at the end of June 2025. Neither becomes a record; the candidate stays open
+        for the officer to resolve. A child whose birth date nobody knows rests on the officer's decision."""
+        too_young, too_old, unknown, of_age = open_candidates(
+            session, LA_A,
+            [child("Nel", dob=dt.date(2021, 6, 1)), child("Osian", dob=dt.date(2009, 3, 2)),
+             child("Cai", dob=None), child("Mabli", dob=dt.date(2020, 3, 31))],
+        )  # fmt: skip
+        for candidate_id, where in ((too_young, "below"), (too_old, "above")):
+            refused = client.post(
+                f"/v1/cme/candidates/{candidate_id}/confirm", json=CONFIRM, headers=headers()
+            )
+            assert refused.status_code == 409, refused.text
+            problem = refused.json()
+            assert problem["type"] == "urn:cme-hub:problem:not-compulsory-school-age"
+            assert where in problem["detail"] and "not_compulsory_school_age" in problem["detail"]
+            candidate = client.get(f"/v1/cme/candidates/{candidate_id}", headers=headers()).json()
+            assert candidate["status"] == "open"
+        assert session.scalars(select(CmeRecord)).all() == []
+        confirm(client, headers, unknown)
+        confirm(client, headers, of_age)  # five on 31 March 2025, a prescribed day: of age since then
+        resolved = client.post(
+            f"/v1/cme/candidates/{too_young}/resolve", json={"outcome": "not_compulsory_school_age"},
+            headers=headers(),
+        )  # fmt: skip
+        assert resolved.status_code == 200, resolved.text
+
     def test_data_protection_officer_may_read_but_not_decide(
         self, session: Session, client: TestClient, headers: Headers
     ) -> None:
