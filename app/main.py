@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from app.audit import router as audit_router
 from app.audit.service import READS_WAIT_FOR_FLUSH, read_event_writer
 from app.cme import router as cme_router
 from app.core import health
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker = BackgroundWorker(
             Worker(
                 app.state.session_factory,
-                default_handlers(),
+                default_handlers(settings),
                 poll_seconds=settings.worker_poll_seconds,
                 ticks=default_ticks(),
             )
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(matching_router.router)
     app.include_router(cme_router.router)
     app.include_router(statistics_router.router)
+    app.include_router(audit_router.router)
     app.openapi = lambda: _problem_only_openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Date, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, UTCDateTime
@@ -30,3 +30,20 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditCheckpoint(Base):
+    """The chain's head as signed by the service once a day (`app.audit.checkpoints`).
+
+    Kept here for the data protection officer to read and copy out; the copy that matters is the one the
+    database superuser cannot rewrite (`CME_AUDIT_CHECKPOINT_DIR`, decision 0007).
+    """
+
+    __tablename__ = "audit_checkpoint"
+
+    # One a day: the date (UTC) of `signed_at`. Two days may name the same seq when nothing was appended.
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    jws: Mapped[str] = mapped_column(Text)

@@ -1,10 +1,9 @@
 """The daily CME job (`cme_daily`): reg 11 clocks for children past CSA, and stale-candidate escalation.
 
-Scheduling is a chain of jobs in the shared queue, one per date: each run first schedules the next day's
-job, then does its work. `schedule_day` is check-then-insert under a lock, so however many processes
-call it for a date, one job exists for that date; and workers claim jobs with SKIP LOCKED, so one
-worker runs it. `tick` schedules today's job; every worker loop calls it (at start, then once a minute,
-see `app.jobs.worker.Worker.tick`), so the chain starts and heals in any deployment.
+Scheduling is a chain of jobs in the shared queue, one per date (`app.jobs.daily`): each run first
+schedules the next day's job, then does its work. `tick` schedules today's job; every worker loop calls it
+(at start, then once a minute, see `app.jobs.worker.Worker.tick`), so the chain starts and heals in any
+deployment.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import service as audit
@@ -24,7 +23,7 @@ from app.cme.config import get_cme_settings
 from app.cme.domain import CandidateStatus, Purpose, SubjectType
 from app.cme.models import CmeCandidate, CmeEvent
 from app.core.config import get_settings
-from app.jobs import service as jobs_service
+from app.jobs import daily
 from app.jobs.models import Job
 from app.jobs.worker import Handler, JobContext
 
@@ -32,36 +31,15 @@ DAILY_KIND = "cme_daily"
 ESCALATED = "escalated"
 # Fixed key of the advisory lock that serialises scheduling and running of the daily job ("CMEDAY").
 DAILY_LOCK_KEY = 0x43_4D_45_44_41_59
-# A job for a date is looked for among cme_daily jobs created this recently (the chain creates the next
-# day's job at most a day ahead).
-_LOOKBACK = dt.timedelta(days=3)
 
 
 def _lock(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DAILY_LOCK_KEY})
-    # SQLite (the embedded single-process default) runs one in-process worker.
-
-
-def _start_of(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
+    daily.lock(session, DAILY_LOCK_KEY)
 
 
 def schedule_day(session: Session, day: dt.date, *, now: dt.datetime) -> Job | None:
-    """Enqueue the daily job for `day` (due at its start, or now if later); None if it already exists.
-
-    Holds the lock until the caller's transaction ends, so a concurrent caller sees this job.
-    """
-    _lock(session)
-    recent = session.scalars(
-        select(Job.payload).where(Job.kind == DAILY_KIND, Job.created_at >= now - _LOOKBACK)
-    ).all()
-    if any(payload.get("day") == day.isoformat() for payload in recent):
-        return None
-    job = jobs_service.enqueue(session, DAILY_KIND, {"day": day.isoformat()}, now=now)
-    job.run_after = max(now, _start_of(day))
-    session.flush()
-    return job
+    """Enqueue the daily job for `day` (due at its start, or now if later); None if it already exists."""
+    return daily.schedule_day(session, DAILY_KIND, day, lock_key=DAILY_LOCK_KEY, now=now)
 
 
 def tick(session_factory: sessionmaker[Session], *, now: dt.datetime) -> Job | None:

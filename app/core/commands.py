@@ -81,7 +81,7 @@ def _worker(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     factory = make_session_factory(make_engine(settings.database_url))
     worker = Worker(
-        factory, default_handlers(), poll_seconds=settings.worker_poll_seconds, ticks=default_ticks()
+        factory, default_handlers(settings), poll_seconds=settings.worker_poll_seconds, ticks=default_ticks()
     )
     if args.once:
         print(json.dumps({"jobs_run": worker.run_until_idle()}))

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
             "events; never a change, never a gap in the chain (decision 0007)."
         ),
     )
+    audit_checkpoint_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory (WORM storage, another host's mount) where the daily signed audit checkpoint is also "
+            "written, one file per day, never overwritten: a copy the database superuser cannot rewrite."
+        ),
+    )
     admission_wait_seconds: float = Field(
         default=5.0,
         gt=0,

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from app.audit import checkpoints as audit_checkpoints
 from app.cme import scheduler as cme_scheduler
+from app.core.config import Settings, get_settings
 from app.jobs.worker import Handler, Tick
 from app.matching import jobs as matching_jobs
 from app.security import replay
 
 
-def default_handlers() -> dict[str, Handler]:
-    return {**matching_jobs.handlers(), **cme_scheduler.handlers()}
+def default_handlers(settings: Settings | None = None) -> dict[str, Handler]:
+    return {
+        **matching_jobs.handlers(),
+        **cme_scheduler.handlers(),
+        **audit_checkpoints.handlers(settings or get_settings()),
+    }
 
 
 def default_ticks() -> list[Tick]:
-    return [lambda factory, now: cme_scheduler.tick(factory, now=now), replay.purge_tick]
+    return [
+        lambda factory, now: cme_scheduler.tick(factory, now=now),
+        audit_checkpoints.tick,
+        replay.purge_tick,
+    ]

@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -43,18 +42,6 @@ def _write(session: Session, count: int) -> None:
             purpose="reg12_casework", now=AT + dt.timedelta(seconds=n),
         )  # fmt: skip
     session.commit()
-
-
-@pytest.fixture
-def superuser(engine: Engine) -> Iterator[Session]:
-    """A connection that bypasses the append-only trigger, as a rogue superuser could."""
-    # Bound to one connection: the SET is per connection, and a pooled session could get another one.
-    with engine.connect() as connection:
-        connection.execute(text("SET session_replication_role = replica"))
-        connection.commit()
-        with Session(bind=connection) as rogue:
-            yield rogue
-            rogue.rollback()
 
 
 def test_chain_links_each_event_to_the_previous_one(session: Session) -> None:
