@@ -3,18 +3,13 @@ database as a file never overwritten, verifiable with the service JWKS, read by 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
@@ -33,6 +28,7 @@ from app.partners.schemas import PartnerCreate
 from app.security.service_key import load_or_create_service_signer
 from tests.cme.conftest import FROZEN_AT, HEALTH_BOARD, KEYS_VALID_FROM, LA_A, LA_B
 from tests.support.clock import FrozenClock
+from tests.support.jws import verify_service_jws
 from tests.support.partners import PILOT_LAS, register_test_key
 from tests.support.tokens import auth_header
 
@@ -88,24 +84,9 @@ def _jobs(session: Session) -> list[tuple[str, str]]:
     return [(job.payload["day"], job.status) for job in jobs]
 
 
-def _b64(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
 def _verify_with_jwks(client: TestClient, jws: str) -> dict[str, Any]:
     """Check the checkpoint's signature independently, with the published JWKS; return its claims."""
-    header_b64, payload_b64, signature_b64 = jws.split(".")
-    header = json.loads(_b64(header_b64))
-    assert (header["alg"], header["typ"]) == ("ES256", audit.CHECKPOINT_TYP)
-    jwk = next(k for k in client.get("/.well-known/jwks.json").json()["keys"] if k["kid"] == header["kid"])
-    public = ec.EllipticCurvePublicNumbers(
-        int.from_bytes(_b64(jwk["x"]), "big"), int.from_bytes(_b64(jwk["y"]), "big"), ec.SECP256R1()
-    ).public_key()
-    raw = _b64(signature_b64)
-    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-    public.verify(der, f"{header_b64}.{payload_b64}".encode(), ec.ECDSA(hashes.SHA256()))
-    claims: dict[str, Any] = json.loads(_b64(payload_b64))
-    return claims
+    return verify_service_jws(client, jws, audit.CHECKPOINT_TYP)
 
 
 class TestOncePerDay:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import uuid
 from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,6 +17,7 @@ from app.jobs.models import Job
 from app.submissions import repository
 from app.submissions.models import EducationChild, HealthChild, Submission
 from tests.submissions.conftest import NON_PILOT_LA, PILOT_LA, child, payload, pupil
+from tests.support.jws import verify_service_jws
 from tests.support.partners import TestPartner
 from tests.support.tokens import auth_header, signed_body
 
@@ -39,26 +35,9 @@ def count(session: Session, model: type[Any]) -> int:
     return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def _b64(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
 def verify_receipt(client: TestClient, receipt_jws: str) -> dict[str, Any]:
     """Verify the service's receipt signature independently, with the published JWKS."""
-    header_b64, payload_b64, signature_b64 = receipt_jws.split(".")
-    header = json.loads(_b64(header_b64))
-    assert header["alg"] == "ES256"
-    assert header["typ"] == "cme-receipt+jws"
-    jwks = client.get("/.well-known/jwks.json").json()
-    jwk = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
-    public = ec.EllipticCurvePublicNumbers(
-        int.from_bytes(_b64(jwk["x"]), "big"), int.from_bytes(_b64(jwk["y"]), "big"), ec.SECP256R1()
-    ).public_key()
-    raw = _b64(signature_b64)
-    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-    public.verify(der, f"{header_b64}.{payload_b64}".encode(), ec.ECDSA(hashes.SHA256()))
-    receipt: dict[str, Any] = json.loads(_b64(payload_b64))
-    return receipt
+    return verify_service_jws(client, receipt_jws, "cme-receipt+jws")
 
 
 class TestAcceptedSubmission:
