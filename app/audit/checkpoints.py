@@ -26,7 +26,7 @@ from app.audit import service as audit
 from app.audit.models import AuditCheckpoint
 from app.audit.schemas import CheckpointPage, CheckpointRead
 from app.core.config import Settings
-from app.core.errors import Forbidden, ProblemError
+from app.core.errors import Forbidden, InvalidCursor
 from app.jobs import daily
 from app.jobs.worker import Handler, JobContext
 from app.partners.models import PartnerKind
@@ -45,10 +45,6 @@ PURPOSE = "audit_integrity"
 
 class DataProtectionOfficerRequired(Forbidden):
     slug, title = "data-protection-officer-required", "Only the data protection officer may do this"
-
-
-class InvalidCursor(ProblemError):
-    status, slug, title = 400, "invalid-cursor", "Invalid cursor"
 
 
 class CheckpointFileConflict(RuntimeError):

@@ -33,10 +33,6 @@ class RemovalNotReady(Conflict):
     slug, title = "removal-not-ready", "The record cannot be removed on this ground yet"
 
 
-class InvalidCursor(ProblemError):
-    status, slug, title = 400, "invalid-cursor", "Invalid cursor"
-
-
 class TransferNotFound(NotFound):
     slug, title = "transfer-not-found", "No such incoming transfer"
 

@@ -45,7 +45,6 @@ from app.cme.exceptions import (
     CandidateNotFound,
     ExtensionNotAllowed,
     ImpossibleDate,
-    InvalidCursor,
     NotAnLaOfficer,
     NotCompulsorySchoolAge,
     RecordNotFound,
@@ -77,7 +76,7 @@ from app.cme.schemas import (
     SubjectAccessExtension,
     SubjectAccessRequestCreate,
 )
-from app.core.errors import PreconditionFailed, PreconditionRequired, ProblemError, ProblemItem
+from app.core.errors import InvalidCursor, PreconditionFailed, PreconditionRequired, ProblemError, ProblemItem
 from app.partners.models import PartnerKind
 from app.partners.repository import PartnerRepository
 from app.security.dependencies import Caller

@@ -58,6 +58,12 @@ class ProblemError(Exception):
         self.headers = headers or {}
 
 
+class InvalidCursor(ProblemError):
+    """A page cursor this service did not issue (every paginated list answers it the same way)."""
+
+    status, slug, title = 400, "invalid-cursor", "Invalid cursor"
+
+
 class NotFound(ProblemError):
     status, slug, title = 404, "not-found", "Not found"
 

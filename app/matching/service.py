@@ -28,7 +28,7 @@ from app.audit import service as audit_service
 from app.audit.service import ReadEventWriter
 from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
-from app.core.errors import Conflict, Forbidden, NotFound, ProblemError
+from app.core.errors import Conflict, Forbidden, InvalidCursor, NotFound, ProblemError
 from app.matching import repository
 from app.matching.engine import explain, link
 from app.matching.frames import columns_to_frame, former_name_columns
@@ -72,10 +72,6 @@ class ReviewNotFound(NotFound):
 
 class ReviewDecided(Conflict):
     slug, title = "review-decided", "The review has already been decided"
-
-
-class InvalidCursor(ProblemError):
-    status, slug, title = 400, "invalid-cursor", "Invalid cursor"
 
 
 # --- The model as data ----------------------------------------------------------------------------------
