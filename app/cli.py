@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from app.audit import commands as audit_commands
 from app.core import commands as core_commands
 from app.core.errors import ProblemError
 from app.partners import commands as partners_commands
@@ -20,6 +21,7 @@ from app.submissions import commands as submissions_commands
 
 COMMAND_MODULES: tuple[Callable[[Any], None], ...] = (
     core_commands.add_commands,
+    audit_commands.add_commands,
     partners_commands.add_commands,
     security_commands.add_commands,
     submissions_commands.add_commands,

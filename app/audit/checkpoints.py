@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,12 @@ from app.audit import service as audit
 from app.audit.models import AuditCheckpoint
 from app.audit.schemas import CheckpointPage, CheckpointRead
 from app.core.config import Settings
-from app.core.errors import Forbidden, InvalidCursor
+from app.core.errors import Forbidden, InvalidCursor, ProblemError
 from app.jobs import daily
 from app.jobs.worker import Handler, JobContext
 from app.partners.models import PartnerKind
 from app.security.dependencies import Caller
-from app.security.jose_adapter import parse_compact
+from app.security.jose_adapter import KeyAlg, parse_compact, thumbprint, verify_signature
 from app.security.roles import OfficerRole
 from app.security.service_key import ServiceSigner, load_or_create_service_signer
 
@@ -41,6 +42,8 @@ CHECKPOINT_LOCK_KEY = 0x43_4D_45_43_4B_50
 CHECKPOINT_ROLES = frozenset({OfficerRole.data_protection_officer})
 # The purpose of the audit event a read of the checkpoints writes (fixed, never the caller's).
 PURPOSE = "audit_integrity"
+# The verifier cache of `verify_signature` is keyed by owner and key; the service's own keys are their own.
+SERVICE_KEY_OWNER = "cme-hub-service"
 
 
 class DataProtectionOfficerRequired(Forbidden):
@@ -151,6 +154,32 @@ def handlers(settings: Settings) -> dict[str, Handler]:
         return run_checkpoint_job(context, signer=signer, directory=settings.audit_checkpoint_dir)
 
     return {CHECKPOINT_KIND: run}
+
+
+# --- Verifying ----------------------------------------------------------------------------------------
+
+
+class CheckpointSignatureInvalid(ProblemError):
+    status, slug, title = 422, "checkpoint-signature-invalid", "The checkpoint is not signed by the service"
+
+
+def verify_checkpoint(
+    session: Session, jws: str, jwks: Mapping[str, Any]
+) -> tuple[int, audit.ChainVerification]:
+    """The chain checked against one checkpoint: its signature first, by a key of `jwks` (the service's
+    published keys, as the holder of the checkpoint has them), then the event it names; returns the
+    checkpoint's seq and the verification. A checkpoint that is not the service's proves nothing: raised."""
+    try:
+        parsed = parse_compact(jws.strip().encode("ascii"), typ=audit.CHECKPOINT_TYP)
+        key = next(k for k in jwks.get("keys", []) if k.get("kid") == parsed.kid)
+        verify_signature(
+            parsed, key, KeyAlg.ES256, partner_id=SERVICE_KEY_OWNER, jwk_thumbprint=thumbprint(key)
+        )
+        claims = json.loads(parsed.payload())
+        seq, head = int(claims["seq"]), str(claims["hash"])
+    except (ProblemError, StopIteration, UnicodeError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointSignatureInvalid(f"{type(exc).__name__}: the checkpoint does not verify") from exc
+    return seq, audit.verify_against_checkpoint(session, seq=seq, hash=head)
 
 
 # --- Reading -------------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ class ServiceSigner:
         return {"keys": [{**self.public_jwk, "kid": self.kid, "alg": KeyAlg.ES256.value, "use": "sig"}]}
 
 
-def _load(path: Path) -> ServiceSigner:
+def load_service_signer(path: Path) -> ServiceSigner:
+    """The key at `path`, which must exist (a verifier must never mint a key of its own)."""
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise InvalidKey("the service key file does not hold an EC private key")
@@ -48,7 +49,7 @@ def load_or_create_service_signer(path: Path) -> ServiceSigner:
     starting together end up with the same key and nobody ever reads a half-written file.
     """
     if path.exists():
-        return _load(path)
+        return load_service_signer(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -63,7 +64,7 @@ def load_or_create_service_signer(path: Path) -> ServiceSigner:
             os.link(temporary, path)
     finally:
         os.unlink(temporary)
-    return _load(path)
+    return load_service_signer(path)
 
 
 async def get_service_signer(request: Request) -> ServiceSigner:

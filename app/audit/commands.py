@@ -1,0 +1,79 @@
+"""`cme audit verify`: the audit chain, and the chain against the daily checkpoints kept outside it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from app.audit import service as audit
+from app.audit.checkpoints import CheckpointSignatureInvalid, verify_checkpoint
+from app.core.config import get_settings
+from app.core.db import make_engine, make_session_factory
+from app.core.errors import ProblemError
+from app.security.service_key import load_service_signer
+
+
+class ServiceKeyMissing(ProblemError):
+    status, slug, title = 400, "service-key-missing", "No service key to verify checkpoints with"
+
+
+def _checkpoint_files(args: argparse.Namespace) -> list[Path]:
+    files = [Path(f) for f in args.checkpoint]
+    if args.checkpoint_dir is not None:
+        files += sorted(Path(args.checkpoint_dir).glob("audit-checkpoint-*.jws"))
+    return files
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the chain and every checkpoint agree, 1 otherwise; one JSON report on stdout."""
+    settings = get_settings()
+    if args.jwks is not None:
+        jwks: dict[str, Any] = json.loads(Path(args.jwks).read_text())
+    elif settings.service_key_file.exists():
+        jwks = dict(load_service_signer(settings.service_key_file).jwks())
+    else:
+        raise ServiceKeyMissing(
+            f"{settings.service_key_file} does not exist; pass the published keys with --jwks."
+        )
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            chain = audit.verify_chain(session)
+            report: dict[str, Any] = {
+                "chain": {"ok": chain.ok, "checked": chain.checked, "first_bad_seq": chain.first_bad_seq},
+                "checkpoints": [],
+            }
+            ok = chain.ok
+            for path in _checkpoint_files(args):
+                entry: dict[str, Any] = {"file": str(path)}
+                try:
+                    seq, result = verify_checkpoint(session, path.read_text(), jwks)
+                    entry |= {"seq": seq, "ok": result.ok, "first_bad_seq": result.first_bad_seq}
+                except CheckpointSignatureInvalid as exc:
+                    entry |= {"ok": False, "error": exc.slug}
+                ok = ok and entry["ok"]
+                report["checkpoints"].append(entry)
+    finally:
+        engine.dispose()
+    report["ok"] = ok
+    print(json.dumps(report, indent=2))
+    return 0 if ok else 1
+
+
+def add_commands(subparsers: Any) -> None:
+    audit_parser = subparsers.add_parser("audit", help="Check the audit log.")
+    commands = audit_parser.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    verify = commands.add_parser(
+        "verify",
+        help="Recompute the audit chain and check it against signed checkpoints (exit 1 if anything differs).",
+    )
+    verify.add_argument("--checkpoint", action="append", default=[], help="A checkpoint file (repeatable).")
+    verify.add_argument("--checkpoint-dir", help="Every audit-checkpoint-*.jws file in this directory.")
+    verify.add_argument(
+        "--jwks",
+        help="The service's published keys (/.well-known/jwks.json, saved); default: the key of this "
+        "deployment's service key file.",
+    )
+    verify.set_defaults(handler=_verify)

@@ -1,0 +1,116 @@
+"""`cme audit verify`, run in-process against the test database: the chain, and the chain against the
+signed checkpoints kept outside the database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from app.audit import checkpoints
+from app.audit import service as audit
+from app.cli import main
+from app.core.config import get_settings
+from app.security.service_key import ServiceSigner, load_or_create_service_signer
+from tests.cme.conftest import FROZEN_AT
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    return tmp_path / "keys" / "service-key.pem"
+
+
+@pytest.fixture(autouse=True)
+def cli_settings(
+    database_url: str, engine: Engine, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    monkeypatch.setenv("CME_DATABASE_URL", database_url)
+    monkeypatch.setenv("CME_SERVICE_KEY_FILE", str(key_file))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _events(session: Session, count: int) -> None:
+    for n in range(count):
+        audit.record(
+            session, actor=None, action="cme.record.read", object_type="cme_record", object_ids=[f"id-{n}"],
+            now=FROZEN_AT,
+        )  # fmt: skip
+        session.commit()
+
+
+def _checkpoint(session: Session, signer: ServiceSigner, directory: Path) -> Path:
+    row, _ = checkpoints.take_daily_checkpoint(session, signer, now=FROZEN_AT)
+    session.commit()
+    checkpoints.write_file(directory, row.day, row.jws)
+    return directory / checkpoints.file_name(row.day)
+
+
+def _verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    status = main(["audit", "verify", *argv])
+    report: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return status, report
+
+
+def test_an_untouched_chain_agrees_with_its_checkpoints(
+    session: Session, key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signer = load_or_create_service_signer(key_file)
+    _events(session, 3)
+    _checkpoint(session, signer, tmp_path)
+    status, report = _verify(capsys, "--checkpoint-dir", str(tmp_path))
+    assert status == 0
+    assert report["chain"] == {"ok": True, "checked": 3, "first_bad_seq": None}
+    assert [(c["seq"], c["ok"]) for c in report["checkpoints"]] == [(3, True)]
+
+
+def test_deleted_newest_events_are_caught_by_the_checkpoint_not_by_the_chain(
+    session: Session, key_file: Path, tmp_path: Path, superuser: Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signer = load_or_create_service_signer(key_file)
+    _events(session, 3)
+    path = _checkpoint(session, signer, tmp_path)
+    superuser.execute(text("DELETE FROM audit_event WHERE seq >= 2"))
+    superuser.commit()
+    status, report = _verify(capsys, "--checkpoint", str(path))
+    assert status == 1
+    assert report["chain"]["ok"] is True  # what is left still links up
+    assert report["checkpoints"] == [{"file": str(path), "seq": 3, "ok": False, "first_bad_seq": 3}]
+    assert report["ok"] is False
+
+
+def test_a_checkpoint_not_signed_by_the_service_proves_nothing(
+    session: Session, key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_or_create_service_signer(key_file)
+    _events(session, 2)
+    forged = _checkpoint(session, ServiceSigner(ec.generate_private_key(ec.SECP256R1())), tmp_path)
+    status, report = _verify(capsys, "--checkpoint", str(forged))
+    assert status == 1
+    assert report["checkpoints"] == [
+        {"file": str(forged), "ok": False, "error": "checkpoint-signature-invalid"}
+    ]
+
+
+def test_an_auditor_verifies_with_the_published_keys(
+    session: Session, key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without the deployment's key file: the JWKS as /.well-known/jwks.json publishes it."""
+    signer = load_or_create_service_signer(key_file)
+    _events(session, 2)
+    path = _checkpoint(session, signer, tmp_path)
+    published = tmp_path / "jwks.json"
+    published.write_text(json.dumps(signer.jwks()))
+    key_file.unlink()
+    status, report = _verify(capsys, "--checkpoint", str(path), "--jwks", str(published))
+    assert (status, report["ok"]) == (0, True)
+    assert main(["audit", "verify"]) == 1  # no key file and no --jwks: a clear error, not a new key
+    assert json.loads(capsys.readouterr().err)["error"] == "service-key-missing"
+    assert not key_file.exists()
