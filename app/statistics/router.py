@@ -14,6 +14,7 @@ from app.security.clock import ClockDep
 from app.security.dependencies import CallerDep, authenticated_router
 from app.statistics import service
 from app.statistics.disclosure import Cell
+from app.statistics.periods import MONTH_PATTERN, Period
 from app.statistics.schemas import AreaStatistics, CellRead, StatisticsRead, Suppression
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -27,14 +28,15 @@ def _cell(cell: Cell) -> CellRead:
     return CellRead(value=cell.value, suppressed=cell.suppressed)
 
 
-def _csv(table: service.Table) -> str:
+def _csv(table: service.Table, period: Period) -> str:
+    """One row per area; every row names the month end and period, so a saved file says what it counts."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["area", "name", *table.measures])
+    writer.writerow(["area", "name", "as_of", "period", *table.measures])
     for area in table.areas:
         cells = (area.cells[measure] for measure in table.measures)
         values = [SUPPRESSED_MARK if c.suppressed else ("" if c.value is None else c.value) for c in cells]
-        writer.writerow([area.code, area.name, *values])
+        writer.writerow([area.code, area.name, table.window.last.isoformat(), period.value, *values])
     return out.getvalue()
 
 
@@ -56,21 +58,48 @@ def get_statistics(
         str | None, Query(pattern=r"^W06[0-9]{6}$", description="One LA (GSS code); default: every LA.")
     ] = None,
     format: Annotated[Literal["json", "csv"], Query(description="Response format.")] = "json",
+    as_of: Annotated[
+        str | None,
+        Query(
+            pattern=MONTH_PATTERN,
+            description=(
+                "Month (YYYY-MM) whose end the figures are as of; it must have ended, and not be before the "
+                "service's first month. Default: the last month ended before today (UTC)."
+            ),
+        ),
+    ] = None,
+    period: Annotated[
+        Period, Query(description="`cumulative` to the month end, or `month`: what happened in that month.")
+    ] = Period.cumulative,
 ) -> StatisticsRead | Response:
-    """Counts per LA and for Wales, small counts suppressed.
+    """Counts per LA and for Wales as of a month end, small counts suppressed, counts rounded to 5.
 
-    Welsh Government sees every LA; an LA's statistics role sees its own LA (another LA answers 404).
-    Other callers get 403. Every read is audited.
+    Figures never run to today: two reads in the same month give the same figures, so their difference
+    reveals nothing. Welsh Government sees every LA; an LA's statistics role sees its own LA (another LA
+    answers 404). Other callers get 403. A month not ended, or before the service, answers 422. Every read
+    is audited.
     """
     now = clock.now()
-    table = service.statistics_for(session, caller, la=la, pilot_las=settings.pilot_las, now=now)
+    table = service.statistics_for(
+        session,
+        caller,
+        la=la,
+        as_of=as_of,
+        period=period,
+        pilot_las=settings.pilot_las,
+        service_start=settings.legal_window_start,
+        now=now,
+    )
     if format == "csv":
-        return Response(_csv(table), media_type=CSV_MEDIA_TYPE)
+        return Response(_csv(table, period), media_type=CSV_MEDIA_TYPE)
     return StatisticsRead(
-        as_of=now.date(),
+        as_of=table.window.last,
+        period=period,
         generated_at=now,
         measures=table.measures,
-        suppression=Suppression(threshold=service.THRESHOLD, rule=service.SUPPRESSION_RULE),
+        suppression=Suppression(
+            threshold=service.THRESHOLD, rounding=service.ROUNDING_BASE, rule=service.SUPPRESSION_RULE
+        ),
         areas=[
             AreaStatistics(
                 area=area.code,

@@ -6,6 +6,8 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from app.statistics.periods import Period
+
 
 class CellRead(BaseModel):
     value: int | float | None = Field(description="The figure; null when suppressed.")
@@ -19,12 +21,16 @@ class AreaStatistics(BaseModel):
 
 
 class Suppression(BaseModel):
-    threshold: int
+    threshold: int = Field(description="Counts under this are withheld.")
+    rounding: int = Field(description="Every published count is rounded to the nearest multiple of this.")
     rule: str
 
 
 class StatisticsRead(BaseModel):
-    as_of: dt.date
+    as_of: dt.date = Field(description="The month end the figures are as of (the last day counted).")
+    period: Period = Field(
+        description="`cumulative`: everything up to `as_of`; `month`: only what happened in the month of `as_of`."
+    )
     generated_at: dt.datetime
     measures: list[str] = Field(description="Measure names, in column order.")
     suppression: Suppression

@@ -2,7 +2,8 @@
 
 Who may see them: Welsh Government (all LAs and Wales) and an LA caller with the statistics role (its
 own LA and Wales). Suppression is applied to the whole table before a caller's rows are picked, so a
-cell reads the same whoever is allowed to see it.
+cell reads the same whoever is allowed to see it. Figures are as of the end of an ended month
+(`periods.py`): cumulative to it, or the flows of that month; either way they never change during a month.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from app.partners.models import PartnerKind
 from app.security.dependencies import Caller
 from app.security.roles import OfficerRole
 from app.statistics import repository
-from app.statistics.disclosure import THRESHOLD, Cell, Column, protect_counts, protect_statistic
+from app.statistics.disclosure import (
+    ROUNDING_BASE,
+    THRESHOLD,
+    Cell,
+    Column,
+    protect_counts,
+    protect_statistic,
+)
+from app.statistics.periods import Period, Window, reporting_window
 from app.submissions.schemas import EDUCATION_KINDS
 
 WALES = "W92000004"
@@ -30,7 +39,9 @@ MEDIAN_DAYS = "median_days_to_resolution"
 SUPPRESSION_RULE = (
     "Counts under 5 are withheld. For each measure, further LA cells (smallest first) are withheld until "
     "the withheld LA cells number at least two and sum to at least 5; if none is left, the Wales total is "
-    "withheld. A median is withheld when it rests on fewer than 5 cases."
+    "withheld. Every published count is then rounded to the nearest multiple of 5; the Wales total is the "
+    "rounded sum of the true LA counts. A median (days, not rounded) is withheld when it rests on fewer "
+    "than 5 cases."
 )
 _REGISTERS = sorted(kind.value for kind in EDUCATION_KINDS)
 
@@ -44,6 +55,7 @@ class Area:
 
 @dataclass(frozen=True, slots=True)
 class Table:
+    window: Window
     measures: list[str]
     areas: list[Area]  # LAs in code order, then Wales
 
@@ -52,29 +64,26 @@ def _la_names() -> dict[str, str]:
     return {la["gss_code"]: la["name"] for la in wales_reference()["local_authorities"]}
 
 
-def _count_measures(session: Session, today: dt.date) -> dict[str, Mapping[str, int]]:
-    matched = repository.matched_by_register(session)
-    removals = repository.removals_by_ground(session)
-    met, late = repository.removals_on_time(session)
-    overdue = repository.overdue_duties(session, today)
+def _count_measures(session: Session, window: Window) -> dict[str, Mapping[str, int]]:
+    matched = repository.matched_by_register(session, window)
+    removals = repository.removals_by_ground(session, window)
     return {
-        "children_received": repository.children_received(session),
+        "children_received": repository.children_received(session, window),
         **{f"matched_{register}": matched.get(register, {}) for register in _REGISTERS},
-        "candidates": repository.candidates(session),
-        "records_created": repository.records_created(session),
+        "candidates": repository.candidates(session, window),
+        "records_created": repository.records_created(session, window),
         **{f"removals_{ground.value}": removals.get(ground.value, {}) for ground in RemovalGround},
-        "transfers_sent": repository.transfers_sent(session),
-        "transfers_received": repository.transfers_received(session),
-        "deadlines_met": met,
-        # Removed after the due date, or still running past it.
-        "deadlines_missed": {la: late.get(la, 0) + overdue.get(la, 0) for la in late.keys() | overdue.keys()},
+        "transfers_sent": repository.transfers_sent(session, window),
+        "transfers_received": repository.transfers_received(session, window),
+        "deadlines_met": repository.deadlines_met(session, window),
+        "deadlines_missed": repository.deadlines_missed(session, window),
     }
 
 
-def build_table(session: Session, *, today: dt.date, pilot_las: list[str]) -> Table:
+def build_table(session: Session, *, window: Window, pilot_las: list[str]) -> Table:
     """Every measure for every pilot LA (and any other LA holding data) and for Wales, suppressed."""
-    counts = _count_measures(session, today)
-    durations = repository.days_to_resolution(session)
+    counts = _count_measures(session, window)
+    durations = repository.days_to_resolution(session, window)
     las = sorted(set(pilot_las).union(*(by_la.keys() for by_la in counts.values()), durations.keys()))
     columns: dict[str, Column] = {
         measure: protect_counts({la: by_la.get(la, 0) for la in las}) for measure, by_la in counts.items()
@@ -88,7 +97,7 @@ def build_table(session: Session, *, today: dt.date, pilot_las: list[str]) -> Ta
     wales = {measure: column.wales for measure, column in columns.items()}
     wales[MEDIAN_DAYS] = _median([days for values in durations.values() for days in values])
     areas.append(Area(code=WALES, name="Wales", cells=wales))
-    return Table(measures=[*columns, MEDIAN_DAYS], areas=areas)
+    return Table(window=window, measures=[*columns, MEDIAN_DAYS], areas=areas)
 
 
 def _median(days: list[float]) -> Cell:
@@ -110,11 +119,22 @@ def authorise(caller: Caller, la: str | None) -> str | None:
 
 
 def statistics_for(
-    session: Session, caller: Caller, *, la: str | None, pilot_las: list[str], now: dt.datetime
+    session: Session,
+    caller: Caller,
+    *,
+    la: str | None,
+    as_of: str | None,
+    period: Period,
+    pilot_las: list[str],
+    service_start: dt.date,
+    now: dt.datetime,
 ) -> Table:
-    """The table rows this caller may see (one LA or all, plus Wales); the read is audited."""
+    """The table rows this caller may see (one LA or all, plus Wales) for the month `as_of` (YYYY-MM;
+    default the last ended month); the read is audited.
+    """
     wanted = authorise(caller, la)
-    table = build_table(session, today=now.date(), pilot_las=pilot_las)
+    window = reporting_window(as_of, period, today=now.date(), service_start=service_start)
+    table = build_table(session, window=window, pilot_las=pilot_las)
     areas = [area for area in table.areas if wanted is None or area.code in (wanted, WALES)]
     if wanted is not None and len(areas) == 1:
         raise NotFound("No statistics for that area.")
@@ -127,7 +147,15 @@ def statistics_for(
         purpose="pilot_evaluation",
         now=now,
     )
-    return Table(measures=table.measures, areas=areas)
+    return Table(window=window, measures=table.measures, areas=areas)
 
 
-__all__ = ["SUPPRESSION_RULE", "THRESHOLD", "Table", "authorise", "build_table", "statistics_for"]
+__all__ = [
+    "ROUNDING_BASE",
+    "SUPPRESSION_RULE",
+    "THRESHOLD",
+    "Table",
+    "authorise",
+    "build_table",
+    "statistics_for",
+]
