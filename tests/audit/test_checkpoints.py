@@ -26,6 +26,7 @@ from app.partners import service as partners_service
 from app.partners.models import PartnerKind
 from app.partners.schemas import PartnerCreate
 from app.security.service_key import load_or_create_service_signer
+from tests.audit.conftest import write_events
 from tests.cme.conftest import FROZEN_AT, HEALTH_BOARD, KEYS_VALID_FROM, LA_A, LA_B
 from tests.support.clock import FrozenClock
 from tests.support.jws import verify_service_jws
@@ -60,15 +61,6 @@ def _run_day(engine: Engine, settings: Settings, at: dt.datetime) -> int:
     worker = _worker(engine, settings, at)
     worker.tick()
     return worker.run_until_idle()
-
-
-def _write_events(session: Session, count: int) -> None:
-    for n in range(count):
-        audit.record(
-            session, actor=None, action="cme.record.read", object_type="cme_record", object_ids=[f"id-{n}"],
-            now=FROZEN_AT,
-        )  # fmt: skip
-        session.commit()
 
 
 def _stored(session: Session) -> list[AuditCheckpoint]:
@@ -110,7 +102,7 @@ class TestOncePerDay:
             taken, created = checkpoints.take_daily_checkpoint(first, signer, now=FROZEN_AT)
             jws = taken.jws
         assert created
-        _write_events(session, 2)
+        write_events(session, 2, at=FROZEN_AT)
         with factory.begin() as second:
             again, created = checkpoints.take_daily_checkpoint(second, signer, now=FROZEN_AT.replace(hour=23))
             assert (created, again.jws, again.seq) == (False, jws, 0)
@@ -166,7 +158,7 @@ class TestSignedHead:
     def test_the_stored_jws_verifies_with_the_service_jwks_and_names_the_chain_head(
         self, session: Session, engine: Engine, settings: Settings, client: TestClient
     ) -> None:
-        _write_events(session, 3)
+        write_events(session, 3, at=FROZEN_AT)
         _run_day(engine, settings, FROZEN_AT)
         (row,) = _stored(session)
         head = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
@@ -178,7 +170,7 @@ class TestSignedHead:
     def test_the_stored_checkpoint_catches_deleted_newest_events(
         self, session: Session, engine: Engine, settings: Settings, superuser: Session
     ) -> None:
-        _write_events(session, 3)
+        write_events(session, 3, at=FROZEN_AT)
         _run_day(engine, settings, FROZEN_AT)
         (row,) = _stored(session)
         superuser.execute(text("DELETE FROM audit_event WHERE seq >= 2"))

@@ -14,10 +14,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.audit import checkpoints
-from app.audit import service as audit
 from app.cli import main
 from app.core.config import get_settings
 from app.security.service_key import ServiceSigner, load_or_create_service_signer
+from tests.audit.conftest import write_events
 from tests.cme.conftest import FROZEN_AT
 
 
@@ -37,15 +37,6 @@ def cli_settings(
     get_settings.cache_clear()
 
 
-def _events(session: Session, count: int) -> None:
-    for n in range(count):
-        audit.record(
-            session, actor=None, action="cme.record.read", object_type="cme_record", object_ids=[f"id-{n}"],
-            now=FROZEN_AT,
-        )  # fmt: skip
-        session.commit()
-
-
 def _checkpoint(session: Session, signer: ServiceSigner, directory: Path) -> Path:
     row, _ = checkpoints.take_daily_checkpoint(session, signer, now=FROZEN_AT)
     session.commit()
@@ -63,7 +54,7 @@ def test_an_untouched_chain_agrees_with_its_checkpoints(
     session: Session, key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     signer = load_or_create_service_signer(key_file)
-    _events(session, 3)
+    write_events(session, 3, at=FROZEN_AT)
     _checkpoint(session, signer, tmp_path)
     status, report = _verify(capsys, "--checkpoint-dir", str(tmp_path))
     assert status == 0
@@ -75,7 +66,7 @@ def test_deleted_newest_events_are_caught_by_the_checkpoint_not_by_the_chain(
     session: Session, key_file: Path, tmp_path: Path, superuser: Session, capsys: pytest.CaptureFixture[str]
 ) -> None:
     signer = load_or_create_service_signer(key_file)
-    _events(session, 3)
+    write_events(session, 3, at=FROZEN_AT)
     path = _checkpoint(session, signer, tmp_path)
     superuser.execute(text("DELETE FROM audit_event WHERE seq >= 2"))
     superuser.commit()
@@ -90,7 +81,7 @@ def test_a_checkpoint_not_signed_by_the_service_proves_nothing(
     session: Session, key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     load_or_create_service_signer(key_file)
-    _events(session, 2)
+    write_events(session, 2, at=FROZEN_AT)
     forged = _checkpoint(session, ServiceSigner(ec.generate_private_key(ec.SECP256R1())), tmp_path)
     status, report = _verify(capsys, "--checkpoint", str(forged))
     assert status == 1
@@ -104,7 +95,7 @@ def test_an_auditor_verifies_with_the_published_keys(
 ) -> None:
     """Without the deployment's key file: the JWKS as /.well-known/jwks.json publishes it."""
     signer = load_or_create_service_signer(key_file)
-    _events(session, 2)
+    write_events(session, 2, at=FROZEN_AT)
     path = _checkpoint(session, signer, tmp_path)
     published = tmp_path / "jwks.json"
     published.write_text(json.dumps(signer.jwks()))
