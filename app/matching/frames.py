@@ -214,7 +214,7 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
     """Raw columns -> the canonical matching columns (see docs/decisions/0002-matching.md)."""
     s = pl.String()
     folded = {
-        name: _map_unique(raw[name], normalise.fold, s)
+        name: _map_unique(raw[name], normalise.person_name, s)
         for name in (
             "given_name",
             "middle_names",

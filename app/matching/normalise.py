@@ -44,6 +44,23 @@ def fold(value: str | None) -> str | None:
     return text or None
 
 
+# What systems write where a name is not known (unnamed newborns, data entry that had to fill the field):
+# not a name, so not evidence. Two unrelated children both "Unknown" or "Baby" would otherwise agree on it.
+_PLACEHOLDER_NAMES = frozenset(
+    {
+        "unknown", "not known", "notknown", "nk", "n k", "unnamed", "no name", "noname", "not stated",
+        "not given", "not recorded", "baby", "infant", "infant of", "baby of", "twin", "twin one", "twin two",
+        "twin a", "twin b", "test", "none", "null", "nil", "na", "n a", "tbc", "tba", "x", "xx", "xxx",
+    }
+)  # fmt: skip
+
+
+def person_name(value: str | None) -> str | None:
+    """`fold` for a name field, with placeholders ("Unknown", "Baby", "Twin 1", "N/A") read as missing."""
+    folded = fold(value)
+    return None if folded in _PLACEHOLDER_NAMES else folded
+
+
 def tokens(value: str | None) -> list[str]:
     folded = fold(value)
     return folded.split(" ") if folded else []

@@ -83,12 +83,12 @@ def canonical_record(record: Mapping[str, Any]) -> Canonical:
     """A submission-shaped record -> the canonical frame's columns for it, as `records_to_frame` builds them."""
     address = record.get("address") or {}
     former = record.get("former_names") or []
-    given = normalise.fold(record.get("given_name"))
-    family = normalise.fold(record.get("family_name"))
-    pref_family = normalise.fold(record.get("preferred_family_name"))
+    given = normalise.person_name(record.get("given_name"))
+    family = normalise.person_name(record.get("family_name"))
+    pref_family = normalise.person_name(record.get("preferred_family_name"))
     given_tokens = _tokens(given)
-    middle_tokens = _tokens(normalise.fold(record.get("middle_names")))
-    pref_tokens = _tokens(normalise.fold(record.get("preferred_given_name")))
+    middle_tokens = _tokens(normalise.person_name(record.get("middle_names")))
+    pref_tokens = _tokens(normalise.person_name(record.get("preferred_given_name")))
     former_given = [
         token
         for name in _newline_split([f.get("given_name") or "" for f in former])

@@ -146,6 +146,14 @@ class TestTraps:
         assert out.select("outcome", "education_id").row(0) == ("matched", 101)
         assert out.select("outcome", "reason").row(1) == ("unmatched", "candidate_taken")
 
+    def test_placeholder_names_are_no_evidence(self) -> None:
+        """Two different children written "Unknown" (a system that had to fill the field): the placeholder
+        agreeing says nothing, so surname and birth date alone, at different addresses, are no match."""
+        health = [child("Unknown", "Morgan", "2013-03-03")]
+        education = [child("Unknown", "Morgan", "2013-03-03", postcode="SA1 1AA", line="1 Ffordd Arall")]
+        row = outcome_of(health, education).row(0, named=True)
+        assert row["outcome"] == "unmatched", explain(row)
+
     def test_one_education_record_cannot_absorb_two_children(self) -> None:
         other = child(
             "Dafydd", "Pritchard", "2014-03-02", postcode="SA1 6PL", line="9 Maes y Coed", middle_names="Ifan"

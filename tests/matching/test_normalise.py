@@ -38,6 +38,14 @@ class TestFold:
         the Latin letter; a name written in another script is transliterated, not dropped."""
         assert normalise.fold(raw) == folded
 
+    @pytest.mark.parametrize("raw", ["Unknown", "NOT KNOWN", "N/K", "Baby", "Twin 1", "n/a", "XXX"])
+    def test_placeholders_are_not_names(self, raw: str) -> None:
+        assert normalise.person_name(raw) is None
+        assert normalise.fold(raw) is not None  # an address line may say anything
+
+    def test_a_real_name_stays(self) -> None:
+        assert normalise.person_name("Nia") == "nia"
+
     def test_empty_is_none(self) -> None:
         assert normalise.fold(" - ") is None
         assert normalise.fold(None) is None
