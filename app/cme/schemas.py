@@ -18,10 +18,8 @@ from app.cme.domain import (
     TransferStatus,
 )
 from app.cme.removal import Confidence, RemovalAction, RemovalGround
+from app.core.text import LongText, ShortText, Text
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
 # Shape only (one @, a dot in the domain): deliverability is not ours to judge.
 Email = Annotated[

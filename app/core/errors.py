@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.logging import request_id_var
+from app.core.text import CONTROL_PATTERNS
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "urn:cme-hub:problem:"
@@ -154,11 +155,16 @@ def _loc_to_item(loc: tuple[int | str, ...], error_type: str, message: str) -> P
     return ProblemItem(field=".".join(str(p) for p in parts) or None, code=error_type, message=message)
 
 
+def _code_and_message(err: Mapping[str, Any]) -> tuple[str, str]:
+    """A control character in a text field is reported as such, not as a mismatch of a regular expression."""
+    if err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") in CONTROL_PATTERNS:
+        return "control_character", "Must not contain control characters (such as NUL)."
+    return str(err["type"]), str(err["msg"])
+
+
 def validation_items(errors: Sequence[Mapping[str, Any]], *, skip_prefix: int = 0) -> list[ProblemItem]:
     """Problem items from pydantic errors. `skip_prefix` drops leading location parts (a union tag)."""
-    return [
-        _loc_to_item(tuple(err["loc"][skip_prefix:]), str(err["type"]), str(err["msg"])) for err in errors
-    ]
+    return [_loc_to_item(tuple(err["loc"][skip_prefix:]), *_code_and_message(err)) for err in errors]
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -25,8 +25,11 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
+from app.core.text import NO_CONTROL_PATTERN, ShortText, Text
+
+NhsNumberText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=12, pattern=NO_CONTROL_PATTERN)
+]
 
 
 class SubmissionKind(StrEnum):
@@ -69,7 +72,7 @@ class _ChildRecord(InboundModel):
     former_names: list[FormerName] = Field(default_factory=list, max_length=10)
     date_of_birth: dt.date | None = None
     address: Address | None = None
-    nhs_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)] | None = Field(
+    nhs_number: NhsNumberText | None = Field(
         default=None,
         description="Only accepted where the deployment has switched NHS numbers on (CME_NHS_NUMBER_ENABLED). "
         "Not a Schedule 2 item; validated with its modulus-11 check.",
@@ -212,7 +215,7 @@ class HealthRecordItem(TypedDict):
     address: NotRequired[AddressItem | None]
     nhs_number: NotRequired[
         Annotated[
-            Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)] | None,
+            NhsNumberText | None,
             AfterValidator(_nhs_number_switched_on),
         ]
     ]

@@ -181,6 +181,19 @@ class TestConfirm:
         )  # fmt: skip
         assert resolved.status_code == 200, resolved.text
 
+    def test_a_basis_with_a_control_character_is_refused_and_line_breaks_are_kept(
+        self, session: Session, client: TestClient, headers: Headers
+    ) -> None:
+        (candidate_id,) = open_candidates(session, LA_A, [child()])
+        url = f"/v1/cme/candidates/{candidate_id}/confirm"
+        refused = client.post(url, json={**CONFIRM, "basis": "Visited\u0000 twice."}, headers=headers())
+        assert refused.status_code == 422, refused.text
+        (error,) = refused.json()["errors"]
+        assert (error["field"], error["code"]) == ("basis", "control_character")
+        basis = "Visited twice.\nNo school place since September."
+        response = client.post(url, json={**CONFIRM, "basis": basis}, headers=headers())
+        assert response.status_code == 201, response.text
+
     def test_data_protection_officer_may_read_but_not_decide(
         self, session: Session, client: TestClient, headers: Headers
     ) -> None:

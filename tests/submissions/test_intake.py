@@ -232,6 +232,30 @@ class TestStructuralErrors:
         assert {"record_index": 2, "field": "date_of_birth"}.items() <= problem["errors"][0].items()
         assert count(session, Submission) == 0 and count(session, HealthChild) == 0
 
+    def test_control_characters_are_refused_by_record_and_field(
+        self, client: TestClient, session: Session, health_board: TestPartner, pilot_la: TestPartner
+    ) -> None:
+        """PostgreSQL cannot store a NUL: without this check the whole batch failed at COPY with a 500."""
+        records = [
+            child(),
+            child(given_name="Si\u0000ân"),
+            child(address={"lines": ["1 Stryd\nFawr"], "postcode": "LL77 7AA"}),
+            child(family_name="Jones\u007f"),
+        ]
+        response = send(client, health_board, payload(health_board.id, records))
+        assert response.status_code == 422, response.text
+        errors = [(e["record_index"], e["field"], e["code"]) for e in response.json()["errors"]]
+        assert errors == [
+            (1, "given_name", "control_character"),
+            (2, "address.lines.0", "control_character"),
+            (3, "family_name", "control_character"),
+        ]
+        assert "control characters" in response.json()["errors"][0]["message"]
+        assert count(session, Submission) == 0 and count(session, HealthChild) == 0
+        # Letters from any script, and invisible format characters, are not control characters.
+        fine = send(client, health_board, payload(health_board.id, [child(given_name="Олександр\u200b")]))
+        assert fine.status_code == 201, fine.text
+
     def test_unknown_field_is_refused_not_dropped(
         self, client: TestClient, session: Session, health_board: TestPartner, pilot_la: TestPartner
     ) -> None:
