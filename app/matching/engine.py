@@ -29,6 +29,7 @@ from app.matching.score import SLIP_RARITY, TermFrequencies, score, weight_for_p
 
 REF_ROW = "ref_row"
 _GIVEN_DIFFERENT = level_code("given", "different")
+_NHS_DIFFERENT = level_code("nhs", "disagree")
 # Two records on the same side are only taken as one child when the identity fields themselves agree:
 # household fields (surname, address) are what siblings and twins share, and twins' names are often one
 # letter apart (Mali/Mari, Siôn/Siân), so a near-miss given name is not enough.
@@ -411,6 +412,7 @@ def _outcomes(
         & ~pl.col("named_by_same_child").fill_null(False)
         & pl.lit(model.given_different_caps_at_possible)
     )
+    nhs_differs = (pl.col("nhs") == _NHS_DIFFERENT) & pl.lit(model.nhs_different_caps_at_possible)
     close = (pl.col("runner_up_weight") >= pl.col("match_weight") - t.margin_bits).fill_null(False)
     eligible = assigned & (p >= t.possible)
     reason = (
@@ -419,6 +421,7 @@ def _outcomes(
         .when(~eligible).then(pl.lit("below_threshold"))
         .when(p < t.matched).then(pl.lit("below_match_threshold"))
         .when(given_differs).then(pl.lit("given_names_differ"))
+        .when(nhs_differs).then(pl.lit("nhs_numbers_differ"))
         .when(close).then(pl.lit("close_runner_up"))
     )  # fmt: skip
     outcome = (

@@ -121,7 +121,7 @@ class MatchModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: str = "defaults-3"
+    version: str = "defaults-4"
     fields: dict[str, FieldParams] = Field(
         default_factory=lambda: {f: FieldParams(m=_DEFAULT_M[f], u=_DEFAULT_U[f]) for f in FIELDS}
     )
@@ -158,6 +158,12 @@ class MatchModel(BaseModel):
         True,
         description="A pair whose given names differ outright (not equivalent, not moved, not similar) is never "
         "'matched' automatically: that is exactly what twins and siblings look like.",
+    )
+    nhs_different_caps_at_possible: bool = Field(
+        True,
+        description="A pair whose NHS numbers are both valid and differ is never 'matched' automatically, "
+        "however well the rest agrees: one of two identifiers is wrong, or these are two children, and an "
+        "officer should say which.",
     )
     thresholds: Thresholds = Field(default_factory=Thresholds)
     blocking: Blocking = Field(default_factory=Blocking)

@@ -237,14 +237,17 @@ class Candidate:
 
 
 _GIVEN_DIFFERENT = level_code("given", "different")
+_NHS_DIFFERENT = level_code("nhs", "disagree")
 
 
 def threshold_outcome(pair: Mapping[str, Any], model: MatchModel) -> str:
     """What the thresholds alone say of one pair, without the batch's one-to-one and margin rules (a query
-    has no other side to compete with); given names that differ outright still cap it at 'possible'."""
+    has no other side to compete with); given names that differ outright, or two valid NHS numbers that
+    differ, still cap it at 'possible'."""
     probability, thresholds = pair["match_probability"], model.thresholds
     given_differs = model.given_different_caps_at_possible and pair["given"] == _GIVEN_DIFFERENT
-    if probability >= thresholds.matched and not given_differs:
+    nhs_differs = model.nhs_different_caps_at_possible and pair["nhs"] == _NHS_DIFFERENT
+    if probability >= thresholds.matched and not given_differs and not nhs_differs:
         return "matched"
     return "possible" if probability >= thresholds.possible else "unmatched"
 

@@ -14,6 +14,7 @@ from app.matching.blocking import ROW
 from app.matching.engine import OUTPUT_SCHEMA, REF_ROW, explain, link, score_pairs
 from app.matching.frames import records_to_frame
 from app.matching.params import DEFAULT_MODEL, level_code
+from app.matching.realtime import threshold_outcome
 from app.matching.score import TermFrequencies
 from app.synthetic.population import PopulationConfig, generate
 from tests.matching.helpers import child, frames
@@ -172,6 +173,48 @@ class TestTraps:
         out = outcome_of([child("Dafydd", "Pritchard", "2014-03-02")], [TRUE, TRUE])
         assert out["outcome"][0] == "matched"
         assert out["education_id"][0] in (101, 102)
+
+
+class TestNhsNumber:
+    """Where a deployment has switched NHS numbers on: strong evidence, not blind truth."""
+
+    NHS, OTHER_NHS = "9434765919", "9434765870"  # both with a valid check digit
+
+    def test_an_agreeing_nhs_number_alone_does_not_make_a_match(self) -> None:
+        health = child(
+            "Ffion", "Jones", "2012-05-01", postcode="SA1 1AA", line="3 Stryd Fawr", nhs_number=self.NHS
+        )
+        record = child(
+            "Dylan", "Pritchard", "2015-09-23", postcode="LL55 4RD", line="9 Ffordd Las", nhs_number=self.NHS
+        )
+        row = outcome_of([health], [record]).row(0, named=True)
+        assert row["level_nhs"] == level_code("nhs", "agree")
+        assert row["outcome"] == "unmatched", explain(row)
+
+    def test_an_agreeing_nhs_number_finds_and_carries_a_pair_the_rest_cannot(self) -> None:
+        """Same name, birth date a year and a month out, another area: not even a candidate without the
+        number; with it, matched."""
+        health = child("Ffion", "Rhydderch", "2012-05-01", postcode="SA1 1AA", line="3 Stryd Fawr")
+        record = child("Ffion", "Rhydderch", "2013-06-01", postcode="LL55 4RD", line="9 Ffordd Las")
+        assert outcome_of([health], [record]).row(0, named=True)["outcome"] == "unmatched"
+        with_numbers = outcome_of([{**health, "nhs_number": self.NHS}], [{**record, "nhs_number": self.NHS}])
+        assert with_numbers.select("outcome", "education_id").row(0) == ("matched", 101)
+
+    def test_two_valid_nhs_numbers_that_differ_go_to_review_however_well_the_rest_agrees(self) -> None:
+        row = outcome_of([{**TRUE, "nhs_number": self.NHS}], [{**TRUE, "nhs_number": self.OTHER_NHS}]).row(
+            0, named=True
+        )
+        assert (row["outcome"], row["education_id"], row["reason"]) == ("possible", 101, "nhs_numbers_differ")
+        assert row["match_probability"] >= DEFAULT_MODEL.thresholds.matched  # the rest alone would match
+
+    def test_the_real_time_answer_applies_the_same_cap(self) -> None:
+        pair = {
+            "match_probability": 0.999,
+            "given": level_code("given", "exact"),
+            "nhs": level_code("nhs", "disagree"),
+        }
+        assert threshold_outcome(pair, DEFAULT_MODEL) == "possible"
+        assert threshold_outcome({**pair, "nhs": level_code("nhs", "agree")}, DEFAULT_MODEL) == "matched"
 
 
 class TestOutput:

@@ -139,7 +139,7 @@ class TestHealthListRun:
         }
         assert by_index[1].education_la == OTHER_PILOT_LA
         assert by_index[0].register == "school_roll"
-        assert by_index[0].model_version == "defaults-3"
+        assert by_index[0].model_version == "defaults-4"
         assert levels(by_index[0].evidence)["dob"] == "exact"
         assert levels(by_index[3].evidence)["given"] == "different"
         assert by_index[3].review_status == "pending"
