@@ -128,7 +128,7 @@ def parse_compact(data: bytes, *, typ: str) -> CompactJws:
         raise Unauthorized("not a compact JWS (two dots expected)")
     try:
         header = json.loads(_b64url_decode_strict(data, 0, header_end, "header"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nesting deeper than Python's recursion limit: not a header
         raise Unauthorized("header is not JSON") from exc
     check_header(header, typ=typ)
     # A third dot would sit inside the payload segment, where the strict decoder refuses it.

@@ -64,7 +64,7 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float:
 def _unverified_claims(payload: bytes) -> dict[str, Any]:
     try:
         claims = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # as in `jose_adapter.parse_compact`
         raise Unauthorized("claims are not JSON") from exc
     if not isinstance(claims, dict):
         raise Unauthorized("claims are not a JSON object")

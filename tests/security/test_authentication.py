@@ -20,6 +20,7 @@ from app.jobs.worker import Worker
 from app.main import create_app
 from app.partners import service as partners_service
 from app.partners.models import PartnerKey, PartnerKind, PartnerStatus
+from app.security.jose_adapter import b64url_encode
 from app.security.models import SeenJti
 from tests.security.conftest import FAILS_AFTER_AUTH, WHOAMI, add_test_routes
 from tests.support.clock import FrozenClock
@@ -261,6 +262,15 @@ class TestTimeWindow:
 
 
 class TestClaimsAndHeader:
+    def test_a_header_nested_deeper_than_the_parser_goes_is_a_401_not_a_500(
+        self, client: TestClient, refusals: pytest.LogCaptureFixture
+    ) -> None:
+        """Before any key is looked up: 1,500 nested arrays fit in the 4 KiB header segment and exceed
+        Python's recursion limit in the JSON decoder, which raised RecursionError (a 500)."""
+        deep = b'{"alg":"ES256","typ":"x","kid":"k","a":' + b"[" * 1500 + b"]" * 1500 + b"}"
+        token = ".".join(b64url_encode(part) for part in (deep, b"{}", b"x" * 64))
+        assert_refused(get_whoami(client, token), refusals, "header is not JSON")
+
     def test_wrong_audience(
         self, client: TestClient, la: TestPartner, refusals: pytest.LogCaptureFixture
     ) -> None:
