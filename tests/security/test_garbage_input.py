@@ -1,0 +1,107 @@
+"""Garbage at every door: whatever bytes arrive, the answer is a 4xx problem, never a 500.
+
+Seeded and deterministic: the same few hundred inputs on every run. Each is built to reach a different
+parser first: the bearer token (header, claims, signature segments), the submission envelope (a compact
+JWS) and its payload, and the JSON bodies of the LA APIs.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.partners.models import PartnerKind
+from app.security.jose_adapter import b64url_encode
+from app.security.jws import SUBMISSION_TYP
+from app.security.tokens import TOKEN_TYP
+from tests.support.partners import TestPartner, create_partner
+from tests.support.tokens import auth_header
+
+SEED = 20261126
+CASES = 60
+
+
+@pytest.fixture
+def la(session: Session) -> TestPartner:
+    return create_partner(session, "W06000001", PartnerKind.local_authority)
+
+
+def _junk_json(rng: random.Random, depth: int = 0) -> object:
+    pick = rng.randrange(9 if depth < 4 else 5)
+    atoms: list[object] = [
+        None,
+        True,
+        rng.randint(-(2**70), 2**70),
+        rng.random() * 1e308,
+        "\u0000\u202e\ud7ff",
+    ]
+    if pick < 5:
+        return atoms[pick]
+    if pick < 7:
+        return [_junk_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {rng.choice(["alg", "kid", "typ", "crit", "records", "given_name", "x"]): _junk_json(rng, depth + 1)
+            for _ in range(rng.randrange(4))}  # fmt: skip
+
+
+def _junk_bytes(rng: random.Random) -> bytes:
+    kind = rng.randrange(4)
+    if kind == 0:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+    if kind == 1:
+        return json.dumps(_junk_json(rng)).encode()
+    if kind == 2:
+        return b"[" * rng.randrange(900, 3000) + b"]" * rng.randrange(0, 3000)
+    return "\ufeff{\u00e9}\ud800".encode("utf-8", "surrogatepass")
+
+
+def _tokens(rng: random.Random, typ: str, kid: str) -> Iterator[str]:
+    for _ in range(CASES):
+        segments = [b64url_encode(_junk_bytes(rng)) for _ in range(3)]
+        if rng.random() < 0.5:  # a header that passes, so the claims, key and signature checks are reached
+            header = {
+                "alg": "ES256",
+                "typ": typ,
+                "kid": kid if rng.random() < 0.7 else "k" * rng.randrange(1, 140),
+            }
+            segments[0] = b64url_encode(json.dumps(header).encode())
+        yield ".".join(segments[: rng.randrange(1, 4)] if rng.random() < 0.2 else segments)
+
+
+def _assert_problem(response: object) -> None:
+    status = response.status_code  # type: ignore[attr-defined]
+    assert 400 <= status < 500, (status, response.text[:200])  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+
+
+def test_garbage_bearer_tokens(client: TestClient, la: TestPartner) -> None:
+    rng = random.Random(SEED)
+    for token in _tokens(rng, TOKEN_TYP, la.key.kid):
+        _assert_problem(client.get("/v1/cme/records", headers={"Authorization": f"Bearer {token}"}))
+
+
+def test_garbage_submission_envelopes(client: TestClient, la: TestPartner) -> None:
+    rng = random.Random(SEED + 1)
+    headers = {**auth_header(la.key, la.id), "Content-Type": "application/jose"}
+    for envelope in _tokens(rng, SUBMISSION_TYP, la.key.kid):
+        body = _junk_bytes(rng) if rng.random() < 0.3 else envelope.encode()
+        _assert_problem(client.post("/v1/submissions", content=body, headers=headers))
+
+
+def test_garbage_json_bodies(client: TestClient, la: TestPartner) -> None:
+    rng = random.Random(SEED + 2)
+    officer = {"officer": {"id": "officer-1", "role": "case_officer"}}
+    for _ in range(CASES):
+        headers = {**auth_header(la.key, la.id, claims=officer), "Content-Type": "application/json"}
+        path = rng.choice(
+            [
+                "/v1/match",
+                "/v1/cme/subject-access-requests",
+                "/v1/matching/reviews/00000000-0000-0000-0000-000000000000/decision",
+            ]
+        )
+        _assert_problem(client.post(path, content=_junk_bytes(rng), headers=headers))
