@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from app.core.config import get_settings
-from app.core.db import make_engine
+from app.core.db import made_on, make_engine
 from app.core.models_registry import metadata
 
 config = context.config
@@ -26,6 +26,7 @@ def _configure(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         compare_type=True,
+        include_object=made_on(connection.dialect.name),
         # SQLite cannot ALTER most things; batch mode rebuilds tables there.
         render_as_batch=connection.dialect.name == "sqlite",
     )

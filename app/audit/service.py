@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from psycopg import sql as psql
 from psycopg.types.json import Jsonb
-from sqlalchemy import Text, cast, event, insert, or_, select
+from sqlalchemy import Select, Text, cast, event, insert, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -351,17 +352,24 @@ def verify_chain(session: Session) -> ChainVerification:
 def events_naming(session: Session, object_ids: Sequence[str]) -> Sequence[AuditEvent]:
     """Every event whose `object_ids` holds one of `object_ids`, oldest first: an access log.
 
-    Matches the quoted id inside the JSON text, which works on both dialects; ids are UUIDs, so they
-    contain no LIKE wildcards. A full scan: fine for subject-access requests, which are rare.
+    On PostgreSQL, JSONB containment, which the GIN index on `object_ids` answers without reading the
+    whole log. On SQLite (the embedded default, small by nature) the quoted id is matched inside the JSON
+    text; ids are UUIDs, so they contain no LIKE wildcards.
     """
     if not object_ids:
         return []
-    as_text = cast(AuditEvent.object_ids, Text)
-    return session.scalars(
-        select(AuditEvent)
-        .where(or_(*(as_text.like(f'%"{object_id}"%') for object_id in object_ids)))
-        .order_by(AuditEvent.seq)
-    ).all()
+    return session.scalars(events_naming_statement(session, object_ids)).all()
+
+
+def events_naming_statement(session: Session, object_ids: Sequence[str]) -> Select[AuditEvent]:
+    """The select of `events_naming` for this session's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        held = type_coerce(AuditEvent.object_ids, JSONB)
+        names = [held.contains([object_id]) for object_id in object_ids]
+    else:
+        as_text = cast(AuditEvent.object_ids, Text)
+        names = [as_text.like(f'%"{object_id}"%') for object_id in object_ids]
+    return select(AuditEvent).where(or_(*names)).order_by(AuditEvent.seq)
 
 
 CHECKPOINT_TYP = "cme-audit-checkpoint+jws"

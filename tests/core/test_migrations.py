@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from app.core.db import make_engine
+from app.core.db import made_on, make_engine
 from app.core.migrate import alembic_config, downgrade, upgrade
 from app.core.models_registry import metadata
 from tests.conftest import ADMIN_DSN, _admin_execute
@@ -32,7 +32,9 @@ def _schema_diff(url: str) -> list[object]:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": made_on(conn.dialect.name)}
+            )
             return list(compare_metadata(context, metadata))
     finally:
         engine.dispose()
