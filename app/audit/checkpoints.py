@@ -163,12 +163,10 @@ class CheckpointSignatureInvalid(ProblemError):
     status, slug, title = 422, "checkpoint-signature-invalid", "The checkpoint is not signed by the service"
 
 
-def verify_checkpoint(
-    session: Session, jws: str, jwks: Mapping[str, Any]
-) -> tuple[int, audit.ChainVerification]:
-    """The chain checked against one checkpoint: its signature first, by a key of `jwks` (the service's
-    published keys, as the holder of the checkpoint has them), then the event it names; returns the
-    checkpoint's seq and the verification. A checkpoint that is not the service's proves nothing: raised."""
+def signed_head(jws: str, jwks: Mapping[str, Any]) -> tuple[int, str]:
+    """The (seq, hash) a checkpoint names, once its signature is checked by a key of `jwks` (the service's
+    published keys, as the holder of the checkpoint has them). A checkpoint that is not the service's
+    proves nothing: `CheckpointSignatureInvalid`."""
     try:
         parsed = parse_compact(jws.strip().encode("ascii"), typ=audit.CHECKPOINT_TYP)
         key = next(k for k in jwks.get("keys", []) if k.get("kid") == parsed.kid)
@@ -176,10 +174,9 @@ def verify_checkpoint(
             parsed, key, KeyAlg.ES256, partner_id=SERVICE_KEY_OWNER, jwk_thumbprint=thumbprint(key)
         )
         claims = json.loads(parsed.payload())
-        seq, head = int(claims["seq"]), str(claims["hash"])
+        return int(claims["seq"]), str(claims["hash"])
     except (ProblemError, StopIteration, UnicodeError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointSignatureInvalid(f"{type(exc).__name__}: the checkpoint does not verify") from exc
-    return seq, audit.verify_against_checkpoint(session, seq=seq, hash=head)
 
 
 # --- Reading -------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_an_untouched_chain_agrees_with_its_checkpoints(
     _checkpoint(session, signer, tmp_path)
     status, report = _verify(capsys, "--checkpoint-dir", str(tmp_path))
     assert status == 0
-    assert report["chain"] == {"ok": True, "checked": 3, "first_bad_seq": None}
+    assert report["chain"] == {"ok": True, "from_seq": 1, "checked": 3, "first_bad_seq": None}
     assert [(c["seq"], c["ok"]) for c in report["checkpoints"]] == [(3, True)]
 
 
@@ -105,3 +105,25 @@ def test_an_auditor_verifies_with_the_published_keys(
     assert main(["audit", "verify"]) == 1  # no key file and no --jwks: a clear error, not a new key
     assert json.loads(capsys.readouterr().err)["error"] == "service-key-missing"
     assert not key_file.exists()
+
+
+def test_from_a_trusted_checkpoint_only_the_events_after_it_are_recomputed(
+    session: Session, key_file: Path, tmp_path: Path, superuser: Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signer = load_or_create_service_signer(key_file)
+    write_events(session, 3, at=FROZEN_AT)
+    first = _checkpoint(session, signer, tmp_path)
+    write_events(session, 2, at=FROZEN_AT)
+    status, report = _verify(capsys, "--from-checkpoint", str(first))
+    assert status == 0
+    assert report["chain"] == {"ok": True, "from_seq": 4, "checked": 2, "first_bad_seq": None}
+    # An edit after the checkpoint is found; one before it is the earlier verification's business, but
+    # the checkpoint's own event must still hold its hash.
+    superuser.execute(text("UPDATE audit_event SET action = 'cme.record.correct' WHERE seq = 5"))
+    superuser.commit()
+    status, report = _verify(capsys, "--from-checkpoint", str(first))
+    assert (status, report["chain"]["first_bad_seq"]) == (1, 5)
+    superuser.execute(text("UPDATE audit_event SET hash = repeat('0', 64) WHERE seq = 3"))
+    superuser.commit()
+    status, report = _verify(capsys, "--from-checkpoint", str(first))
+    assert (status, report["chain"]["first_bad_seq"], report["chain"]["checked"]) == (1, 3, 0)
