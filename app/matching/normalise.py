@@ -46,11 +46,12 @@ def fold(value: str | None) -> str | None:
 
 # What systems write where a name is not known (unnamed newborns, data entry that had to fill the field):
 # not a name, so not evidence. Two unrelated children both "Unknown" or "Baby" would otherwise agree on it.
+# Strings that are also real names stay out ("Na" is a Korean surname, "Nil" a Turkish given name).
 _PLACEHOLDER_NAMES = frozenset(
     {
         "unknown", "not known", "notknown", "nk", "n k", "unnamed", "no name", "noname", "not stated",
         "not given", "not recorded", "baby", "infant", "infant of", "baby of", "twin", "twin one", "twin two",
-        "twin a", "twin b", "test", "none", "null", "nil", "na", "n a", "tbc", "tba", "x", "xx", "xxx",
+        "twin a", "twin b", "test", "none", "null", "n a", "tbc", "tba", "x", "xx", "xxx",
     }
 )  # fmt: skip
 

@@ -43,8 +43,9 @@ class TestFold:
         assert normalise.person_name(raw) is None
         assert normalise.fold(raw) is not None  # an address line may say anything
 
-    def test_a_real_name_stays(self) -> None:
-        assert normalise.person_name("Nia") == "nia"
+    @pytest.mark.parametrize(("raw", "folded"), [("Nia", "nia"), ("Na", "na"), ("Nil", "nil")])
+    def test_a_real_name_stays(self, raw: str, folded: str) -> None:
+        assert normalise.person_name(raw) == folded
 
     def test_empty_is_none(self) -> None:
         assert normalise.fold(" - ") is None
