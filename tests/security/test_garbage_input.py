@@ -93,18 +93,34 @@ def test_garbage_submission_envelopes(client: TestClient, la: TestPartner) -> No
 
 
 def test_garbage_json_bodies(client: TestClient, la: TestPartner) -> None:
+    """Every write of the LA APIs (the ids name nothing: a body that parsed would meet a 404)."""
     rng = random.Random(SEED + 2)
-    officer = {"officer": {"id": "officer-1", "role": "case_officer"}}
-    for _ in range(CASES):
-        headers = {**auth_header(la.key, la.id, claims=officer), "Content-Type": "application/json"}
-        path = rng.choice(
-            [
-                "/v1/match",
-                "/v1/cme/subject-access-requests",
-                "/v1/matching/reviews/00000000-0000-0000-0000-000000000000/decision",
-            ]
-        )
-        _assert_problem(client.post(path, content=_junk_bytes(rng), headers=headers))
+    nobody = "00000000-0000-0000-0000-000000000000"
+    writes = [
+        ("POST", "/v1/match"),
+        ("POST", "/v1/cme/subject-access-requests"),
+        ("POST", f"/v1/cme/subject-access-requests/{nobody}/answer"),
+        ("POST", f"/v1/cme/subject-access-requests/{nobody}/extension"),
+        ("POST", f"/v1/matching/reviews/{nobody}/decision"),
+        ("POST", f"/v1/cme/candidates/{nobody}/confirm"),
+        ("POST", f"/v1/cme/candidates/{nobody}/resolve"),
+        ("POST", f"/v1/cme/candidates/{nobody}/erasure"),
+        ("PATCH", f"/v1/cme/records/{nobody}"),
+        ("POST", f"/v1/cme/records/{nobody}/removal-events"),
+        ("POST", f"/v1/cme/records/{nobody}/removal"),
+        ("PUT", f"/v1/cme/records/{nobody}/restriction"),
+        ("POST", f"/v1/cme/records/{nobody}/transfers"),
+        ("POST", f"/v1/cme/records/{nobody}/erasure"),
+        ("POST", f"/v1/cme/transfers/{nobody}/accept"),
+        ("POST", f"/v1/cme/transfers/{nobody}/decline"),
+    ]
+    for _ in range(CASES * 2):
+        role = rng.choice(["case_officer", "designated_officer", "data_protection_officer"])
+        claims = {"officer": {"id": "officer-1", "role": role}}
+        headers = {**auth_header(la.key, la.id, claims=claims), "Content-Type": "application/json"}
+        headers["If-Match"] = rng.choice(['"1"', "*", "junk"])
+        method, path = rng.choice(writes)
+        _assert_problem(client.request(method, path, content=_junk_bytes(rng), headers=headers))
 
 
 def test_garbage_query_strings(client: TestClient, la: TestPartner) -> None:
