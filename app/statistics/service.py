@@ -138,12 +138,13 @@ def statistics_for(
     areas = [area for area in table.areas if wanted is None or area.code in (wanted, WALES)]
     if wanted is not None and len(areas) == 1:
         raise NotFound("No statistics for that area.")
+    # Which figures were read: each area's table for the month and period shown ("W06000001@2025-09").
     audit.record(
         session,
         actor=caller,
         action="statistics.read",
-        object_type="statistics",
-        object_ids=[area.code for area in areas],
+        object_type=f"statistics_{period.value}",
+        object_ids=[f"{area.code}@{window.last:%Y-%m}" for area in areas],
         purpose="pilot_evaluation",
         now=now,
     )

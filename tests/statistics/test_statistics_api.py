@@ -172,10 +172,23 @@ class TestAccess:
     def test_no_token_is_401(self, client: TestClient) -> None:
         assert client.get("/v1/statistics").status_code == 401
 
-    def test_every_read_is_audited(self, client: TestClient, headers: Headers, session: Session) -> None:
+    def test_every_read_is_audited_with_the_month_and_period(
+        self, client: TestClient, headers: Headers, session: Session
+    ) -> None:
         client.get("/v1/statistics", params={"la": LA_A}, headers=headers(LA_A, "statistics"))
-        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "statistics.read")).all()
-        assert [(e.partner_id, e.role, e.object_ids) for e in events] == [(LA_A, "statistics", [LA_A, WALES])]
+        client.get(
+            "/v1/statistics",
+            params={"as_of": "2025-08", "period": "month"},
+            headers=headers(LA_A, "statistics"),
+        )
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "statistics.read").order_by(AuditEvent.seq)
+        ).all()
+        # Today (frozen) is in October 2025: by default the figures are September's.
+        assert [(e.partner_id, e.role, e.object_type, e.object_ids) for e in events] == [
+            (LA_A, "statistics", "statistics_cumulative", [f"{LA_A}@2025-09", f"{WALES}@2025-09"]),
+            (LA_A, "statistics", "statistics_month", [f"{LA_A}@2025-08", f"{WALES}@2025-08"]),
+        ]
 
 
 class TestSuppression:
