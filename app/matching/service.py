@@ -612,6 +612,11 @@ class RealtimeIndexHolder:
     `first_wait_seconds` for that build and is otherwise refused with 503 (`MatchIndexWarming`), so nobody
     waits for a full build. Once an index has answered, the register fingerprint is read at most every
     `check_seconds`; when it moved, a background rebuild runs while the old index keeps answering.
+
+    The reading is done by a watcher thread (started with `start`), once per `check_seconds`, so no
+    request pays for it: with requests a second or more apart, each one used to find the check due and
+    hand a database read to the thread pool (p50 8.1 ms at one request a second, against 3-5 ms under
+    steady load). A request still checks itself if the watcher has fallen a whole period behind.
     """
 
     def __init__(
@@ -631,18 +636,43 @@ class RealtimeIndexHolder:
         self._checked_at = 0.0
         self._built = threading.Condition()
         self._rebuilding: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
-        """Begin building in the background (application start-up)."""
+        """Begin building in the background (application start-up), and watching the registers."""
         with self._built:
             self._start_build()
+        if self._check_seconds > 0:
+            self._watcher = threading.Thread(target=self._watch, name="cme-match-watch", daemon=True)
+            self._watcher.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Wait for a build in progress (application shutdown), so no connection outlives the engine."""
+        """Stop watching and wait for a build in progress (application shutdown), so no connection outlives
+        the engine."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout)
         with self._built:
             building = self._rebuilding
         if building is not None:
             building.join(timeout)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self._check_seconds):
+            index = self._index
+            if index is None or not self._answered:
+                continue  # the first request waits for a build of the registers as they are
+            try:
+                fingerprint = self._fingerprint()
+            except Exception:
+                # The database may be briefly away: requests check for themselves meanwhile.
+                logger.exception("register fingerprint check failed")
+                continue
+            self._checked_at = time.monotonic()
+            if fingerprint != index.fingerprint:
+                with self._built:
+                    self._start_build()
 
     def _start_build(self) -> None:
         # Caller holds self._built.
@@ -714,15 +744,21 @@ class RealtimeIndexHolder:
         """The index, if answering with it needs no wait and no database read (it has answered, and the
         register fingerprint is not due to be checked); else None: call `current`, which may block."""
         index = self._index
-        if index is None or not self._answered or time.monotonic() - self._checked_at >= self._check_seconds:
+        if index is None or not self._answered or time.monotonic() - self._checked_at >= self._due_after():
             return None
         return index
+
+    def _due_after(self) -> float:
+        # With the watcher reading every period, a check is due on the request path only once it has
+        # missed a whole period (its read takes milliseconds; the wait between reads is the period).
+        watching = self._watcher is not None and self._watcher.is_alive()
+        return 2 * self._check_seconds if watching else self._check_seconds
 
     def current(self) -> RealtimeIndex:
         index = self._index
         if index is None or not self._answered:
             return self._first_answer()
-        if time.monotonic() - self._checked_at >= self._check_seconds:
+        if time.monotonic() - self._checked_at >= self._due_after():
             self._checked_at = time.monotonic()
             if self._fingerprint() != index.fingerprint:
                 with self._built:

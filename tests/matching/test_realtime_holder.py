@@ -96,3 +96,45 @@ def test_answering_hands_out_the_index_only_when_no_wait_or_read_is_due(engine: 
     due.wait_for_rebuild()
     due.current()
     assert due.answering() is None  # the fingerprint check is due on every call
+
+
+class MovingRegisters(RealtimeIndexHolder):
+    """A holder whose register fingerprint the test moves, counting who reads it."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        super().__init__(factory, check_seconds=0.05)
+        self.generation = 0
+        self.reads: list[str] = []
+
+    def _fingerprint(self) -> tuple[int, int | None]:
+        self.reads.append(threading.current_thread().name)
+        return self.generation, None
+
+    def _build(self) -> RealtimeIndex:
+        index = super()._build()
+        index.fingerprint = (self.generation, None)
+        return index
+
+
+def test_the_watcher_reads_the_registers_so_requests_never_have_to(engine: Engine) -> None:
+    """Requests a second or more apart each found the check due and paid for a database read; the watcher
+    thread keeps the check fresh, and starts the rebuild when the registers move."""
+    holder = MovingRegisters(make_session_factory(engine))
+    holder.start()
+    try:
+        holder.wait_for_rebuild()
+        first = holder.current()
+        threading.Event().wait(0.3)  # several check periods with no request at all
+        assert holder.answering() is first  # still the fast path: no wait, no read for the request
+        assert holder.reads.count("cme-match-watch") >= 2
+        holder.generation = 1
+        for _ in range(100):
+            threading.Event().wait(0.05)
+            holder.wait_for_rebuild()
+            if holder.answering() is not first:
+                break
+        replaced = holder.answering()
+        assert replaced is not None and replaced is not first and replaced.fingerprint == (1, None)
+    finally:
+        holder.stop()
+    assert holder._watcher is not None and not holder._watcher.is_alive()
