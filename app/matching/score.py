@@ -273,15 +273,16 @@ def score(
             if field in BOUNDED_BY_EXACT:
                 exact_weight = table[level_code(field, _SAME_VALUE_LEVELS[field])]
                 exact = exact_weight + adjustment
-                record_exact = (
-                    exact_weight + _adjustment(tf, model, field, spellings[field])
-                    if spellings is not None
+                both_sides = {level_code(field, lv) for lv in BOTH_SIDES_LEVELS.get(field, ())}
+                # Only fields with a both-sides level read the record's share (a pass over every pair).
+                both_exact = (
+                    np.minimum(exact, exact_weight + _adjustment(tf, model, field, spellings[field]))
+                    if both_sides and spellings is not None
                     else exact
                 )
-                both_sides = {level_code(field, lv) for lv in BOTH_SIDES_LEVELS.get(field, ())}
                 for code, offset in exact_offsets(model, field).items():
                     conditions.append(codes[field] == code)
-                    bound = np.minimum(exact, record_exact) if code in both_sides else exact
+                    bound = both_exact if code in both_sides else exact
                     choices.append(np.minimum(weight, bound + offset))
             weight = np.select(conditions, choices, weight)
         weights[field] = weight
