@@ -59,27 +59,20 @@ def _cme(env: dict[str, str], cwd: Path, *args: str) -> str:
     return subprocess.run([*CME, *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
+def _registered_key(env: dict[str, str], cwd: Path, partner: str, kid: str) -> str:
+    """A fresh key pair for the partner, its public half registered; returns the private key's path."""
+    _cme(env, cwd, "keys", "generate", "--partner", partner, "--kid", kid, "--out", "var/keys", "--register")
+    return f"var/keys/{partner}-{kid}.pem"
+
+
 def test_embedded_service_accepts_a_signed_submission_and_matches_it(
     embedded: tuple[str, dict[str, str], Path],
 ) -> None:
     url, env, cwd = embedded
     assert (cwd / "var" / "cme-hub.db").exists()  # created by the start, no server installed
-    _cme(
-        env,
-        cwd,
-        "keys",
-        "generate",
-        "--partner",
-        "W11000029",
-        "--kid",
-        "smoke",
-        "--out",
-        "var/keys",
-        "--register",
-    )
+    key = _registered_key(env, cwd, "W11000029", "smoke")
     _cme(env, cwd, "demo", "generate", "--children", "200", "--out", "var/demo")
     submission = next((cwd / "var/demo/submissions").glob("*-health_register-W11000029.json"))
-    key = "var/keys/W11000029-smoke.pem"
     jws = _cme(env, cwd, "sign", "--partner", "W11000029", "--key", key, "--kid", "smoke", str(submission))
     (cwd / "health.jws").write_text(jws)
     token = _cme(env, cwd, "token", "--partner", "W11000029", "--key", key, "--kid", "smoke").strip()
@@ -102,20 +95,7 @@ def test_embedded_service_accepts_a_signed_submission_and_matches_it(
 
     # An LA officer's real-time query on the embedded database: authenticated (jti burned through the
     # thread pool on SQLite), answered, and audited through a session.
-    _cme(
-        env,
-        cwd,
-        "keys",
-        "generate",
-        "--partner",
-        "W06000015",
-        "--kid",
-        "la",
-        "--out",
-        "var/keys",
-        "--register",
-    )
-    la_key = "var/keys/W06000015-la.pem"
+    la_key = _registered_key(env, cwd, "W06000015", "la")
     child = {
         k: records[0][k] for k in ("given_name", "family_name", "date_of_birth", "address") if k in records[0]
     }
