@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint openapi bench-ingest bench-matching clean
+.PHONY: run test lint openapi bench-ingest bench-matching bench-pipeline clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench-ingest: $(BIN)/.bench-installed
 
 bench-matching: $(BIN)/.bench-installed
 	$(BIN)/python bench/matching.py
+
+bench-pipeline: $(BIN)/.bench-installed
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) var
