@@ -83,6 +83,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         # tests/submissions/test_legal_window.py moves it to test the gate itself.
         legal_window_start=dt.date(2020, 1, 1),
         legal_window_end=dt.date(2100, 1, 1),
+        # Each health list is matched as soon as a worker takes it (a round of the lists stored by then);
+        # tests/matching/test_rounds.py sets a wait to test the rounds themselves.
+        match_round_wait_seconds=0,
     )
 
 

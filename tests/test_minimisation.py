@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.core.db import make_session_factory
 from app.core.models_registry import metadata
 from app.jobs.handlers import default_handlers
@@ -56,7 +57,11 @@ def _every_table_as_text(session: Session) -> dict[str, str]:
 
 
 def test_no_matched_child_data_remains_in_any_table_or_log(
-    client: TestClient, session: Session, engine: Engine, caplog: pytest.LogCaptureFixture
+    client: TestClient,
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     la = create_partner(session, PILOT_LA, PartnerKind.local_authority)
@@ -70,7 +75,7 @@ def test_no_matched_child_data_remains_in_any_table_or_log(
     # Before the run the health-only values are held (so the scan below can see them).
     assert all(value in _every_table_as_text(session)["health_child"] for value in HEALTH_ONLY_VALUES)
 
-    assert Worker(make_session_factory(engine), default_handlers()).run_until_idle() >= 1
+    assert Worker(make_session_factory(engine), default_handlers(settings)).run_until_idle() >= 1
     job = client.get(f"/v1/jobs/{response.json()['job_id']}", headers=auth_header(board.key, board.id)).json()
     assert job["status"] == "succeeded" and job["result"]["outcomes"]["matched"] == 1, job
 

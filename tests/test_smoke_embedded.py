@@ -33,6 +33,8 @@ def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     # The default window is the statutory one, which has ended; a deployment (here: the demo) sets its own.
     env["CME_LEGAL_WINDOW_END"] = "2100-01-01"
+    # One health list is sent: match it at once rather than wait for the rest of its period's lists.
+    env["CME_MATCH_ROUND_WAIT_SECONDS"] = "0"
     port = _free_port()
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(

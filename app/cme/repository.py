@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, and_, delete, exists, or_, select
+from sqlalchemy import Select, Table, and_, bindparam, delete, exists, insert, or_, select, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, load_only
 
 from app.cme.domain import CandidateStatus, Cursor, RecordStatus, TransferStatus
@@ -132,17 +132,99 @@ def find_record(
     return session.scalars(stmt.order_by(CmeRecord.created_at).limit(1)).first()
 
 
-def find_candidate_from(
-    session: Session, la_id: str, submission_id: uuid.UUID, health_child_id: int
-) -> CmeCandidate | None:
-    """The candidate an earlier run already opened for this very health row (re-runs are idempotent)."""
-    return session.scalars(
-        select(CmeCandidate).where(
+_IN_CHUNK = 5_000
+
+
+def _chunked(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def candidates_from(
+    session: Session, la_id: str, rows: Sequence[tuple[uuid.UUID, int]]
+) -> dict[tuple[uuid.UUID, int], uuid.UUID]:
+    """(submission, health row) -> the candidate (or the record it became) an earlier run of those very
+    rows already opened: re-runs are idempotent."""
+    found: dict[tuple[uuid.UUID, int], uuid.UUID] = {}
+    for chunk in _chunked(rows):
+        stmt = select(
+            CmeCandidate.submission_id, CmeCandidate.health_child_id, CmeCandidate.id, CmeCandidate.record_id
+        ).where(
             CmeCandidate.la_id == la_id,
-            CmeCandidate.submission_id == submission_id,
-            CmeCandidate.health_child_id == health_child_id,
+            tuple_(CmeCandidate.submission_id, CmeCandidate.health_child_id).in_(chunk),
         )
-    ).first()
+        for submission_id, health_child_id, candidate_id, record_id in session.execute(stmt):
+            if health_child_id is not None:
+                found[(submission_id, health_child_id)] = record_id or candidate_id
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class KnownChildren:
+    """Open candidates and records of one LA, by id and by identity key (the earliest one per key)."""
+
+    candidate_ids: frozenset[uuid.UUID]
+    record_ids: frozenset[uuid.UUID]
+    candidate_by_key: Mapping[str, uuid.UUID]
+    record_by_key: Mapping[str, uuid.UUID]
+
+
+def known_children(
+    session: Session, la_id: str, *, ids: Sequence[uuid.UUID], keys: Sequence[str]
+) -> KnownChildren:
+    """Which of `ids` are this LA's open candidates or records, and which of `keys` they hold: a few
+    queries for the whole batch."""
+    open_candidates = (CmeCandidate.la_id == la_id) & (CmeCandidate.status == CandidateStatus.OPEN)
+    candidate_ids: set[uuid.UUID] = set()
+    record_ids: set[uuid.UUID] = set()
+    for chunk in _chunked(ids):
+        candidate_ids.update(
+            session.scalars(select(CmeCandidate.id).where(open_candidates, CmeCandidate.id.in_(chunk)))
+        )
+        record_ids.update(
+            session.scalars(select(CmeRecord.id).where(CmeRecord.la_id == la_id, CmeRecord.id.in_(chunk)))
+        )
+    candidate_by_key: dict[str, uuid.UUID] = {}
+    record_by_key: dict[str, uuid.UUID] = {}
+    for chunk in _chunked(keys):
+        for key, candidate_id in session.execute(
+            select(CmeCandidate.identity_key, CmeCandidate.id)
+            .where(open_candidates, CmeCandidate.identity_key.in_(chunk))
+            .order_by(CmeCandidate.opened_at.desc())
+        ):
+            if key is not None:
+                candidate_by_key[key] = candidate_id  # the earliest opened comes last and stays
+        for key, record_id in session.execute(
+            select(CmeRecord.identity_key, CmeRecord.id)
+            .where(CmeRecord.la_id == la_id, CmeRecord.identity_key.in_(chunk))
+            .order_by(CmeRecord.created_at.desc())
+        ):
+            if key is not None:
+                record_by_key[key] = record_id
+    return KnownChildren(frozenset(candidate_ids), frozenset(record_ids), candidate_by_key, record_by_key)
+
+
+def insert_candidates(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(CmeCandidate), list(rows))
+
+
+def add_sightings(session: Session, sightings: Mapping[uuid.UUID, int]) -> None:
+    """Count more sightings of open candidates; each update bumps the row version (its ETag)."""
+    if not sightings:
+        return
+    table = cast(Table, CmeCandidate.__table__)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("candidate_id"))
+        .values(sightings=table.c.sightings + bindparam("seen"), version=table.c.version + 1)
+    )
+    session.execute(stmt, [{"candidate_id": i, "seen": n} for i, n in sightings.items()])
+
+
+def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(CmeEvent), list(rows))
 
 
 def list_candidates(

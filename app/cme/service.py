@@ -193,87 +193,145 @@ def open_candidates(
     session: Session,
     *,
     la_id: str,
-    submission_id: uuid.UUID,
+    submission_ids: Sequence[uuid.UUID],
     children: Sequence[CandidateInput],
     now: dt.datetime,
 ) -> list[uuid.UUID]:
     """Put unmatched health-list children in the LA's work queue; one id per input, in order.
 
-    A child already known to this LA (an open candidate or a CME record, found by `link_id` or by exact
-    normalised names plus date of birth) is linked to it, and that id is returned, instead of opening a
-    second candidate. Running the same health rows again returns the same ids.
+    `submission_ids[i]` is the list `children[i]` came from. A child already known to this LA (an open
+    candidate or a CME record, found by `link_id` or by exact normalised names plus date of birth) is
+    linked to it, and that id is returned, instead of opening a second candidate; two children of one
+    batch with one key share one new candidate. Running the same health rows again returns the same ids.
+    Set-based: a few queries and one statement per table for the whole batch, however large.
     """
-    opened: list[uuid.UUID] = []
+    earlier = repository.candidates_from(
+        session,
+        la_id,
+        [
+            (submission_id, child.health_child_id)
+            for submission_id, child in zip(submission_ids, children, strict=True)
+            if child.health_child_id is not None
+        ],
+    )
+    keys = [identity_key(c.given_name, c.family_name, c.date_of_birth) for c in children]
+    known = repository.known_children(
+        session,
+        la_id,
+        ids=[c.link_id for c in children if c.link_id is not None],
+        keys=sorted({key for key in keys if key is not None}),
+    )
+    new: dict[uuid.UUID, dict[str, Any]] = {}
+    new_by_key: dict[str, uuid.UUID] = {}
+    sightings: dict[uuid.UUID, int] = {}
+    events: list[dict[str, Any]] = []
     linked: list[uuid.UUID] = []
     result: list[uuid.UUID] = []
-    for child in children:
-        key = identity_key(child.given_name, child.family_name, child.date_of_birth)
-        if child.health_child_id is not None:
-            earlier = repository.find_candidate_from(session, la_id, submission_id, child.health_child_id)
-            if earlier is not None:
-                result.append(earlier.record_id or earlier.id)
-                continue
-        existing = _known_child(session, la_id, child.link_id, key)
-        if isinstance(existing, CmeCandidate):
-            existing.sightings += 1
-            _event(session, la_id=la_id, subject=existing, action="sighted", now=now, officer=None)
-            linked.append(existing.id)
-            result.append(existing.id)
+    for submission_id, child, key in zip(submission_ids, children, keys, strict=True):
+        if child.health_child_id is not None and (submission_id, child.health_child_id) in earlier:
+            result.append(earlier[(submission_id, child.health_child_id)])
             continue
-        if isinstance(existing, CmeRecord):
-            _event(session, la_id=la_id, subject=existing, action="sighted", now=now, officer=None)
-            linked.append(existing.id)
-            result.append(existing.id)
+        existing, subject = _known_child(known, new_by_key, child.link_id, key)
+        if existing is None:
+            candidate_id = uuid.uuid4()
+            new[candidate_id] = _candidate_row(candidate_id, la_id, submission_id, child, key, now)
+            if key is not None:
+                new_by_key[key] = candidate_id
+            events.append(_event_row(la_id, SubjectType.CANDIDATE, candidate_id, "opened", now))
+            result.append(candidate_id)
             continue
-        candidate = CmeCandidate(
-            id=uuid.uuid4(),
-            la_id=la_id,
-            status=CandidateStatus.OPEN,
-            opened_at=now,
-            submission_id=submission_id,
-            match_run_id=child.match_run_id,
-            health_child_id=child.health_child_id,
-            sightings=1,
-            given_name=child.given_name,
-            middle_names=child.middle_names,
-            family_name=child.family_name,
-            former_names=[dict(name) for name in child.former_names],
-            date_of_birth=child.date_of_birth,
-            address_lines=list(child.address_lines),
-            town=child.town,
-            postcode=child.postcode,
-            postcode_district=postcode_district(child.postcode),
-            address_is_last_known=child.address_is_last_known,
-            identity_key=key,
-        )
-        session.add(candidate)
-        _event(session, la_id=la_id, subject=candidate, action="opened", now=now, officer=None)
-        # Flushed one by one so a later child of the same batch finds this one by its key.
-        session.flush()
-        opened.append(candidate.id)
-        result.append(candidate.id)
-    if opened:
-        _audit(session, None, "cme.candidate.open", opened, Purpose.IDENTIFY, now)
+        if subject is SubjectType.CANDIDATE:
+            if existing in new:
+                new[existing]["sightings"] += 1
+            else:
+                sightings[existing] = sightings.get(existing, 0) + 1
+        events.append(_event_row(la_id, subject, existing, "sighted", now))
+        linked.append(existing)
+        result.append(existing)
+    repository.insert_candidates(session, list(new.values()))
+    repository.add_sightings(session, sightings)
+    repository.insert_events(session, events)
+    if new:
+        _audit(session, None, "cme.candidate.open", list(new), Purpose.IDENTIFY, now)
     if linked:
         _audit(session, None, "cme.candidate.link", linked, Purpose.IDENTIFY, now)
-    session.flush()
     return result
 
 
 def _known_child(
-    session: Session, la_id: str, link_id: uuid.UUID | None, key: str | None
-) -> CmeCandidate | CmeRecord | None:
+    known: repository.KnownChildren,
+    new_by_key: dict[str, uuid.UUID],
+    link_id: uuid.UUID | None,
+    key: str | None,
+) -> tuple[uuid.UUID | None, SubjectType]:
+    """The open candidate or record this child already is: by link id, then by key (an open candidate
+    before a record, then one opened earlier in this batch)."""
     if link_id is not None:
-        found = repository.find_open_candidate(
-            session, la_id, candidate_id=link_id
-        ) or repository.find_record(session, la_id, record_id=link_id)
-        if found is not None:
-            return found
-    if key is None:
-        return None
-    return repository.find_open_candidate(session, la_id, identity_key=key) or repository.find_record(
-        session, la_id, identity_key=key
-    )
+        if link_id in known.candidate_ids:
+            return link_id, SubjectType.CANDIDATE
+        if link_id in known.record_ids:
+            return link_id, SubjectType.RECORD
+    if key is not None:
+        if key in known.candidate_by_key:
+            return known.candidate_by_key[key], SubjectType.CANDIDATE
+        if key in known.record_by_key:
+            return known.record_by_key[key], SubjectType.RECORD
+        if key in new_by_key:
+            return new_by_key[key], SubjectType.CANDIDATE
+    return None, SubjectType.CANDIDATE
+
+
+def _candidate_row(
+    candidate_id: uuid.UUID,
+    la_id: str,
+    submission_id: uuid.UUID,
+    child: CandidateInput,
+    key: str | None,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    return {
+        "id": candidate_id,
+        "la_id": la_id,
+        "status": CandidateStatus.OPEN.value,
+        "opened_at": now,
+        "submission_id": submission_id,
+        "match_run_id": child.match_run_id,
+        "health_child_id": child.health_child_id,
+        "sightings": 1,
+        "given_name": child.given_name,
+        "middle_names": child.middle_names,
+        "family_name": child.family_name,
+        "former_names": [dict(name) for name in child.former_names],
+        "date_of_birth": child.date_of_birth,
+        "address_lines": list(child.address_lines),
+        "town": child.town,
+        "postcode": child.postcode,
+        "postcode_district": postcode_district(child.postcode),
+        "address_is_last_known": child.address_is_last_known,
+        "identity_key": key,
+        "closed_at": None,
+        "closed_by": None,
+        "outcome": None,
+        "record_id": None,
+        "version": 1,
+    }
+
+
+def _event_row(
+    la_id: str, subject: SubjectType, subject_id: uuid.UUID, action: str, now: dt.datetime
+) -> dict[str, Any]:
+    """A history event the service itself records (no officer, no reason)."""
+    return {
+        "la_id": la_id,
+        "subject_type": subject.value,
+        "subject_id": subject_id,
+        "at": now,
+        "officer_id": None,
+        "role": None,
+        "action": action,
+        "reason": None,
+        "fields": [],
+    }
 
 
 def _cursor(token: str | None, officer: Officer, sort: str) -> Cursor | None:

@@ -87,6 +87,14 @@ class Settings(BaseSettings):
             "pool's 30 connections, so no request waits for a connection while holding a thread."
         ),
     )
+    match_round_wait_seconds: float = Field(
+        default=900,
+        ge=0,
+        description=(
+            "How long a period's matching round waits for the rest of its health lists after the first one "
+            "arrives; it starts at once when every pilot LA's health board has sent its list (decision 0012)."
+        ),
+    )
     candidate_max_age_days: int = Field(
         default=30, ge=1, description="The daily job escalates an open CME candidate older than this, once."
     )

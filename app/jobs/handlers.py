@@ -11,10 +11,11 @@ from app.security import replay
 
 
 def default_handlers(settings: Settings | None = None) -> dict[str, Handler]:
+    settings = settings or get_settings()
     return {
-        **matching_jobs.handlers(),
+        **matching_jobs.handlers(settings),
         **cme_scheduler.handlers(),
-        **audit_checkpoints.handlers(settings or get_settings()),
+        **audit_checkpoints.handlers(settings),
     }
 
 

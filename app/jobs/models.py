@@ -27,6 +27,8 @@ class Job(Base):
     run_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     locked_by: Mapped[str | None] = mapped_column(String(64))
     locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # What the job is doing now (e.g. load, link, store): progress_done/progress_total count that stage.
+    stage: Mapped[str | None] = mapped_column(String(32))
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int | None] = mapped_column(Integer)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

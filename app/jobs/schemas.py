@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class JobRead(BaseModel):
@@ -14,6 +14,10 @@ class JobRead(BaseModel):
     kind: str
     status: str
     attempts: int
+    stage: str | None = Field(
+        description="What the job is doing: for a health list `waiting_for_round`, then `load`, `link`, "
+        "`store`, `done`; progress counts the stage's rows."
+    )
     progress_done: int
     progress_total: int | None
     result: dict[str, Any] | None

@@ -76,10 +76,11 @@ def claim_next(session: Session, *, worker_id: str, now: dt.datetime, kinds: fro
 
 
 def report_progress(
-    session: Session, job_id: uuid.UUID, *, done: int, total: int | None, now: dt.datetime
+    session: Session, job_id: uuid.UUID, *, stage: str, done: int, total: int | None, now: dt.datetime
 ) -> None:
     job = session.get(Job, job_id)
     if job is not None:
+        job.stage = stage
         job.progress_done = done
         job.progress_total = total
         job.locked_at = now
@@ -89,10 +90,25 @@ def complete(session: Session, job_id: uuid.UUID, *, result: dict[str, Any], now
     job = session.get(Job, job_id)
     if job is not None:
         job.status = JobStatus.succeeded
+        job.stage = "done"
+        if job.progress_total is not None:
+            job.progress_done = job.progress_total
         job.result = result
         job.error = None
         job.finished_at = now
         job.locked_by = None
+
+
+def defer(session: Session, job_id: uuid.UUID, *, until: dt.datetime, stage: str) -> None:
+    """Back to the queue until `until`; the attempt does not count (the job did no work)."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return
+    job.status = JobStatus.queued
+    job.run_after = until
+    job.attempts -= 1
+    job.locked_by = None
+    job.stage = stage
 
 
 def fail(session: Session, job_id: uuid.UUID, *, error: str, now: dt.datetime) -> None:

@@ -31,14 +31,24 @@ class JobContext:
     session_factory: sessionmaker[Session]
     now: Callable[[], dt.datetime]
 
-    def progress(self, done: int, total: int | None) -> None:
-        bind = self.session_factory.kw.get("bind")
-        if bind is not None and bind.dialect.name == "sqlite":
-            # SQLite has one writer: a progress write from here would wait on the handler's own open
-            # transaction. The embedded default reports only the final state.
-            return
+    def progress(self, stage: str, done: int, total: int | None) -> None:
+        """Record the stage the job is in and how far it is, in a short transaction of its own.
+
+        A handler must not call this while it holds a write transaction open: on SQLite (one writer) the
+        progress write would wait for the handler's own transaction.
+        """
         with self.session_factory.begin() as session:
-            service.report_progress(session, self.job_id, done=done, total=total, now=self.now())
+            service.report_progress(session, self.job_id, stage=stage, done=done, total=total, now=self.now())
+
+
+class Deferred(Exception):
+    """Raised by a handler that cannot do its work yet: the job goes back to the queue until `until`,
+    without counting an attempt (a health list waiting for its period's matching round)."""
+
+    def __init__(self, until: dt.datetime, stage: str) -> None:
+        super().__init__(stage)
+        self.until = until
+        self.stage = stage
 
 
 Handler = Callable[[JobContext], dict[str, Any]]
@@ -79,6 +89,10 @@ class Worker:
         )
         try:
             result = self.handlers[kind](context)
+        except Deferred as deferred:
+            with self.session_factory.begin() as session:
+                service.defer(session, job_id, until=deferred.until, stage=deferred.stage)
+            return True
         except Exception as exc:
             logger.exception("job failed", extra={"job_id": str(job_id), "kind": kind})
             with self.session_factory.begin() as session:

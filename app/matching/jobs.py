@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
+from app.core.config import Settings
 from app.core.gc_pause import gc_paused
-from app.jobs.worker import Handler, JobContext
-from app.matching import service
+from app.jobs.worker import Deferred, Handler, JobContext
+from app.matching import rounds, service
 
 MATCH_HEALTH_LIST = "match_health_list"
 REMATCH_AFTER_REGISTER_CHANGE = "rematch_after_register_change"
 
 
-def match_health_list(context: JobContext) -> dict[str, Any]:
-    submission_id = uuid.UUID(str(context.payload["submission_id"]))
-    # Its own short transaction first, so the sender sees "matching" while the long one runs.
-    with context.session_factory.begin() as session:
-        earlier = service.begin_health_list(session, submission_id)
-    if earlier is not None:
-        return earlier
-    # Loading a whole health list and every register creates millions of long-lived objects.
-    with gc_paused(), context.session_factory.begin() as session:
-        return service.match_health_list(
-            session, submission_id, job_id=context.job_id, now=context.now(), progress=context.progress
-        )
+def match_health_list(wait: dt.timedelta) -> Handler:
+    def handle(context: JobContext) -> dict[str, Any]:
+        submission_id = uuid.UUID(str(context.payload["submission_id"]))
+        try:
+            # Loading every list of the period and every register creates millions of long-lived objects.
+            with gc_paused():
+                return rounds.match_health_list(
+                    context.session_factory,
+                    submission_id,
+                    wait=wait,
+                    job_id=context.job_id,
+                    now=context.now,
+                    progress=context.progress,
+                )
+        except rounds.NotYet as not_yet:
+            raise Deferred(not_yet.until, rounds.WAITING) from None
+
+    return handle
 
 
 def rematch_after_register_change(context: JobContext) -> dict[str, Any]:
@@ -35,8 +43,8 @@ def rematch_after_register_change(context: JobContext) -> dict[str, Any]:
     return {"submission_id": str(context.payload.get("submission_id")), **result}
 
 
-def handlers() -> dict[str, Handler]:
+def handlers(settings: Settings) -> dict[str, Handler]:
     return {
-        MATCH_HEALTH_LIST: match_health_list,
+        MATCH_HEALTH_LIST: match_health_list(dt.timedelta(seconds=settings.match_round_wait_seconds)),
         REMATCH_AFTER_REGISTER_CHANGE: rematch_after_register_change,
     }

@@ -40,6 +40,9 @@ class MatchRun(Base):
     kind: Mapped[str] = mapped_column(String(32))
     submission_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # A health list is matched in a round with every other list of its period (decision 0012).
+    period: Mapped[str | None] = mapped_column(String(7), index=True)
+    round_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     model_version: Mapped[str] = mapped_column(String(64))
     model_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
@@ -80,6 +83,8 @@ class MatchOutcome(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     review_reason: Mapped[str | None] = mapped_column(String(500))
     candidate_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # Dual registration: the other education records of the same child (ids, register types and LAs).
+    other_registrations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
 
 
 class MatchIndexGeneration(Base):
@@ -90,3 +95,18 @@ class MatchIndexGeneration(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(_BigId)
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class MatchPeriod(Base):
+    """The health lists of one period (the month of their as-of date) are matched together, in rounds.
+
+    The row is claimed by the job running a round (`round_job_id`), so two workers never match one period
+    at once; `rounds` counts the rounds finished (a list arriving after the first is matched in a later one).
+    """
+
+    __tablename__ = "match_period"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    rounds: Mapped[int] = mapped_column(Integer)
+    round_job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    round_claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -13,8 +13,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.cme.models import CmeCandidate, CmeRecord
+from app.core.config import wales_reference
 from app.jobs.models import Job
-from app.matching.models import MatchIndexGeneration, MatchModelVersion, MatchOutcome, MatchRun
+from app.jobs.service import LEASE, JobStatus
+from app.matching.models import (
+    MatchIndexGeneration,
+    MatchModelVersion,
+    MatchOutcome,
+    MatchPeriod,
+    MatchRun,
+)
+from app.partners.models import Partner, PartnerKind
 from app.submissions.models import EducationChild, HealthChild, Submission
 
 _CHUNK = 10_000
@@ -30,14 +39,9 @@ _NAME_COLUMNS = (
     "address_lines",
 )
 HEALTH_MATCH_COLUMNS = (
-    "id",
-    "record_index",
-    "recipient_la",
-    *_NAME_COLUMNS,
-    "town",
-    "postcode",
-    "nhs_number",
-)
+    "id", "submission_id", "record_index", "recipient_la", *_NAME_COLUMNS, "town", "postcode",
+    "nhs_number", "address_is_last_known",
+)  # fmt: skip
 EDUCATION_MATCH_COLUMNS = (
     "id", "register", "la_id", *_NAME_COLUMNS, "town", "postcode", "nhs_number",
     "preferred_given_name", "preferred_family_name", "sex", "school_number", "school_name",
@@ -68,13 +72,12 @@ def add_model(
 # --- Staging and registers ------------------------------------------------------------------------------
 
 
-def lock_submission(session: Session, submission_id: uuid.UUID) -> Submission | None:
-    """The submission row, locked, so two runs over one health list serialise."""
-    return session.get(Submission, submission_id, with_for_update=True)
+def get_submission(session: Session, submission_id: uuid.UUID) -> Submission | None:
+    return session.get(Submission, submission_id)
 
 
-def set_submission_status(session: Session, submission_id: uuid.UUID, status: str) -> None:
-    session.execute(update(Submission).where(Submission.id == submission_id).values(status=status))
+def set_submissions_status(session: Session, submission_ids: Sequence[uuid.UUID], status: str) -> None:
+    session.execute(update(Submission).where(Submission.id.in_(submission_ids)).values(status=status))
 
 
 def health_rows(session: Session, submission_id: uuid.UUID) -> Sequence[Row[Any]]:
@@ -85,11 +88,10 @@ def health_rows(session: Session, submission_id: uuid.UUID) -> Sequence[Row[Any]
     return session.execute(stmt).all()
 
 
-def health_rows_by_id(session: Session, ids: Sequence[int]) -> list[HealthChild]:
-    rows: list[HealthChild] = []
-    for chunk in _chunks(ids):
-        rows.extend(session.scalars(select(HealthChild).where(HealthChild.id.in_(chunk))))
-    return rows
+def health_row(session: Session, health_child_id: int) -> Row[Any] | None:
+    """One staging row as `health_rows` returns it (a review's health row, when it is rejected)."""
+    columns = [getattr(HealthChild, name) for name in HEALTH_MATCH_COLUMNS]
+    return session.execute(select(*columns).where(HealthChild.id == health_child_id)).first()
 
 
 def education_rows(session: Session) -> Sequence[Row[Any]]:
@@ -122,6 +124,110 @@ def open_cme_children(session: Session) -> tuple[Sequence[Row[Any]], Sequence[Ro
     return candidates, records
 
 
+# --- Periods and rounds -------------------------------------------------------------------------------
+
+
+def _period_bounds(period: str) -> tuple[dt.date, dt.date]:
+    first = dt.date.fromisoformat(f"{period}-01")
+    return first, (first + dt.timedelta(days=32)).replace(day=1)
+
+
+def _health_lists_of(period: str) -> Any:
+    first, after = _period_bounds(period)
+    return select(
+        Submission.id, Submission.sender_id, Submission.recipient_id, Submission.as_of, Submission.received_at
+    ).where(Submission.kind == "health_register", Submission.as_of >= first, Submission.as_of < after)
+
+
+def waiting_lists(session: Session, period: str) -> Sequence[Row[Any]]:
+    """The period's health lists that no round has matched yet: (id, sender, recipient, as_of, received_at)."""
+    finished = select(MatchRun.submission_id).where(MatchRun.status == "succeeded")
+    return session.execute(_health_lists_of(period).where(Submission.id.not_in(finished))).all()
+
+
+def lists_received(session: Session, period: str) -> set[tuple[str, str]]:
+    """(sender, recipient) of every health list of the period, matched or not."""
+    return {
+        (sender, str(recipient)) for _, sender, recipient, _, _ in session.execute(_health_lists_of(period))
+    }
+
+
+def expected_lists(session: Session) -> set[tuple[str, str]]:
+    """(health board, LA) for every active pilot LA whose health board is an active partner: the lists a
+    period is complete with."""
+    board_of = {la["gss_code"]: la["health_board_gss"] for la in wales_reference()["local_authorities"]}
+    active = {
+        partner_id: (kind, pilot)
+        for partner_id, kind, pilot in session.execute(
+            select(Partner.id, Partner.kind, Partner.is_pilot).where(Partner.status == "active")
+        )
+    }
+    return {
+        (board_of[la], la)
+        for la, (kind, pilot) in active.items()
+        if kind == PartnerKind.local_authority and pilot and board_of.get(la) in active
+    }
+
+
+def _dialect_insert(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def claim_period(session: Session, period: str, job_id: uuid.UUID, now: dt.datetime) -> bool:
+    """Claim the period's next round for this job, unless another live job holds it."""
+    session.execute(
+        _dialect_insert(session)(MatchPeriod)
+        .values(period=period, rounds=0)
+        .on_conflict_do_nothing(index_elements=["period"])
+    )
+    live = select(Job.id).where(Job.status == JobStatus.running, Job.locked_at >= now - LEASE)
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(MatchPeriod)
+        .where(
+            MatchPeriod.period == period,
+            or_(
+                MatchPeriod.round_job_id.is_(None),
+                MatchPeriod.round_job_id == job_id,
+                MatchPeriod.round_job_id.not_in(live),
+            ),
+        )
+        .values(round_job_id=job_id, round_claimed_at=now)
+    )
+    return result.rowcount == 1
+
+
+def lock_period(session: Session, period: str, job_id: uuid.UUID) -> bool:
+    """Lock the period row for the round's write; False if this job no longer holds the claim."""
+    row = session.get(MatchPeriod, period, with_for_update=True)
+    return row is not None and row.round_job_id == job_id
+
+
+def release_period(session: Session, period: str, job_id: uuid.UUID, *, finished_round: bool) -> None:
+    values: dict[str, Any] = {"round_job_id": None, "round_claimed_at": None}
+    if finished_round:
+        values["rounds"] = MatchPeriod.rounds + 1
+    session.execute(
+        update(MatchPeriod)
+        .where(MatchPeriod.period == period, MatchPeriod.round_job_id == job_id)
+        .values(**values)
+    )
+
+
+def taken_in_period(session: Session, period: str) -> set[int]:
+    """Education records an earlier round of the period gave to a child (matched, or possible and not
+    rejected on review)."""
+    stmt = (
+        select(MatchOutcome.education_child_id)
+        .join(MatchRun, MatchRun.id == MatchOutcome.run_id)
+        .where(
+            MatchRun.period == period,
+            MatchOutcome.outcome.in_(("matched", "possible")),
+            or_(MatchOutcome.review_status.is_(None), MatchOutcome.review_status != "rejected"),
+        )
+    )
+    return {int(i) for i in session.scalars(stmt) if i is not None}
+
+
 # --- Runs and outcomes ----------------------------------------------------------------------------------
 
 
@@ -132,9 +238,8 @@ def finished_run(session: Session, submission_id: uuid.UUID, kind: str) -> Match
     return session.scalars(stmt.limit(1)).first()
 
 
-def add_run(session: Session, run: MatchRun) -> None:
-    session.add(run)
-    session.flush()
+def add_runs(session: Session, runs: Sequence[dict[str, Any]]) -> None:
+    session.execute(insert(MatchRun), list(runs))
 
 
 def insert_outcomes(session: Session, rows: Iterable[dict[str, Any]]) -> int:
@@ -144,18 +249,6 @@ def insert_outcomes(session: Session, rows: Iterable[dict[str, Any]]) -> int:
         session.execute(insert(MatchOutcome), chunk)
         inserted += len(chunk)
     return inserted
-
-
-def outcomes_of_run(session: Session, run_id: uuid.UUID, outcome: str) -> Sequence[MatchOutcome]:
-    stmt = select(MatchOutcome).where(MatchOutcome.run_id == run_id, MatchOutcome.outcome == outcome)
-    return session.scalars(stmt.order_by(MatchOutcome.record_index)).all()
-
-
-def matched_health_ids(session: Session, run_id: uuid.UUID) -> list[int]:
-    stmt = select(MatchOutcome.health_child_id).where(
-        MatchOutcome.run_id == run_id, MatchOutcome.outcome == "matched"
-    )
-    return list(session.scalars(stmt))
 
 
 # --- Review queue ---------------------------------------------------------------------------------------
@@ -214,9 +307,8 @@ def register_generation(session: Session) -> int:
 
 def bump_register_generation(session: Session, now: dt.datetime) -> int:
     """Add one to the generation in a single upsert, so concurrent bumps neither collide nor get lost."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     table = MatchIndexGeneration.__table__
-    stmt = dialect.insert(table).values(id=_GENERATION_ROW, generation=1, changed_at=now)
+    stmt = _dialect_insert(session)(table).values(id=_GENERATION_ROW, generation=1, changed_at=now)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.id], set_={"generation": table.c.generation + 1, "changed_at": now}
     )

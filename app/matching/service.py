@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,9 +30,9 @@ from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
 from app.core.errors import Conflict, Forbidden, InvalidCursor, NotFound, ProblemError
 from app.matching import repository
-from app.matching.engine import explain, link
+from app.matching.engine import link
 from app.matching.frames import columns_to_frame, former_name_columns
-from app.matching.models import MatchOutcome, MatchRun
+from app.matching.models import MatchOutcome
 from app.matching.params import DEFAULT_MODEL, MatchModel
 from app.matching.realtime import Candidate, EducationIndex
 from app.matching.schemas import (
@@ -50,7 +50,7 @@ from app.matching.schemas import (
 )
 from app.partners.models import PartnerKind
 from app.security.dependencies import Caller
-from app.submissions.models import EducationChild, HealthChild
+from app.submissions.models import EducationChild
 from app.submissions.schemas import HealthRecord
 
 logger = logging.getLogger(__name__)
@@ -127,17 +127,17 @@ def rows_to_frame(rows: Sequence[Sequence[Any]], names: Sequence[str], *, la_col
 
 
 def health_and_education_frames(
-    health_rows: Sequence[Sequence[Any]], education_rows: Sequence[Sequence[Any]], source: str
+    health_rows: Sequence[Sequence[Any]], education_rows: Sequence[Sequence[Any]], sources: Sequence[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Both frames of a health-list run, built side by side: much of the work is polars and numpy, which
+    """Both frames of a matching round, built side by side: much of the work is polars and numpy, which
     let go of the GIL, so two threads take about three quarters of the time one does (500,000 rows a
-    side: 3.4-3.8 s against 4.8 s). `source` names the list every health row comes from."""
+    side: 3.4-3.8 s against 4.8 s). `sources[i]` names the list health row i comes from."""
     with ThreadPoolExecutor(1) as pool:
         health = pool.submit(
             rows_to_frame, health_rows, repository.HEALTH_MATCH_COLUMNS, la_column="recipient_la"
         )
         education = rows_to_frame(education_rows, repository.EDUCATION_MATCH_COLUMNS, la_column="la_id")
-        return health.result().with_columns(register=pl.lit(source, pl.String)), education
+        return health.result().with_columns(register=pl.Series(sources, dtype=pl.String)), education
 
 
 def _rounded(value: float | None) -> float | None:
@@ -157,19 +157,6 @@ def _audit(
         object_type=object_type,
         object_ids=[str(i) for i in ids],
         purpose=PURPOSE,
-    )
-
-
-def _open_candidates(
-    session: Session,
-    *,
-    la_id: str,
-    submission_id: uuid.UUID,
-    children: Sequence[CandidateInput],
-    now: dt.datetime,
-) -> list[uuid.UUID]:
-    return cme_service.open_candidates(
-        session, la_id=la_id, submission_id=submission_id, children=children, now=now
     )
 
 
@@ -203,193 +190,25 @@ def _report_found_on_register(
         )
 
 
-def to_candidates(
-    session: Session,
-    outcomes: Sequence[MatchOutcome],
-    *,
-    la_id: str,
-    submission_id: uuid.UUID,
-    now: dt.datetime,
-) -> int:
-    """Hand unmatched health rows to the LA's CME work queue, then delete their staging rows."""
-    if not outcomes:
-        return 0
-    staged = {
-        row.id: row for row in repository.health_rows_by_id(session, [o.health_child_id for o in outcomes])
-    }
-    waiting = [o for o in outcomes if o.health_child_id in staged]
-    children = [_candidate_input(staged[o.health_child_id], o.run_id) for o in waiting]
-    ids = _open_candidates(session, la_id=la_id, submission_id=submission_id, children=children, now=now)
-    for outcome, candidate_id in zip(waiting, ids, strict=True):
-        outcome.candidate_id = candidate_id
-    repository.delete_health_rows(session, list(staged))
-    return len(waiting)
-
-
-def _candidate_input(row: HealthChild, run_id: uuid.UUID) -> CandidateInput:
+def candidate_input(row: Sequence[Any], run_id: uuid.UUID) -> CandidateInput:
+    """An unmatched staging row (`repository.HEALTH_MATCH_COLUMNS`) as the CME domain takes it."""
+    values = dict(zip(repository.HEALTH_MATCH_COLUMNS, row, strict=True))
     return CandidateInput(
-        health_child_id=row.id,
+        health_child_id=values["id"],
         match_run_id=run_id,
-        given_name=row.given_name,
-        middle_names=row.middle_names,
-        family_name=row.family_name,
-        former_names=list(row.former_names or []),
-        date_of_birth=row.date_of_birth,
-        address_lines=list(row.address_lines or []),
-        town=row.town,
-        postcode=row.postcode,
-        address_is_last_known=row.address_is_last_known,
+        given_name=values["given_name"],
+        middle_names=values["middle_names"],
+        family_name=values["family_name"],
+        former_names=list(values["former_names"] or []),
+        date_of_birth=values["date_of_birth"],
+        address_lines=list(values["address_lines"] or []),
+        town=values["town"],
+        postcode=values["postcode"],
+        address_is_last_known=bool(values["address_is_last_known"]),
     )
 
 
-# --- Batch: one health list ------------------------------------------------------------------------------
-
-
-Progress = Callable[[int, int | None], None]
-
-
-def begin_health_list(session: Session, submission_id: uuid.UUID) -> dict[str, Any] | None:
-    """Mark the list as being matched; returns the earlier summary when a run already finished."""
-    submission = repository.lock_submission(session, submission_id)
-    if submission is None:
-        return {"submission_id": str(submission_id), "skipped": "no_such_submission"}
-    done = repository.finished_run(session, submission_id, HEALTH_LIST_RUN)
-    if done is not None:
-        return {**done.summary, "replayed": True}
-    repository.set_submission_status(session, submission_id, "matching")
-    return None
-
-
-def match_health_list(
-    session: Session,
-    submission_id: uuid.UUID,
-    *,
-    job_id: uuid.UUID | None,
-    now: dt.datetime,
-    progress: Progress,
-) -> dict[str, Any]:
-    """Link a stored health list against every register, store outcomes, minimise, summarise.
-
-    All in the caller's transaction, under a lock on the submission: a crash leaves nothing behind, and
-    a re-run after success finds the finished run and changes nothing.
-    """
-    earlier = begin_health_list(session, submission_id)
-    if earlier is not None:
-        return earlier
-    started = time.perf_counter()
-    submission = repository.lock_submission(session, submission_id)
-    assert submission is not None  # locked by begin_health_list in this transaction
-    la_id = str(submission.recipient_id)
-    model = active_model(session, now)
-
-    health_rows = repository.health_rows(session, submission_id)
-    total = len(health_rows)
-    progress(0, total)
-    education_rows = repository.education_rows(session)
-    # Every row of one stored list comes from one sender's snapshot: `link` needs that to keep apart two
-    # rows of one list that look alike (twins called Ioan and Iwan), as one list never holds a child twice.
-    source = f"{submission.sender_id}@{submission.as_of.isoformat()}"
-    health, education = health_and_education_frames(health_rows, education_rows, source)
-    loaded = time.perf_counter()
-
-    result = link(health, education, model)
-    linked = time.perf_counter()
-
-    run = MatchRun(
-        id=uuid.uuid4(),
-        kind=HEALTH_LIST_RUN,
-        submission_id=submission_id,
-        job_id=job_id,
-        model_version=model.version,
-        model_hash=model.content_hash,
-        status="running",
-        started_at=now,
-        summary={},
-    )
-    repository.add_run(session, run)
-    register_of = education.select(
-        pl.col("id").alias("education_id"), "register", pl.col("la").alias("education_la")
-    )
-    result = result.join(register_of, on="education_id", how="left", maintain_order="left")
-    record_index = dict(zip(health["id"].to_list(), (r.record_index for r in health_rows), strict=True))
-    repository.insert_outcomes(
-        session, _outcome_rows(result, run.id, submission_id, la_id, record_index, model, now)
-    )
-    progress(total, total)
-    stored = time.perf_counter()
-
-    repository.delete_health_rows(session, repository.matched_health_ids(session, run.id))
-    unmatched = repository.outcomes_of_run(session, run.id, "unmatched")
-    to_candidates(session, unmatched, la_id=la_id, submission_id=submission_id, now=now)
-    finished = time.perf_counter()
-
-    summary = {
-        "submission_id": str(submission_id),
-        "run_id": str(run.id),
-        "model_version": model.version,
-        "model_hash": model.content_hash,
-        "health_records": total,
-        "education_records": education.height,
-        **_counts(result),
-        "seconds": {
-            "load": round(loaded - started, 3),
-            "link": round(linked - loaded, 3),
-            "store": round(stored - linked, 3),
-            "minimise": round(finished - stored, 3),
-            "total": round(finished - started, 3),
-        },
-    }
-    run.summary = summary
-    run.status = "succeeded"
-    run.finished_at = now
-    repository.set_submission_status(session, submission_id, "matched")
-    logger.info("health list matched", extra={"submission_id": str(submission_id), "run_id": str(run.id)})
-    return summary
-
-
-def _counts(result: pl.DataFrame) -> dict[str, Any]:
-    """Outcomes counted overall and, for matched and possible ones, by the register type they point at."""
-    by_register: dict[str, dict[str, int]] = {}
-    linked = result.filter(pl.col("register").is_not_null() & (pl.col("outcome") != "unmatched"))
-    for register, outcome, count in linked.group_by("register", "outcome").len().iter_rows():
-        by_register.setdefault(register, {})[outcome] = count
-    overall = dict(result.group_by("outcome").len().iter_rows())
-    return {"outcomes": {"matched": 0, "possible": 0, "unmatched": 0, **overall}, "by_register": by_register}
-
-
-def _outcome_rows(
-    result: pl.DataFrame,
-    run_id: uuid.UUID,
-    submission_id: uuid.UUID,
-    la_id: str,
-    record_index: Mapping[int, int],
-    model: MatchModel,
-    now: dt.datetime,
-) -> Any:
-    for row in result.iter_rows(named=True):
-        outcome = row["outcome"]
-        yield {
-            "id": uuid.uuid4(),
-            "run_id": run_id,
-            "submission_id": submission_id,
-            "record_index": record_index[row["health_id"]],
-            "recipient_la": la_id,
-            "health_child_id": row["health_id"],
-            "outcome": outcome,
-            "education_child_id": row["education_id"] if outcome != "unmatched" else None,
-            "education_la": row["education_la"] if outcome != "unmatched" else None,
-            "register": row["register"] if outcome != "unmatched" else None,
-            "match_weight": _rounded(row["match_weight"]),
-            "match_probability": _rounded(row["match_probability"]),
-            "model_version": model.version,
-            "evidence": explain(row, model),
-            "created_at": now,
-            "review_status": "pending" if outcome == "possible" else None,
-            "reviewed_at": None,
-            "reviewed_by": None,
-            "review_reason": None,
-            "candidate_id": None,
-        }
+Progress = Callable[[str, int, int | None], None]
 
 
 # --- Batch: after a register changed ---------------------------------------------------------------------
@@ -411,7 +230,7 @@ def rematch_after_register_change(
     model = active_model(session, now)
     candidates, records = repository.open_cme_children(session)
     total = len(candidates) + len(records)
-    progress(0, total)
+    progress("rematch", 0, total)
     found: dict[str, list[tuple[uuid.UUID, str]]] = {"candidates": [], "records": []}
     if total:
         education = rows_to_frame(
@@ -424,7 +243,7 @@ def rematch_after_register_change(
         _report_found_on_register(
             session, candidates=found["candidates"], records=found["records"], run_id=job_id, now=now
         )
-    progress(total, total)
+    progress("rematch", total, total)
     return {
         **result,
         "model_version": model.version,
@@ -557,9 +376,16 @@ def decide_review(
         repository.delete_health_rows(session, [outcome.health_child_id])
         outcome.review_status = "confirmed"
     else:
-        to_candidates(
-            session, [outcome], la_id=outcome.recipient_la, submission_id=outcome.submission_id, now=now
-        )
+        row = repository.health_row(session, outcome.health_child_id)
+        if row is not None:
+            (outcome.candidate_id,) = cme_service.open_candidates(
+                session,
+                la_id=outcome.recipient_la,
+                submission_ids=[outcome.submission_id],
+                children=[candidate_input(row, outcome.run_id)],
+                now=now,
+            )
+            repository.delete_health_rows(session, [outcome.health_child_id])
         outcome.review_status = "rejected"
     outcome.reviewed_at = now
     outcome.reviewed_by = caller.officer_id or caller.partner_id

@@ -107,8 +107,9 @@ def open_candidates(
     submission_id: uuid.UUID | None = None,
     now: dt.datetime = FROZEN_AT,
 ) -> list[uuid.UUID]:
+    submission_ids = [submission_id or uuid.uuid4()] * len(children)
     ids = service.open_candidates(
-        session, la_id=la_id, submission_id=submission_id or uuid.uuid4(), children=children, now=now
+        session, la_id=la_id, submission_ids=submission_ids, children=children, now=now
     )
     session.commit()
     return ids

@@ -12,13 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from app.cme import service as cme_service
 from app.cme.models import CmeCandidate, CmeEvent
 from app.core.db import make_session_factory
 from app.jobs import service as jobs_service
-from app.jobs.handlers import default_handlers
 from app.jobs.models import Job
 from app.jobs.worker import JobContext, Worker
-from app.matching import service as matching_service
 from app.matching.models import MatchIndexGeneration, MatchOutcome, MatchRun
 from app.submissions.models import HealthChild
 from tests.matching.test_matching_api import TOMOS, World, count, on_roll, outcomes, send
@@ -56,7 +55,7 @@ class TestIdempotence:
             raise RuntimeError("worker died")
 
         with monkeypatch.context() as patch:
-            patch.setattr(matching_service, "_open_candidates", crash)
+            patch.setattr(cme_service, "open_candidates", crash)
             world.worker.run_until_idle()
         session.expire_all()
         job = session.get(Job, world.health_job)
@@ -64,7 +63,7 @@ class TestIdempotence:
         assert count(session, MatchOutcome) == 0
         assert count(session, HealthChild) == 4  # nothing minimised either
 
-        later = Worker(world.worker.session_factory, default_handlers(), now=lambda: job.run_after)
+        later = Worker(world.worker.session_factory, world.worker.handlers, now=lambda: job.run_after)
         assert later.run_until_idle() == 1
         assert count(session, MatchOutcome) == 4
         assert count(session, CmeCandidate) == 1
@@ -148,13 +147,22 @@ class TestConcurrentWorkers:
     ) -> None:
         second = send(client, world.health_board, payload(world.health_board.id, [TOMOS]))
         assert second.status_code == 201
-        workers = [Worker(world.worker.session_factory, default_handlers()) for _ in range(2)]
+        workers = [Worker(world.worker.session_factory, world.worker.handlers) for _ in range(2)]
         threads = [threading.Thread(target=w.run_until_idle) for w in workers]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(120)
+        # A list whose round another worker was running went back to the queue for a moment.
+        soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+        Worker(world.worker.session_factory, world.worker.handlers, now=lambda: soon).run_until_idle()
         session.expire_all()
         assert set(session.scalars(select(Job.status))) == {"succeeded"}
-        runs = Counter(session.scalars(select(MatchRun.submission_id).where(MatchRun.kind == "health_list")))
-        assert runs == {world.health_submission: 1, uuid.UUID(second.json()["submission_id"]): 1}
+        runs = session.execute(
+            select(MatchRun.submission_id, MatchRun.round_id).where(MatchRun.kind == "health_list")
+        ).all()
+        assert Counter(r.submission_id for r in runs) == {
+            world.health_submission: 1,
+            uuid.UUID(second.json()["submission_id"]): 1,
+        }
+        assert len({r.round_id for r in runs}) == 1  # both lists were in before the round: one round

@@ -1,0 +1,388 @@
+"""Matching rounds: every health list of a period is matched together, once, against every register.
+
+Health bodies send one list per LA per period (the month of the list's `as_of`). A list's job waits until
+its period's round opens: at once when every expected list (each pilot LA's health board) is in, otherwise
+`match_round_wait` after the first waiting list arrived. The round links all waiting lists of the period
+in one `link`, so one-to-one assignment holds across lists (a namesake on one LA's list cannot take the
+school record of a child on another's) and the outcome does not depend on the order the lists arrived in.
+A list arriving after a round is matched in the next round of its period; there an education record that
+an earlier round of the period already gave to a child is never matched again, only offered for review
+(reason `record_taken_in_period`). Decision 0012.
+
+The round reads and links with no write transaction open, then writes everything (runs, outcomes,
+candidates, minimisation) in one short transaction of bulk statements: on SQLite, the one writer, the API
+is locked out for that transaction only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.cme import service as cme_service
+from app.cme.domain import CandidateInput
+from app.matching import repository
+from app.matching.engine import explain, link
+from app.matching.params import MatchModel
+from app.matching.service import (
+    HEALTH_LIST_RUN,
+    Progress,
+    active_model,
+    candidate_input,
+    health_and_education_frames,
+)
+
+logger = logging.getLogger(__name__)
+
+WAITING = "waiting_for_round"
+TAKEN_IN_PERIOD = "record_taken_in_period"
+# A worker that finds its period's round being run by another job looks again after this long.
+RETRY_CLAIMED = dt.timedelta(seconds=2)
+
+
+def period_of(as_of: dt.date) -> str:
+    return f"{as_of:%Y-%m}"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingList:
+    """A stored health list not yet matched."""
+
+    submission_id: uuid.UUID
+    sender_id: str
+    recipient_id: str
+    as_of: dt.date
+    received_at: dt.datetime
+
+    @property
+    def source(self) -> str:
+        # Every row of one list comes from one sender's snapshot: `link` keeps apart two rows of one list
+        # that look alike (twins called Ioan and Iwan), as one list never holds a child twice.
+        return f"{self.sender_id}@{self.as_of.isoformat()}"
+
+
+def opens_at(
+    waiting: Sequence[WaitingList],
+    received: set[tuple[str, str]],
+    expected: set[tuple[str, str]],
+    wait: dt.timedelta,
+) -> dt.datetime:
+    """When the round over `waiting` may run: when the first of them arrived if every expected
+    (sender, recipient) list of the period is in, else `wait` after that."""
+    first = min(w.received_at for w in waiting)
+    return first if expected <= received else first + wait
+
+
+def canonical_order(waiting: Sequence[WaitingList]) -> list[WaitingList]:
+    """The lists in an order that does not depend on when they arrived."""
+    return sorted(waiting, key=lambda w: (w.sender_id, w.recipient_id, w.as_of, str(w.submission_id)))
+
+
+# --- The round ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoundPlan:
+    """Everything the round writes, computed before the write transaction opens."""
+
+    period: str
+    round_id: uuid.UUID
+    run_ids: dict[uuid.UUID, uuid.UUID]  # one run per list
+    lists: list[WaitingList]
+    model: MatchModel
+    outcomes: pl.DataFrame  # link output joined with record index, submission, LA, register
+    candidates: dict[str, list[tuple[int, CandidateInput]]]  # by LA: (outcome position, child)
+    education_records: int
+    seconds: dict[str, float]
+
+
+def plan_round(
+    session: Session,
+    period: str,
+    lists: Sequence[WaitingList],
+    model: MatchModel,
+    progress: Progress,
+) -> RoundPlan:
+    """Load the lists and every register, link once, decide every row; reads only."""
+    started = time.perf_counter()
+    ordered = canonical_order(lists)
+    run_ids = {w.submission_id: uuid.uuid4() for w in ordered}
+    health_rows = [
+        row for waiting in ordered for row in repository.health_rows(session, waiting.submission_id)
+    ]
+    progress("load", 0, len(health_rows))
+    education_rows = repository.education_rows(session)
+    taken = repository.taken_in_period(session, period)
+    source_of = {w.submission_id: w.source for w in ordered}
+    at = repository.HEALTH_MATCH_COLUMNS.index
+    sources = [source_of[row[at("submission_id")]] for row in health_rows]
+    health, education = health_and_education_frames(health_rows, education_rows, sources)
+    loaded = time.perf_counter()
+    progress("link", 0, len(health_rows))
+
+    result = link(health, education, model)
+    if taken:
+        late_taken = (pl.col("outcome") == "matched") & pl.col("education_id").is_in(list(taken))
+        result = result.with_columns(
+            outcome=pl.when(late_taken).then(pl.lit("possible")).otherwise("outcome"),
+            reason=pl.when(late_taken).then(pl.lit(TAKEN_IN_PERIOD)).otherwise("reason"),
+        )
+    register_of = education.select(
+        pl.col("id").alias("education_id"), "register", pl.col("la").alias("education_la")
+    )
+    row_facts = pl.DataFrame(
+        {
+            "health_id": [row[at("id")] for row in health_rows],
+            "record_index": [row[at("record_index")] for row in health_rows],
+            "submission_id": [str(row[at("submission_id")]) for row in health_rows],
+            "recipient_la": [row[at("recipient_la")] for row in health_rows],
+        },
+        schema={
+            "health_id": pl.Int64,
+            "record_index": pl.Int64,
+            "submission_id": pl.String,
+            "recipient_la": pl.String,
+        },
+    )
+    result = result.join(register_of, on="education_id", how="left", maintain_order="left").join(
+        row_facts, on="health_id", how="left", maintain_order="left"
+    )
+    unmatched = result.with_row_index("position").filter(pl.col("outcome") == "unmatched")
+    row_of = {row[at("id")]: row for row in health_rows}
+    candidates: dict[str, list[tuple[int, CandidateInput]]] = {}
+    for position, health_id, la_id in unmatched.select("position", "health_id", "recipient_la").iter_rows():
+        row = row_of[health_id]
+        child = candidate_input(row, run_ids[row[at("submission_id")]])
+        candidates.setdefault(la_id, []).append((position, child))
+    linked = time.perf_counter()
+    return RoundPlan(
+        period=period,
+        round_id=uuid.uuid4(),
+        run_ids=run_ids,
+        lists=ordered,
+        model=model,
+        outcomes=result,
+        candidates=candidates,
+        education_records=education.height,
+        seconds={"load": round(loaded - started, 3), "link": round(linked - loaded, 3)},
+    )
+
+
+def write_round(
+    session: Session, plan: RoundPlan, *, job_id: uuid.UUID | None, now: dt.datetime
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Store the round in the caller's (short) transaction: candidates, outcomes, one run per list,
+    minimisation; returns each list's summary."""
+    started = time.perf_counter()
+    result = plan.outcomes
+    candidate_ids: dict[int, uuid.UUID] = {}
+    for la_id, children in sorted(plan.candidates.items()):
+        ids = cme_service.open_candidates(
+            session,
+            la_id=la_id,
+            submission_ids=[uuid.UUID(result["submission_id"][position]) for position, _ in children],
+            children=[child for _, child in children],
+            now=now,
+        )
+        candidate_ids.update(zip((position for position, _ in children), ids, strict=True))
+    run_ids = plan.run_ids
+    repository.insert_outcomes(session, _outcome_rows(result, run_ids, candidate_ids, plan.model, now))
+    opened = time.perf_counter()
+    done = result.filter(pl.col("outcome") != "possible")["health_id"].to_list()
+    repository.delete_health_rows(session, done)
+    minimised = time.perf_counter()
+    seconds = {
+        **plan.seconds,
+        "store": round(opened - started, 3),
+        "minimise": round(minimised - opened, 3),
+    }
+    summaries = _summaries(plan, run_ids, job_id, seconds)
+    repository.add_runs(
+        session,
+        [
+            {
+                "id": run_ids[w.submission_id],
+                "kind": HEALTH_LIST_RUN,
+                "submission_id": w.submission_id,
+                "job_id": job_id,
+                "period": plan.period,
+                "round_id": plan.round_id,
+                "model_version": plan.model.version,
+                "model_hash": plan.model.content_hash,
+                "status": "succeeded",
+                "started_at": now,
+                "finished_at": now,
+                "summary": summaries[w.submission_id],
+            }
+            for w in plan.lists
+        ],
+    )
+    repository.set_submissions_status(session, [w.submission_id for w in plan.lists], "matched")
+    return summaries
+
+
+def _summaries(
+    plan: RoundPlan,
+    run_ids: Mapping[uuid.UUID, uuid.UUID],
+    job_id: uuid.UUID | None,
+    seconds: dict[str, float],
+) -> dict[uuid.UUID, dict[str, Any]]:
+    result = plan.outcomes
+    overall = {"matched": 0, "possible": 0, "unmatched": 0}
+    by_list: dict[str, dict[str, Any]] = {}
+    for submission_id, outcome, register, count in (
+        result.group_by("submission_id", "outcome", "register").len().iter_rows()
+    ):
+        entry = by_list.setdefault(
+            submission_id,
+            {"outcomes": dict.fromkeys(overall, 0), "by_register": {}, "health_records": 0},
+        )
+        entry["outcomes"][outcome] += count
+        entry["health_records"] += count
+        overall[outcome] += count
+        if register is not None and outcome != "unmatched":
+            entry["by_register"].setdefault(register, {}).setdefault(outcome, 0)
+            entry["by_register"][register][outcome] += count
+    taken = result.filter(pl.col("reason") == TAKEN_IN_PERIOD).height
+    round_facts = {
+        "period": plan.period,
+        "round_id": str(plan.round_id),
+        "round_job_id": None if job_id is None else str(job_id),
+        "round_lists": len(plan.lists),
+        "round_health_records": result.height,
+        "round_outcomes": overall,
+        "round_records_taken_in_period": taken,
+        "education_records": plan.education_records,
+        "model_version": plan.model.version,
+        "model_hash": plan.model.content_hash,
+        "seconds": {**seconds, "total": round(sum(seconds.values()), 3)},
+    }
+    empty = {"outcomes": dict.fromkeys(overall, 0), "by_register": {}, "health_records": 0}
+    return {
+        w.submission_id: {
+            "submission_id": str(w.submission_id),
+            "run_id": str(run_ids[w.submission_id]),
+            **by_list.get(str(w.submission_id), empty),
+            **round_facts,
+        }
+        for w in plan.lists
+    }
+
+
+def _outcome_rows(
+    result: pl.DataFrame,
+    run_ids: Mapping[uuid.UUID, uuid.UUID],
+    candidate_ids: Mapping[int, uuid.UUID],
+    model: MatchModel,
+    now: dt.datetime,
+) -> Iterator[dict[str, Any]]:
+    runs = {str(k): v for k, v in run_ids.items()}
+    for position, row in enumerate(result.iter_rows(named=True)):
+        outcome = row["outcome"]
+        linked = outcome != "unmatched"
+        yield {
+            "id": uuid.uuid4(),
+            "run_id": runs[row["submission_id"]],
+            "submission_id": uuid.UUID(row["submission_id"]),
+            "record_index": row["record_index"],
+            "recipient_la": row["recipient_la"],
+            "health_child_id": row["health_id"],
+            "outcome": outcome,
+            "education_child_id": row["education_id"] if linked else None,
+            "education_la": row["education_la"] if linked else None,
+            "register": row["register"] if linked else None,
+            "match_weight": _rounded(row["match_weight"]),
+            "match_probability": _rounded(row["match_probability"]),
+            "model_version": model.version,
+            "evidence": explain(row, model),
+            "created_at": now,
+            "review_status": "pending" if outcome == "possible" else None,
+            "reviewed_at": None,
+            "reviewed_by": None,
+            "review_reason": None,
+            "candidate_id": candidate_ids.get(position),
+            "other_registrations": None,
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+# --- The job ---------------------------------------------------------------------------------------------
+
+
+class NotYet(Exception):
+    """The list's round may not run yet; try again at `until`."""
+
+    def __init__(self, until: dt.datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
+
+
+def match_health_list(
+    factory: sessionmaker[Session],
+    submission_id: uuid.UUID,
+    *,
+    wait: dt.timedelta,
+    job_id: uuid.UUID,
+    now: Callable[[], dt.datetime],
+    progress: Progress,
+) -> dict[str, Any]:
+    """Run the round of this list's period (or find the one that matched it); its summary for this list.
+
+    Raises `NotYet` while the round is not due, or another job is running it.
+    """
+    with factory.begin() as session:
+        found = _settled(session, submission_id)
+        if found is not None:
+            return found
+        submission = repository.get_submission(session, submission_id)
+        assert submission is not None  # _settled answered for a missing one
+        period = period_of(submission.as_of)
+        waiting = [WaitingList(*tuple(row)) for row in repository.waiting_lists(session, period)]
+        due = opens_at(
+            waiting,
+            repository.lists_received(session, period),
+            repository.expected_lists(session),
+            wait,
+        )
+        if now() < due:
+            raise NotYet(due)
+        if not repository.claim_period(session, period, job_id, now()):
+            raise NotYet(now() + RETRY_CLAIMED)
+        model = active_model(session, now())
+        repository.set_submissions_status(session, [w.submission_id for w in waiting], "matching")
+    try:
+        with factory() as session:  # reads only: no write lock is held while linking
+            plan = plan_round(session, period, waiting, model, progress)
+        progress("store", 0, plan.outcomes.height)
+        with factory.begin() as session:
+            if not repository.lock_period(session, period, job_id):
+                raise NotYet(now())  # the claim lapsed and another job took the round over
+            summaries = write_round(session, plan, job_id=job_id, now=now())
+            repository.release_period(session, period, job_id, finished_round=True)
+    except BaseException:
+        with factory.begin() as session:
+            repository.release_period(session, period, job_id, finished_round=False)
+        raise
+    logger.info("matching round finished", extra={"period": period, "round_id": str(plan.round_id)})
+    return summaries[submission_id]
+
+
+def _settled(session: Session, submission_id: uuid.UUID) -> dict[str, Any] | None:
+    """The answer for a list that needs no round: missing, or already matched (by this or another job)."""
+    if repository.get_submission(session, submission_id) is None:
+        return {"submission_id": str(submission_id), "skipped": "no_such_submission"}
+    done = repository.finished_run(session, submission_id, HEALTH_LIST_RUN)
+    if done is not None:
+        return {**done.summary, "replayed": True}
+    return None
