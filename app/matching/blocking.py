@@ -69,6 +69,18 @@ _GIVEN_GROUPS = Part(
 _FAMILY_KEYS = Part("family_keys", lambda: (pl.col("family"), pl.col("pref_family"), pl.col("former_family")))
 
 
+def unplaced(expr: pl.Expr) -> pl.Expr:
+    """`expr` only for a record with neither a birth date nor a postcode: every other pass needs one of
+    them (or an NHS number), so such a record (an education row sent incomplete) is found by names alone."""
+    return pl.when(pl.col("dob").is_null() & pl.col("postcode").is_null()).then(expr)
+
+
+_UNPLACED_GIVEN_GROUPS = Part(
+    "unplaced_given_groups",
+    lambda: tuple(unplaced(pl.col(c)) for c in ("given_c1", "given_c2", "pref_c1", "pref_c2")),
+)
+
+
 class _LongParts:
     """One frame's parts in long form, each built on first use and shared by every pass that keys on it.
 
@@ -101,8 +113,12 @@ class _LongParts:
 
     def keyed(self, parts: dict[str, Part]) -> pl.DataFrame:
         """(row, key) for every combination of the parts' values (a record's values joined on its row)."""
-        # The whole combination is not kept (only its prefixes are): it is the largest frame of a pass.
-        combined = self._join(tuple(parts.items()))
+        # The whole combination is not kept (only its prefixes are): it is the largest frame of a pass. It
+        # may be another pass's prefix, kept already (given groups x surnames).
+        items = tuple(parts.items())
+        combined = self._joined.get(tuple((name, part.label) for name, part in items))
+        if combined is None:
+            combined = self._join(items)
         return combined.select(ROW, pl.struct(list(parts)).hash(_SEED).alias(KEY))
 
 
@@ -138,6 +154,14 @@ PASSES: tuple[Pass, ...] = (
     Pass("names_year_day", *_names_and(y=_column("dob_y"), d=_column("dob_d"))),
     Pass("names_month_day", *_names_and(m=_column("dob_m"), d=_column("dob_d"))),
     Pass("nhs", *_same(nhs=_column("nhs"))),
+    # A reference record with neither birth date nor postcode (no other pass but NHS number keys it): the
+    # given name (up to equivalence) and any surname held. Only such records are keyed on that side, so the
+    # pass costs nothing where every record has one or the other.
+    Pass(
+        "names_unplaced",
+        {"g": _GIVEN_GROUPS, "f": _FAMILY_KEYS},
+        {"g": _UNPLACED_GIVEN_GROUPS, "f": _FAMILY_KEYS},
+    ),
 )
 
 
@@ -179,7 +203,10 @@ def candidate_pairs(query: pl.DataFrame, reference: dict[str, ReferenceKeys]) ->
         .join(reference[p.name].as_frame(), on=KEY, how="inner")
         .select(pair.alias("pair"))
         for p in PASSES
+        if len(reference[p.name].keys)  # a pass with no reference keys can find nothing
     ]
+    if not found:
+        return pl.DataFrame(schema={ROW: pl.UInt32, "ref_row": pl.UInt32})
     # Polars' sort is multi-threaded; equal neighbours are the pairs more than one pass found.
     pairs = pl.concat(found)["pair"].sort().to_numpy()
     pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from app.matching.blocking import unplaced
 from app.matching.engine import explain
 from app.matching.params import DEFAULT_MODEL, MatchModel, level_code
 from app.matching.score import TermFrequencies
@@ -98,6 +99,9 @@ PASSES: tuple[_Pass, ...] = (
     _Pass("names_year_day", ("g", "f", "y", "d"), *_names_and("dob_y", "dob_d")),
     _Pass("names_month_day", ("g", "f", "m", "d"), *_names_and("dob_m", "dob_d")),
     _Pass("nhs", ("nhs",), lambda r: ([r["nhs"]],), lambda: (pl.col("nhs"),)),
+    # Only reference records with neither birth date nor postcode are keyed (`blocking.unplaced`).
+    _Pass("names_unplaced", ("g", "f"), lambda r: (_given_groups(r), _family_keys(r)),
+          lambda: (unplaced(_groups_expr()), _family_expr())),
 )  # fmt: skip
 
 
