@@ -1,13 +1,16 @@
 """Record-level data rules: every record gets a fate, and no record is ever silently dropped.
 
-The rule (docs/decisions/0004-record-fates.md):
-- *rejected*: the record cannot lawfully or usefully be held: no name at all, no date of birth, a birth
-  date in the future, or (health lists) a child outside compulsory school age on the list's as-of date,
-  whom the service must not hold (R3.5). Rejected records are not stored; the receipt names each one
-  with its index, field and code so the sender can correct and resend.
+The rule (docs/decisions/0004-record-fates-and-intake.md):
+- *rejected*: the record cannot lawfully or usefully be held. Health lists: no name at all, no date of
+  birth, a birth date after the as-of date, or a child outside compulsory school age on the as-of date,
+  whom the service must not hold (R3.5). Education registers: only a record that identifies nobody (no
+  given name, no family name and no valid NHS number). Rejected records are not stored; the receipt names
+  each one with its index, field and code so the sender can correct and resend.
 - *flagged*: stored and matched, with the finding recorded: a postcode that does not parse or is absent,
-  a partial name, an invalid NHS number (the number itself is dropped), an education-register child
-  outside compulsory school age. Dropping such a child could leave a missing child unfound.
+  a partial name, an invalid NHS number (the number itself is dropped); on an education register also a
+  missing birth date, a birth date after the as-of date or giving an implausible age (that date is not
+  stored), a child outside compulsory school age. An education record is evidence that education knows
+  the child, even when incomplete: refusing it would make a known child look missing.
 - *accepted*: no findings.
 """
 
@@ -51,7 +54,7 @@ class IssueCode(StrEnum):
 _MESSAGES = {
     IssueCode.missing_name: "Neither given name nor family name is present.",
     IssueCode.partial_name: "Only one of given name and family name is present.",
-    IssueCode.missing_date_of_birth: "The date of birth is required.",
+    IssueCode.missing_date_of_birth: "No date of birth is given.",
     IssueCode.date_of_birth_in_future: "The date of birth is after the as-of date.",
     IssueCode.outside_compulsory_school_age: "The child is not of compulsory school age on the as-of date.",
     IssueCode.implausible_date_of_birth: "The date of birth gives an age no education register would hold.",
@@ -61,24 +64,37 @@ _MESSAGES = {
     IssueCode.admission_date_in_future: "The admission date is after the as-of date.",
 }
 
+# Health lists: without a name nothing can be acted on; without a plausible birth date compulsory school age
+# cannot be established, and the service must not hold a child it cannot place within it (R3.5).
 _REJECTING = frozenset(
     {
         IssueCode.missing_name,
         IssueCode.missing_date_of_birth,
         IssueCode.date_of_birth_in_future,
-        IssueCode.implausible_date_of_birth,
     }
 )
+# Education registers: a birth date that cannot be the child's is not stored. Held, it would count as
+# evidence *against* the child's own record (a different date weighs about -7.4 bits, enough to turn
+# names and address agreeing into a review or no match); held as missing it counts neither way.
+_DATE_NOT_STORED = frozenset({IssueCode.date_of_birth_in_future, IssueCode.implausible_date_of_birth})
+_DATE_NOT_STORED_MESSAGES = {
+    IssueCode.date_of_birth_in_future: "The date of birth is after the as-of date; it was not stored.",
+    IssueCode.implausible_date_of_birth: (
+        "The date of birth gives an age no education register would hold; it was not stored."
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Issue:
     code: IssueCode
     field: str
+    # The record was stored without this field's value (the value is known to be wrong).
+    value_dropped: bool = False
 
     @property
     def message(self) -> str:
-        return _MESSAGES[self.code]
+        return _DATE_NOT_STORED_MESSAGES[self.code] if self.value_dropped else _MESSAGES[self.code]
 
 
 class Assessment(NamedTuple):
@@ -88,6 +104,8 @@ class Assessment(NamedTuple):
     issues: tuple[Issue, ...]
     postcode_norm: str | None
     nhs_number: str | None
+    # False when the record is stored without the date of birth it was sent with (see `_DATE_NOT_STORED`).
+    keeps_date_of_birth: bool = True
 
 
 @lru_cache(maxsize=65_536)
@@ -130,11 +148,12 @@ def _common(
 
 
 def _fate(issues: list[Issue]) -> Fate:
+    """A health record's fate."""
     if not issues:
         return Fate.accepted
     if any(issue.code in _REJECTING for issue in issues):
         return Fate.rejected
-    return Fate.flagged if issues else Fate.accepted
+    return Fate.flagged
 
 
 @lru_cache(maxsize=1 << 18)
@@ -191,18 +210,32 @@ def _assess_health_in_full(record: HealthRecord, as_of: dt.date) -> Assessment:
 
 
 def assess_education_record(record: EducationRecord, as_of: dt.date) -> Assessment:
+    """An education record's fate: rejected only when it identifies nobody (no given name, no family name
+    and no valid NHS number); anything else is stored and matched on what it holds, flagged with every
+    finding. A record the service refused would leave the child it describes looking unknown to education,
+    and so wrongly flagged as missing. A birth date that cannot be the child's (after the as-of date, or an
+    age outside 2-20) is flagged and not stored (`_DATE_NOT_STORED`)."""
     issues, postcode_norm, nhs_number = _common(record, as_of)
     dob = record.date_of_birth
-    if dob is not None and dob <= as_of:
-        age = _age_on(dob, as_of)
-        if not EDUCATION_MIN_AGE_YEARS <= age <= EDUCATION_MAX_AGE_YEARS:
+    keeps_date = True
+    if dob is not None:
+        if dob > as_of:
+            keeps_date = False
+        elif not EDUCATION_MIN_AGE_YEARS <= _age_on(dob, as_of) <= EDUCATION_MAX_AGE_YEARS:
             issues.append(Issue(IssueCode.implausible_date_of_birth, "date_of_birth"))
+            keeps_date = False
         elif _csa_status(dob, as_of) is not CsaStatus.WITHIN:
             issues.append(Issue(IssueCode.outside_compulsory_school_age, "date_of_birth"))
+    if not keeps_date:
+        issues = [
+            Issue(i.code, i.field, value_dropped=True) if i.code in _DATE_NOT_STORED else i for i in issues
+        ]
     if (
         isinstance(record, SchoolRollRecord)
         and record.admission_date is not None
         and record.admission_date > as_of
     ):
         issues.append(Issue(IssueCode.admission_date_in_future, "admission_date"))
-    return Assessment(_fate(issues), tuple(issues), postcode_norm, nhs_number)
+    identifies_nobody = record.given_name is None and record.family_name is None and nhs_number is None
+    fate = Fate.rejected if identifies_nobody else Fate.flagged if issues else Fate.accepted
+    return Assessment(fate, tuple(issues), postcode_norm, nhs_number, keeps_date)

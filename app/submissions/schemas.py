@@ -100,7 +100,12 @@ class Sex(StrEnum):
 
 
 class EducationRecord(_ChildRecord):
-    """A child known to education: common items of school rolls, EHE and EOTAS registers."""
+    """A child known to education: common items of school rolls, EHE and EOTAS registers.
+
+    Send every child on the register, however incomplete: a record without a date of birth or an address
+    is stored, flagged in the receipt, and matched on what it holds. Only a record that identifies nobody
+    (no given name, no family name and no valid NHS number) is rejected.
+    """
 
     preferred_given_name: Text | None = None
     preferred_family_name: Text | None = None

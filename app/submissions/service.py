@@ -346,7 +346,8 @@ def _education_rows(
         provision = record.provision if isinstance(record, EotasRecord) else None
         yield (
             submission_id, index, kind.value, register_la, record.given_name, record.middle_names,
-            record.family_name, _former(record), record.date_of_birth,
+            record.family_name, _former(record),
+            record.date_of_birth if assessment.keeps_date_of_birth else None,
             list(address.lines) if address else [], address.town if address else None,
             address.postcode if address else None, assessment.postcode_norm, assessment.nhs_number,
             [i.code.value for i in assessment.issues], record.preferred_given_name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 from typing import Any
@@ -22,6 +23,7 @@ from tests.support.partners import TestPartner
 from tests.support.tokens import auth_header, signed_body
 
 JOSE = {"Content-Type": "application/jose"}
+AS_CHILD_DOB = dt.date(2014, 6, 2)  # `child()`'s birth date
 
 
 def send(client: TestClient, partner: TestPartner, body: dict[str, Any] | bytes, **kw: Any) -> httpx.Response:
@@ -345,17 +347,79 @@ class TestRecordFates:
         assert stored[2].postcode == "LL77 XYZ" and stored[2].postcode_norm is None
         assert stored[2].flags == ["invalid_postcode"]
 
-    def test_education_register_keeps_children_just_outside_csa_flagged(
+    def test_education_register_keeps_every_record_that_identifies_a_child(
         self, client: TestClient, session: Session, pilot_la: TestPartner
     ) -> None:
-        records = [pupil(date_of_birth="2008-06-01"), pupil(date_of_birth="1990-01-01")]
-        response = send(client, pilot_la, payload(pilot_la.id, records, kind="school_roll", recipient=None))
-        receipt = response.json()["receipt"]
-        assert [(r["fate"], r["issues"][0]["code"]) for r in receipt["records"]] == [
-            ("flagged", "outside_compulsory_school_age"),
-            ("rejected", "implausible_date_of_birth"),
+        # Decision 0004: an education record is evidence that education knows the child, even when
+        # incomplete. Only a record naming nobody is refused. (This replaced a test asserting that a
+        # birth date giving an implausible age was rejected.)
+        records = [
+            pupil(),  # 0 accepted
+            pupil(date_of_birth="2008-06-01"),  # 1 flagged: just outside CSA, kept as sent
+            pupil(date_of_birth="1990-01-01"),  # 2 flagged: implausible age, the date is not stored
+            pupil(date_of_birth=None),  # 3 flagged: no birth date
+            pupil(date_of_birth="2026-01-01"),  # 4 flagged: born after as-of, the date is not stored
+            pupil(address=None),  # 5 flagged: no address
+            pupil(family_name=None, date_of_birth=None, address=None),  # 6 flagged: a given name alone
+            pupil(given_name=None, family_name=None),  # 7 rejected: names nobody
         ]
-        assert count(session, EducationChild) == 1
+        response = send(client, pilot_la, payload(pilot_la.id, records, kind="school_roll", recipient=None))
+        assert response.status_code == 201, response.text
+        receipt = response.json()["receipt"]
+        assert (receipt["accepted"], receipt["flagged"], receipt["rejected"]) == (1, 6, 1)
+        fates = {r["record_index"]: (r["fate"], [i["code"] for i in r["issues"]]) for r in receipt["records"]}
+        assert fates == {
+            1: ("flagged", ["outside_compulsory_school_age"]),
+            2: ("flagged", ["implausible_date_of_birth"]),
+            3: ("flagged", ["missing_date_of_birth"]),
+            4: ("flagged", ["date_of_birth_in_future"]),
+            5: ("flagged", ["missing_postcode"]),
+            6: ("flagged", ["partial_name", "missing_date_of_birth", "missing_postcode"]),
+            7: ("rejected", ["missing_name"]),
+        }
+        messages = {r["record_index"]: r["issues"][0]["message"] for r in receipt["records"]}
+        assert messages[2].endswith("it was not stored.") and messages[4].endswith("it was not stored.")
+        assert not messages[1].endswith("it was not stored.")
+        session.expire_all()
+        stored = {row.record_index: row for row in session.scalars(select(EducationChild))}
+        assert sorted(stored) == [0, 1, 2, 3, 4, 5, 6]
+        born = {index: row.date_of_birth for index, row in stored.items()}
+        assert born == {
+            0: AS_CHILD_DOB,
+            1: dt.date(2008, 6, 1),
+            2: None,
+            3: None,
+            4: None,
+            5: AS_CHILD_DOB,
+            6: None,
+        }
+        assert stored[2].flags == ["implausible_date_of_birth"]
+        assert stored[3].flags == ["missing_date_of_birth"]
+        assert (stored[5].postcode, stored[5].postcode_norm, stored[5].address_lines) == (None, None, [])
+        assert (stored[6].given_name, stored[6].family_name) == ("Siân", None)
+
+    def test_an_education_record_without_names_is_kept_when_its_nhs_number_is_valid(
+        self, app: Any, client: TestClient, session: Session, pilot_la: TestPartner
+    ) -> None:
+        app.state.settings = app.state.settings.model_copy(update={"nhs_number_enabled": True})
+        records = [
+            pupil(given_name=None, family_name=None, nhs_number="9434765919"),  # 0 flagged: identified
+            pupil(given_name=None, family_name=None, nhs_number="9434765918"),  # 1 rejected: invalid number
+        ]
+        response = send(client, pilot_la, payload(pilot_la.id, records, kind="school_roll", recipient=None))
+        assert response.status_code == 201, response.text
+        fates = {
+            r["record_index"]: (r["fate"], [i["code"] for i in r["issues"]])
+            for r in response.json()["receipt"]["records"]
+        }
+        assert fates == {
+            0: ("flagged", ["missing_name"]),
+            1: ("rejected", ["missing_name", "invalid_nhs_number"]),
+        }
+        session.expire_all()
+        assert [(r.record_index, r.nhs_number) for r in session.scalars(select(EducationChild))] == [
+            (0, "9434765919")
+        ]
 
 
 class TestNhsNumber:

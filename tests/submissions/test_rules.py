@@ -9,7 +9,13 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from app.submissions.rules import Fate, IssueCode, assess_education_record, assess_health_record
-from app.submissions.schemas import EotasRecord, HealthRecord, SchoolRollRecord, SubmissionPayload
+from app.submissions.schemas import (
+    EducationRecord,
+    EotasRecord,
+    HealthRecord,
+    SchoolRollRecord,
+    SubmissionPayload,
+)
 from tests.submissions.conftest import AS_OF, child, payload, pupil
 
 ENABLED = {"nhs_number_enabled": True}
@@ -22,6 +28,13 @@ def health(**overrides: Any) -> HealthRecord:
 def codes(record: HealthRecord) -> tuple[Fate, list[IssueCode]]:
     assessment = assess_health_record(record, AS_OF)
     return assessment.fate, [issue.code for issue in assessment.issues]
+
+
+def education_codes(**overrides: Any) -> tuple[Fate, list[IssueCode], bool]:
+    """Fate, findings and whether the birth date is stored, of a school-roll record."""
+    record = SchoolRollRecord.model_validate(pupil(**overrides), context=ENABLED)
+    assessment = assess_education_record(record, AS_OF)
+    return assessment.fate, [issue.code for issue in assessment.issues], assessment.keeps_date_of_birth
 
 
 class TestSchemaRules:
@@ -111,3 +124,107 @@ class TestRecordRules:
         )
         assessment = assess_education_record(record, AS_OF)
         assert [i.code for i in assessment.issues] == [IssueCode.admission_date_in_future]
+
+
+class TestEducationRecordRules:
+    """Decision 0004: an education record is refused only when it identifies nobody. Refusing any other
+    would leave the child it describes looking unknown to education, and so wrongly flagged as missing."""
+
+    def test_a_clean_record_is_accepted(self) -> None:
+        assert education_codes() == (Fate.accepted, [], True)
+
+    @pytest.mark.parametrize(
+        ("overrides", "expected"),
+        [
+            ({"date_of_birth": None}, [IssueCode.missing_date_of_birth]),
+            ({"address": None}, [IssueCode.missing_postcode]),
+            (
+                {"date_of_birth": None, "address": None},
+                [IssueCode.missing_date_of_birth, IssueCode.missing_postcode],
+            ),
+            ({"family_name": None}, [IssueCode.partial_name]),
+            (
+                {"given_name": None, "date_of_birth": None},
+                [IssueCode.partial_name, IssueCode.missing_date_of_birth],
+            ),
+            ({"date_of_birth": "2008-06-01"}, [IssueCode.outside_compulsory_school_age]),
+            ({"given_name": None, "family_name": None, "nhs_number": "9434765919"}, [IssueCode.missing_name]),
+        ],
+    )
+    def test_an_incomplete_record_is_kept_flagged(
+        self, overrides: dict[str, Any], expected: list[IssueCode]
+    ) -> None:
+        assert education_codes(**overrides) == (Fate.flagged, expected, True)
+
+    @pytest.mark.parametrize(
+        ("dob", "code"),
+        [
+            ("2025-05-01", IssueCode.date_of_birth_in_future),  # the day after the as-of date
+            ("2023-05-01", IssueCode.implausible_date_of_birth),  # 2 only the next day
+            ("2004-04-30", IssueCode.implausible_date_of_birth),  # 21 on the as-of date
+            ("1900-01-01", IssueCode.implausible_date_of_birth),  # a placeholder
+        ],
+    )
+    def test_a_birth_date_that_cannot_be_the_childs_is_flagged_and_not_stored(
+        self, dob: str, code: IssueCode
+    ) -> None:
+        assert education_codes(date_of_birth=dob) == (Fate.flagged, [code], False)
+        record = SchoolRollRecord.model_validate(pupil(date_of_birth=dob))
+        [issue] = assess_education_record(record, AS_OF).issues
+        assert issue.message.endswith("; it was not stored.")
+
+    @pytest.mark.parametrize("dob", ["2023-04-30", "2004-05-01"])  # 2 that day; 20, 21 the next
+    def test_the_plausible_ages_are_two_to_twenty_inclusive(self, dob: str) -> None:
+        assert education_codes(date_of_birth=dob) == (
+            Fate.flagged,
+            [IssueCode.outside_compulsory_school_age],
+            True,
+        )
+
+    @pytest.mark.parametrize(
+        ("overrides", "expected"),
+        [
+            ({"given_name": None, "family_name": None}, [IssueCode.missing_name]),
+            (
+                {"given_name": None, "family_name": None, "date_of_birth": None, "address": None},
+                [IssueCode.missing_name, IssueCode.missing_date_of_birth, IssueCode.missing_postcode],
+            ),
+            # An NHS number that fails its check is not stored, so it identifies nobody either.
+            (
+                {"given_name": None, "family_name": None, "nhs_number": "9434765918"},
+                [IssueCode.missing_name, IssueCode.invalid_nhs_number],
+            ),
+        ],
+    )
+    def test_only_a_record_that_identifies_nobody_is_rejected(
+        self, overrides: dict[str, Any], expected: list[IssueCode]
+    ) -> None:
+        assert education_codes(**overrides) == (Fate.rejected, expected, True)
+
+    @pytest.mark.parametrize("kind", [EducationRecord, EotasRecord])
+    def test_every_education_register_follows_the_rule(self, kind: type[EducationRecord]) -> None:
+        fields = child(date_of_birth=None, address=None, sex="F")
+        if kind is EotasRecord:
+            fields["provision"] = {"type": "pupil_referral_unit"}
+        assessment = assess_education_record(kind.model_validate(fields), AS_OF)
+        assert assessment.fate is Fate.flagged
+
+
+class TestHealthRecordRulesAreUnchanged:
+    """A health row is refused only where the law or the question requires it: without a birth date or
+    with one after the as-of date, compulsory school age cannot be established and the row must not be
+    held (R3.5); without a name it cannot be acted on. Refusing a health row never makes a known child
+    look missing: it can only leave a child unfound, which the receipt names for the sender to correct."""
+
+    @pytest.mark.parametrize(
+        ("overrides", "code"),
+        [
+            ({"date_of_birth": None}, IssueCode.missing_date_of_birth),
+            ({"date_of_birth": "2025-05-01"}, IssueCode.date_of_birth_in_future),
+            ({"given_name": None, "family_name": None}, IssueCode.missing_name),
+            ({"date_of_birth": "1990-01-01"}, IssueCode.outside_compulsory_school_age),
+        ],
+    )
+    def test_rejected(self, overrides: dict[str, Any], code: IssueCode) -> None:
+        fate, found = codes(health(**overrides))
+        assert fate is Fate.rejected and code in found
