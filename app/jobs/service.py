@@ -7,7 +7,7 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.jobs.models import Job
@@ -97,6 +97,26 @@ def complete(session: Session, job_id: uuid.UUID, *, result: dict[str, Any], now
         job.error = None
         job.finished_at = now
         job.locked_by = None
+
+
+def complete_waiting(session: Session, results: dict[uuid.UUID, dict[str, Any]], *, now: dt.datetime) -> None:
+    """Complete queued jobs whose work another job has done (the other lists of a matching round).
+
+    A job a worker holds right now is left alone: it finds the work done and completes itself.
+    """
+    for job_id, result in results.items():
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.queued)
+            .values(
+                status=JobStatus.succeeded,
+                stage="done",
+                result=result,
+                error=None,
+                finished_at=now,
+                locked_by=None,
+            )
+        )
 
 
 def defer(session: Session, job_id: uuid.UUID, *, until: dt.datetime, stage: str) -> None:

@@ -76,6 +76,14 @@ def get_submission(session: Session, submission_id: uuid.UUID) -> Submission | N
     return session.get(Submission, submission_id)
 
 
+def jobs_of(session: Session, submission_ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(submission, its job) for the submissions that have one."""
+    stmt = select(Submission.id, Submission.job_id).where(
+        Submission.id.in_(submission_ids), Submission.job_id.is_not(None)
+    )
+    return [(submission_id, job_id) for submission_id, job_id in session.execute(stmt) if job_id is not None]
+
+
 def set_submissions_status(session: Session, submission_ids: Sequence[uuid.UUID], status: str) -> None:
     session.execute(update(Submission).where(Submission.id.in_(submission_ids)).values(status=status))
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
+from app.jobs import service as jobs_service
 from app.matching import repository
 from app.matching.engine import explain, link
 from app.matching.params import MatchModel
@@ -226,6 +227,15 @@ def write_round(
         ],
     )
     repository.set_submissions_status(session, [w.submission_id for w in plan.lists], "matched")
+    jobs_service.complete_waiting(
+        session,
+        {
+            list_job: {**summaries[submission_id], "replayed": True}
+            for submission_id, list_job in repository.jobs_of(session, [w.submission_id for w in plan.lists])
+            if list_job != job_id
+        },
+        now=now,
+    )
     return summaries
 
 
