@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, delete, exists, insert, or_, select, tuple_, update
+from sqlalchemy import Select, Table, and_, bindparam, delete, exists, or_, select, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, load_only
 
 from app.cme.domain import CandidateStatus, Cursor, RecordStatus, TransferStatus
@@ -23,6 +23,7 @@ from app.cme.models import (
     CmeTransfer,
 )
 from app.cme.removal import RemovalAction, RemovalGround
+from app.core import bulk
 
 Row = TypeVar("Row", CmeCandidate, CmeRecord)
 DESCENDING = "-"
@@ -205,8 +206,7 @@ def known_children(
 
 
 def insert_candidates(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(CmeCandidate), list(rows))
+    bulk.insert_dicts(session, cast(Table, CmeCandidate.__table__), rows)
 
 
 def add_sightings(session: Session, sightings: Mapping[uuid.UUID, int]) -> None:
@@ -223,8 +223,7 @@ def add_sightings(session: Session, sightings: Mapping[uuid.UUID, int]) -> None:
 
 
 def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(CmeEvent), list(rows))
+    bulk.insert_dicts(session, cast(Table, CmeEvent.__table__), rows)
 
 
 def list_candidates(

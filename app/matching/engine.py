@@ -493,6 +493,66 @@ def explain(row: Mapping[str, Any], model: MatchModel | None = None) -> dict[str
     }
 
 
+def _json_number(column: str) -> pl.Expr:
+    value = pl.col(column).cast(pl.Float64)
+    return (
+        pl.when(value.is_null() | ~value.is_finite())
+        .then(pl.lit("null"))
+        .otherwise(value.round(3).cast(pl.String))
+    )
+
+
+def stored_evidence() -> pl.Expr:
+    """A `link` output row's evidence as compact JSON text, built for every row at once: the reason, the
+    field levels (codes, in `FIELDS` order, 0 = missing) and weights, the prior and the runner-up.
+
+    What `explain` adds to it (level names, thresholds, model version and hash) is a function of the model,
+    so it is not stored half a million times; `explain_stored` puts it back.
+    """
+    reason = (
+        pl.when(pl.col("reason").is_null())
+        .then(pl.lit("null"))
+        .otherwise(pl.concat_str(pl.lit('"'), pl.col("reason"), pl.lit('"')))
+    )
+    swapped = (
+        pl.when(pl.col("names_swapped").fill_null(False)).then(pl.lit("true")).otherwise(pl.lit("false"))
+    )
+    levels = pl.concat_str([pl.col(f"level_{f}").fill_null(0).cast(pl.String) for f in FIELDS], separator=",")
+    weights = pl.concat_str([_json_number(f"weight_{f}") for f in FIELDS], separator=",")
+    return pl.concat_str(
+        pl.lit('{"reason":'), reason,
+        pl.lit(',"names_swapped":'), swapped,
+        pl.lit(',"prior":'), _json_number("prior"),
+        pl.lit(',"runner_up_weight":'), _json_number("runner_up_weight"),
+        pl.lit(',"levels":['), levels,
+        pl.lit('],"weights":['), weights, pl.lit("]}"),
+    )  # fmt: skip
+
+
+def explain_stored(
+    evidence: Mapping[str, Any],
+    *,
+    outcome: str | None,
+    match_weight: float | None,
+    match_probability: float | None,
+    model: MatchModel,
+) -> dict[str, Any]:
+    """`explain` of a stored outcome: its `stored_evidence` and columns, with the model that decided it."""
+    row: dict[str, Any] = {
+        "outcome": outcome,
+        "reason": evidence.get("reason"),
+        "names_swapped": evidence.get("names_swapped"),
+        "prior": evidence.get("prior"),
+        "match_weight": match_weight,
+        "match_probability": match_probability,
+        "runner_up_weight": evidence.get("runner_up_weight"),
+    }
+    for field, level, weight in zip(FIELDS, evidence["levels"], evidence["weights"], strict=True):
+        row[f"level_{field}"] = level
+        row[f"weight_{field}"] = weight
+    return explain(row, model)
+
+
 # Explaining real-time candidates re-hashed the whole model each time (~50 us a candidate). Keyed by
 # identity, holding the (frozen) model itself so that its id cannot be reused while cached.
 _MODEL_FACTS: LruCache[int, tuple[MatchModel, dict[str, Any]]] = LruCache(8)

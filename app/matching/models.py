@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, UTCDateTime
@@ -58,16 +58,25 @@ class MatchOutcome(Base):
     __tablename__ = "match_outcome"
     __table_args__ = (
         UniqueConstraint("submission_id", "record_index"),
-        Index("ix_match_outcome_review_queue", "recipient_la", "review_status", "created_at", "id"),
+        # Only possible matches are ever reviewed: a partial index stays small (and off the round's write).
+        Index(
+            "ix_match_outcome_review_queue",
+            "recipient_la",
+            "review_status",
+            "created_at",
+            "id",
+            postgresql_where=text("review_status IS NOT NULL"),
+            sqlite_where=text("review_status IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    run_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     submission_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     record_index: Mapped[int] = mapped_column(Integer)
     recipient_la: Mapped[str] = mapped_column(String(20))
     # The staging row's id; the row itself is deleted once nothing needs it.
-    health_child_id: Mapped[int] = mapped_column(_BigId, index=True)
+    health_child_id: Mapped[int] = mapped_column(_BigId)
     outcome: Mapped[str] = mapped_column(String(16))
     education_child_id: Mapped[int | None] = mapped_column(_BigId)
     education_la: Mapped[str | None] = mapped_column(String(20))

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, and_, delete, insert, or_, select, update
+import polars as pl
+from sqlalchemy import CursorResult, Row, Table, and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.cme.models import CmeCandidate, CmeRecord
+from app.core import bulk
 from app.core.config import wales_reference
 from app.jobs.models import Job
 from app.jobs.service import LEASE, JobStatus
@@ -69,6 +70,17 @@ def add_model(
     session.flush()
 
 
+def model_of_run(session: Session, run_id: uuid.UUID) -> dict[str, Any] | None:
+    """The parameters of the model a run used (by content hash)."""
+    stmt = (
+        select(MatchModelVersion.params)
+        .join(MatchRun, MatchRun.model_hash == MatchModelVersion.content_hash)
+        .where(MatchRun.id == run_id)
+    )
+    params: dict[str, Any] | None = session.scalars(stmt.limit(1)).first()
+    return params
+
+
 # --- Staging and registers ------------------------------------------------------------------------------
 
 
@@ -112,6 +124,16 @@ def education_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Educatio
     if not ids:
         return {}
     return {row.id: row for row in session.scalars(select(EducationChild).where(EducationChild.id.in_(ids)))}
+
+
+def delete_staging_rows(
+    session: Session, *, submission_ids: Sequence[uuid.UUID], keep: Sequence[int]
+) -> None:
+    """Delete the staging rows of these lists, all but `keep`, in one statement."""
+    stmt = delete(HealthChild).where(HealthChild.submission_id.in_(submission_ids))
+    if keep:
+        stmt = stmt.where(HealthChild.id.not_in(keep))
+    session.execute(stmt)
 
 
 def delete_health_rows(session: Session, ids: Sequence[int]) -> int:
@@ -224,14 +246,11 @@ def release_period(session: Session, period: str, job_id: uuid.UUID, *, finished
 def taken_in_period(session: Session, period: str) -> set[int]:
     """Education records an earlier round of the period gave to a child (matched, or possible and not
     rejected on review)."""
-    stmt = (
-        select(MatchOutcome.education_child_id)
-        .join(MatchRun, MatchRun.id == MatchOutcome.run_id)
-        .where(
-            MatchRun.period == period,
-            MatchOutcome.outcome.in_(("matched", "possible")),
-            or_(MatchOutcome.review_status.is_(None), MatchOutcome.review_status != "rejected"),
-        )
+    lists = select(MatchRun.submission_id).where(MatchRun.period == period)
+    stmt = select(MatchOutcome.education_child_id).where(
+        MatchOutcome.submission_id.in_(lists),
+        MatchOutcome.outcome.in_(("matched", "possible")),
+        or_(MatchOutcome.review_status.is_(None), MatchOutcome.review_status != "rejected"),
     )
     return {int(i) for i in session.scalars(stmt) if i is not None}
 
@@ -250,13 +269,8 @@ def add_runs(session: Session, runs: Sequence[dict[str, Any]]) -> None:
     session.execute(insert(MatchRun), list(runs))
 
 
-def insert_outcomes(session: Session, rows: Iterable[dict[str, Any]]) -> int:
-    inserted = 0
-    iterator = iter(rows)
-    while chunk := list(itertools.islice(iterator, _CHUNK)):
-        session.execute(insert(MatchOutcome), chunk)
-        inserted += len(chunk)
-    return inserted
+def insert_outcomes(session: Session, frame: pl.DataFrame) -> None:
+    bulk.insert_frame(session, cast(Table, MatchOutcome.__table__), frame)
 
 
 # --- Review queue ---------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
 from app.jobs import service as jobs_service
 from app.matching import repository
-from app.matching.engine import explain, link
+from app.matching.engine import link, stored_evidence
 from app.matching.params import MatchModel
 from app.matching.service import (
     HEALTH_LIST_RUN,
@@ -195,10 +195,14 @@ def write_round(
         )
         candidate_ids.update(zip((position for position, _ in children), ids, strict=True))
     run_ids = plan.run_ids
-    repository.insert_outcomes(session, _outcome_rows(result, run_ids, candidate_ids, plan.model, now))
+    repository.insert_outcomes(session, _outcome_frame(result, run_ids, candidate_ids, plan.model, now))
     opened = time.perf_counter()
-    done = result.filter(pl.col("outcome") != "possible")["health_id"].to_list()
-    repository.delete_health_rows(session, done)
+    # Minimisation: the staging rows go, but for the possible matches an officer has still to decide.
+    repository.delete_staging_rows(
+        session,
+        submission_ids=[w.submission_id for w in plan.lists],
+        keep=result.filter(pl.col("outcome") == "possible")["health_id"].to_list(),
+    )
     minimised = time.perf_counter()
     seconds = {
         **plan.seconds,
@@ -287,44 +291,47 @@ def _summaries(
     }
 
 
-def _outcome_rows(
+def _outcome_frame(
     result: pl.DataFrame,
     run_ids: Mapping[uuid.UUID, uuid.UUID],
     candidate_ids: Mapping[int, uuid.UUID],
     model: MatchModel,
     now: dt.datetime,
-) -> Iterator[dict[str, Any]]:
-    runs = {str(k): v for k, v in run_ids.items()}
-    for position, row in enumerate(result.iter_rows(named=True)):
-        outcome = row["outcome"]
-        linked = outcome != "unmatched"
-        yield {
-            "id": uuid.uuid4(),
-            "run_id": runs[row["submission_id"]],
-            "submission_id": uuid.UUID(row["submission_id"]),
-            "record_index": row["record_index"],
-            "recipient_la": row["recipient_la"],
-            "health_child_id": row["health_id"],
-            "outcome": outcome,
-            "education_child_id": row["education_id"] if linked else None,
-            "education_la": row["education_la"] if linked else None,
-            "register": row["register"] if linked else None,
-            "match_weight": _rounded(row["match_weight"]),
-            "match_probability": _rounded(row["match_probability"]),
-            "model_version": model.version,
-            "evidence": explain(row, model),
-            "created_at": now,
-            "review_status": "pending" if outcome == "possible" else None,
-            "reviewed_at": None,
-            "reviewed_by": None,
-            "review_reason": None,
-            "candidate_id": candidate_ids.get(position),
-            "other_registrations": None,
-        }
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 4)
+) -> pl.DataFrame:
+    """One `match_outcome` row per health row, built column by column (500,000 rows in well under a
+    second), as text where CSV carries text."""
+    linked = pl.col("outcome") != "unmatched"
+    runs = {str(k): str(v) for k, v in run_ids.items()}
+    candidates = pl.DataFrame(
+        {
+            "position": list(candidate_ids),
+            "candidate_id": [str(c) for c in candidate_ids.values()],
+        },
+        schema={"position": pl.UInt32, "candidate_id": pl.String},
+    )
+    return (
+        result.with_row_index("position")
+        .join(candidates, on="position", how="left", maintain_order="left")
+        .select(
+            pl.Series("id", [str(uuid.uuid4()) for _ in range(result.height)], dtype=pl.String),
+            pl.col("submission_id").replace_strict(runs, return_dtype=pl.String).alias("run_id"),
+            "submission_id",
+            "record_index",
+            "recipient_la",
+            pl.col("health_id").alias("health_child_id"),
+            "outcome",
+            pl.when(linked).then(pl.col("education_id")).alias("education_child_id"),
+            pl.when(linked).then(pl.col("education_la")).alias("education_la"),
+            pl.when(linked).then(pl.col("register")).alias("register"),
+            pl.col("match_weight").round(4),
+            pl.col("match_probability").round(4),
+            pl.lit(model.version).alias("model_version"),
+            stored_evidence().alias("evidence"),
+            pl.lit(now.isoformat()).alias("created_at"),
+            pl.when(pl.col("outcome") == "possible").then(pl.lit("pending")).alias("review_status"),
+            "candidate_id",
+        )
+    )
 
 
 # --- The job ---------------------------------------------------------------------------------------------

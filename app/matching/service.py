@@ -30,7 +30,7 @@ from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
 from app.core.errors import Conflict, Forbidden, InvalidCursor, NotFound, ProblemError
 from app.matching import repository
-from app.matching.engine import link
+from app.matching.engine import explain_stored, link
 from app.matching.frames import columns_to_frame, former_name_columns
 from app.matching.models import MatchOutcome
 from app.matching.params import DEFAULT_MODEL, MatchModel
@@ -94,6 +94,18 @@ def active_model(session: Session, now: dt.datetime) -> MatchModel:
     except IntegrityError:
         pass  # a concurrent first use stored it: the same parameters
     return DEFAULT_MODEL
+
+
+def stored_explanation(session: Session, outcome: MatchOutcome) -> dict[str, Any]:
+    """The full explanation of a stored outcome, with the parameters of the model that decided it."""
+    params = repository.model_of_run(session, outcome.run_id)
+    return explain_stored(
+        outcome.evidence,
+        outcome=outcome.outcome,
+        match_weight=outcome.match_weight,
+        match_probability=outcome.match_probability,
+        model=DEFAULT_MODEL if params is None else MatchModel.model_validate(params),
+    )
 
 
 # --- Frames from stored rows ----------------------------------------------------------------------------
@@ -359,7 +371,7 @@ def read_review(session: Session, caller: Caller, review_id: uuid.UUID) -> Revie
         **_summary(outcome).model_dump(),
         health_child=dump_child(health) if health is not None else None,
         candidates=candidates,
-        explanation=Explanation.model_validate(outcome.evidence),
+        explanation=Explanation.model_validate(stored_explanation(session, outcome)),
         decided_at=outcome.reviewed_at,
         candidate_id=outcome.candidate_id,
     )

@@ -1,4 +1,5 @@
-"""matching rounds: match_period, match_run.period/round_id, match_outcome.other_registrations, job.stage
+"""matching rounds: match_period, match_run.period/round_id, match_outcome.other_registrations, job.stage;
+match_outcome keeps only the indexes its queries use (the review queue's partial)
 
 Revision ID: 5e2a7c91d4b3
 Revises: 3c8f1d2e9a70
@@ -33,6 +34,17 @@ def upgrade() -> None:
         batch.create_index(op.f("ix_match_run_period"), ["period"])
     with op.batch_alter_table("match_outcome") as batch:
         batch.add_column(sa.Column("other_registrations", app.core.db.JSONType, nullable=True))
+        # A round writes one outcome per health row: every index costs it time. Nothing looks outcomes up by
+        # run or by staging row, and only possible matches are reviewed.
+        batch.drop_index("ix_match_outcome_run_id")
+        batch.drop_index("ix_match_outcome_health_child_id")
+        batch.drop_index("ix_match_outcome_review_queue")
+        batch.create_index(
+            "ix_match_outcome_review_queue",
+            ["recipient_la", "review_status", "created_at", "id"],
+            postgresql_where=sa.text("review_status IS NOT NULL"),
+            sqlite_where=sa.text("review_status IS NOT NULL"),
+        )
     with op.batch_alter_table("job") as batch:
         batch.add_column(sa.Column("stage", sa.String(length=32), nullable=True))
 
@@ -41,6 +53,12 @@ def downgrade() -> None:
     with op.batch_alter_table("job") as batch:
         batch.drop_column("stage")
     with op.batch_alter_table("match_outcome") as batch:
+        batch.drop_index("ix_match_outcome_review_queue")
+        batch.create_index(
+            "ix_match_outcome_review_queue", ["recipient_la", "review_status", "created_at", "id"]
+        )
+        batch.create_index("ix_match_outcome_health_child_id", ["health_child_id"])
+        batch.create_index("ix_match_outcome_run_id", ["run_id"])
         batch.drop_column("other_registrations")
     with op.batch_alter_table("match_run") as batch:
         batch.drop_index(op.f("ix_match_run_period"))

@@ -141,8 +141,8 @@ class TestHealthListRun:
         assert by_index[1].education_la == OTHER_PILOT_LA
         assert by_index[0].register == "school_roll"
         assert by_index[0].model_version == "defaults-4"
-        assert levels(by_index[0].evidence)["dob"] == "exact"
-        assert levels(by_index[3].evidence)["given"] == "different"
+        assert levels(service.stored_explanation(session, by_index[0]))["dob"] == "exact"
+        assert levels(service.stored_explanation(session, by_index[3]))["given"] == "different"
         assert by_index[3].review_status == "pending"
 
         # Matched rows are gone at once; the unmatched one became a candidate and left staging too.

@@ -194,7 +194,7 @@ def test_a_crash_in_the_round_leaves_nothing_and_the_retry_completes(
         raise RuntimeError("worker died")
 
     with monkeypatch.context() as patch:
-        patch.setattr(rounds.repository, "delete_health_rows", crash)
+        patch.setattr(rounds.repository, "delete_staging_rows", crash)
         worker(engine, settings).run_until_idle()
     assert session.scalar(select(func.count()).select_from(MatchOutcome)) == 0
     assert session.scalar(select(func.count()).select_from(CmeCandidate)) == 0
