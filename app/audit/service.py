@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from psycopg import sql as psql
 from psycopg.types.json import Jsonb
-from sqlalchemy import Select, Text, cast, event, insert, or_, select, type_coerce
+from sqlalchemy import Select, Text, cast, event, insert, or_, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -136,7 +136,15 @@ def _chain_on_postgresql(session: Session, events: list[PendingEvent]) -> None:
 
 
 def _chain_in_python(session: Session, events: list[PendingEvent]) -> None:
-    """SQLite (one writer at a time, so no lock): read the head, hash here, insert."""
+    """SQLite (one writer at a time): take the write lock, read the head, hash here, insert.
+
+    The lock first: the driver begins a transaction only at the first write, so a transaction that had
+    only read would otherwise read the head outside it, and a writer committing in between would leave it
+    a stale `seq` (two requests both appending event n+1: a UNIQUE failure, seen with a job writing while
+    officers read). A write that touches no row takes the lock and changes nothing (the append-only
+    triggers fire per row).
+    """
+    session.execute(text("UPDATE audit_event SET seq = seq WHERE 0"))
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def sqlite_accepts_writes(engine: Engine, wait_ms: int = 1000) -> bool:
+    """Whether a write could start on this SQLite database within `wait_ms` (SQLite has one writer: a
+    request that writes, even only its audit event, waits for the writer ahead of it)."""
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        assert connection is not None  # a checked-out connection always has its DBAPI connection
+        level = connection.isolation_level
+        connection.isolation_level = None  # autocommit: the BEGIN below is ours
+        try:
+            connection.execute(f"PRAGMA busy_timeout={wait_ms}")
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            connection.isolation_level = level
+    finally:
+        raw.close()
 
 
 def is_sqlite(url: str) -> bool:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
+from app.core.db import sqlite_accepts_writes
 from app.core.dependencies import SessionDep
 from app.core.errors import ServiceUnavailable, problem_responses
 
@@ -24,9 +27,14 @@ async def healthz() -> HealthStatus:
 
 @router.get("/readyz", operation_id="readyz", responses=problem_responses(503))
 def readyz(session: SessionDep) -> HealthStatus:
-    """The database is reachable."""
+    """The database is reachable, and (the embedded SQLite) would take a write within a second."""
     try:
         session.execute(text("SELECT 1"))
     except Exception as exc:
         raise ServiceUnavailable("The database is not reachable.") from exc
+    engine = session.get_bind()
+    if engine.dialect.name == "sqlite" and not sqlite_accepts_writes(cast(Engine, engine)):
+        raise ServiceUnavailable(
+            "The database is busy: a write waited more than a second.", headers={"Retry-After": "1"}
+        )
     return HealthStatus(status="ready")

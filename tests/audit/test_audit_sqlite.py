@@ -6,8 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.audit import service as audit
 from app.core.db import make_engine, make_session_factory
@@ -36,3 +36,39 @@ def test_sqlite_chain_is_written_verified_and_append_only(tmp_path: Path) -> Non
     finally:
         engine.dispose()
     downgrade(url, "base")
+
+
+def test_sqlite_writer_that_only_read_cannot_append_after_a_stale_head(tmp_path: Path) -> None:
+    """A transaction whose only write is its audit event takes the write lock before it reads the chain's
+    head: another writer cannot commit in between (it waits), so the two never both append event n+1."""
+    url = f"sqlite:///{tmp_path / 'cme.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    try:
+        first, second = factory(), factory()
+        second.execute(text("PRAGMA busy_timeout=100"))
+        audit.record(first, actor=None, action="cme.candidate.list", object_type="cme_candidate",
+                     object_ids=[], purpose="reg3_identification", now=AT)  # fmt: skip
+        audit.record(second, actor=None, action="cme.candidate.list", object_type="cme_candidate",
+                     object_ids=[], purpose="reg3_identification", now=AT)  # fmt: skip
+        interleaved: list[str] = []
+
+        def commit_the_other_first(conn: object, cursor: object, statement: str, *args: object) -> None:
+            if statement.startswith("INSERT INTO audit_event") and not interleaved:
+                try:
+                    second.commit()
+                    interleaved.append("committed in between")
+                except OperationalError:
+                    second.rollback()
+                    interleaved.append("waited")
+
+        event.listen(first.connection(), "before_cursor_execute", commit_the_other_first)
+        first.commit()
+        assert interleaved == ["waited"]
+        with factory() as session:
+            assert audit.verify_chain(session).checked == 1
+        first.close()
+        second.close()
+    finally:
+        engine.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.cme.models import CmeCandidate
 from app.core.config import Settings
 from app.core.db import make_session_factory
+from app.jobs import service as jobs_service
 from app.jobs.handlers import default_handlers
 from app.jobs.models import Job
 from app.jobs.worker import Worker, utcnow
@@ -217,3 +218,26 @@ def test_round_opens_when_every_expected_list_is_in_or_after_the_wait() -> None:
     assert rounds.opens_at(waiting, expected, expected, wait) == at
     assert rounds.opens_at(waiting, {("W11000023", "W06000001")}, expected, wait) == at + wait
     assert rounds.canonical_order(waiting[::-1]) == waiting
+
+
+def test_the_job_reports_each_stage_with_its_counts(
+    pilot: Pilot, session: Session, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = pilot.health_list(pilot.first, [GETHIN])
+    pilot.health_list(pilot.second, [NAMESAKE, OTHER])
+    reported: list[tuple[str, int, int | None]] = []
+    report = jobs_service.report_progress
+
+    def record(
+        session: Session, job_id: uuid.UUID, *, stage: str, done: int, total: int | None, now: dt.datetime
+    ) -> None:
+        reported.append((stage, done, total))
+        report(session, job_id, stage=stage, done=done, total=total, now=now)
+
+    monkeypatch.setattr(jobs_service, "report_progress", record)
+    worker(engine, settings).run_until_idle()
+    assert reported == [("load", 0, 3), ("link", 0, 3), ("store", 0, 3)]
+    session.expire_all()
+    job = session.get(Job, uuid.UUID(sent["job_id"]))
+    assert job is not None and (job.stage, job.progress_done, job.progress_total) == ("done", 3, 3)
+    assert set(job.result["seconds"]) == {"load", "link", "store", "minimise", "total"}
