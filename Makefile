@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint openapi bench-ingest bench-matching bench-pipeline clean
+.PHONY: run test lint openapi bench-ingest bench-matching bench-pipeline bench-unmatched clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-matching: $(BIN)/.bench-installed
 
 bench-pipeline: $(BIN)/.bench-installed
 	$(BIN)/python bench/pipeline.py
+
+bench-unmatched: $(BIN)/.bench-installed
+	$(BIN)/python bench/unmatched_list.py
 
 clean:
 	rm -rf $(VENV) var
