@@ -42,6 +42,8 @@ class CmeCandidate(_ChildData, Base):
     __table_args__ = (
         Index("ix_cme_candidate_la_id_status_opened_at", "la_id", "status", "opened_at"),
         Index("ix_cme_candidate_la_id_identity_key", "la_id", "identity_key"),
+        # A matching round looks up what an earlier attempt opened from its lists (re-runs are idempotent).
+        Index("ix_cme_candidate_submission_id", "submission_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

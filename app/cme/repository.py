@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, delete, exists, or_, select, tuple_, update
+from sqlalchemy import Select, Table, and_, bindparam, delete, exists, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, load_only
 
 from app.cme.domain import CandidateStatus, Cursor, RecordStatus, TransferStatus
@@ -133,31 +133,19 @@ def find_record(
     return session.scalars(stmt.order_by(CmeRecord.created_at).limit(1)).first()
 
 
-_IN_CHUNK = 5_000
-
-
-def _chunked(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
-
-
 def candidates_from(
-    session: Session, la_id: str, rows: Sequence[tuple[uuid.UUID, int]]
+    session: Session, la_id: str, submission_ids: Sequence[uuid.UUID]
 ) -> dict[tuple[uuid.UUID, int], uuid.UUID]:
-    """(submission, health row) -> the candidate (or the record it became) an earlier run of those very
-    rows already opened: re-runs are idempotent."""
-    found: dict[tuple[uuid.UUID, int], uuid.UUID] = {}
-    for chunk in _chunked(rows):
-        stmt = select(
-            CmeCandidate.submission_id, CmeCandidate.health_child_id, CmeCandidate.id, CmeCandidate.record_id
-        ).where(
-            CmeCandidate.la_id == la_id,
-            tuple_(CmeCandidate.submission_id, CmeCandidate.health_child_id).in_(chunk),
-        )
-        for submission_id, health_child_id, candidate_id, record_id in session.execute(stmt):
-            if health_child_id is not None:
-                found[(submission_id, health_child_id)] = record_id or candidate_id
-    return found
+    """(submission, health row) -> the candidate (or the record it became) an earlier run of these lists
+    already opened: re-runs are idempotent."""
+    stmt = select(
+        CmeCandidate.submission_id, CmeCandidate.health_child_id, CmeCandidate.id, CmeCandidate.record_id
+    ).where(CmeCandidate.la_id == la_id, bulk.one_of(session, CmeCandidate.submission_id, submission_ids))
+    return {
+        (submission_id, health_child_id): record_id or candidate_id
+        for submission_id, health_child_id, candidate_id, record_id in session.execute(stmt)
+        if health_child_id is not None
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,26 +166,30 @@ def known_children(
     open_candidates = (CmeCandidate.la_id == la_id) & (CmeCandidate.status == CandidateStatus.OPEN)
     candidate_ids: set[uuid.UUID] = set()
     record_ids: set[uuid.UUID] = set()
-    for chunk in _chunked(ids):
+    if ids:
         candidate_ids.update(
-            session.scalars(select(CmeCandidate.id).where(open_candidates, CmeCandidate.id.in_(chunk)))
+            session.scalars(
+                select(CmeCandidate.id).where(open_candidates, bulk.one_of(session, CmeCandidate.id, ids))
+            )
         )
         record_ids.update(
-            session.scalars(select(CmeRecord.id).where(CmeRecord.la_id == la_id, CmeRecord.id.in_(chunk)))
+            session.scalars(
+                select(CmeRecord.id).where(CmeRecord.la_id == la_id, bulk.one_of(session, CmeRecord.id, ids))
+            )
         )
     candidate_by_key: dict[str, uuid.UUID] = {}
     record_by_key: dict[str, uuid.UUID] = {}
-    for chunk in _chunked(keys):
+    if keys:
         for key, candidate_id in session.execute(
             select(CmeCandidate.identity_key, CmeCandidate.id)
-            .where(open_candidates, CmeCandidate.identity_key.in_(chunk))
+            .where(open_candidates, bulk.one_of(session, CmeCandidate.identity_key, keys))
             .order_by(CmeCandidate.opened_at.desc())
         ):
             if key is not None:
                 candidate_by_key[key] = candidate_id  # the earliest opened comes last and stays
         for key, record_id in session.execute(
             select(CmeRecord.identity_key, CmeRecord.id)
-            .where(CmeRecord.la_id == la_id, CmeRecord.identity_key.in_(chunk))
+            .where(CmeRecord.la_id == la_id, bulk.one_of(session, CmeRecord.identity_key, keys))
             .order_by(CmeRecord.created_at.desc())
         ):
             if key is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,6 +196,8 @@ def open_candidates(
     submission_ids: Sequence[uuid.UUID],
     children: Sequence[CandidateInput],
     now: dt.datetime,
+    step: Callable[[], None] | None = None,
+    step_rows: int = 1000,
 ) -> list[uuid.UUID]:
     """Put unmatched health-list children in the LA's work queue; one id per input, in order.
 
@@ -203,17 +205,11 @@ def open_candidates(
     candidate or a CME record, found by `link_id` or by exact normalised names plus date of birth) is
     linked to it, and that id is returned, instead of opening a second candidate; two children of one
     batch with one key share one new candidate. Running the same health rows again returns the same ids.
-    Set-based: a few queries and one statement per table for the whole batch, however large.
+    Set-based: a few queries and one statement per table for the whole batch, however large. With `step`,
+    new candidates are written in parts of `step_rows`, each with its history and audit event, and `step`
+    is called after each part (a matching round on SQLite commits there).
     """
-    earlier = repository.candidates_from(
-        session,
-        la_id,
-        [
-            (submission_id, child.health_child_id)
-            for submission_id, child in zip(submission_ids, children, strict=True)
-            if child.health_child_id is not None
-        ],
-    )
+    earlier = repository.candidates_from(session, la_id, sorted(set(submission_ids)))
     keys = [identity_key(c.given_name, c.family_name, c.date_of_birth) for c in children]
     known = repository.known_children(
         session,
@@ -237,22 +233,29 @@ def open_candidates(
             new[candidate_id] = _candidate_row(candidate_id, la_id, submission_id, child, key, now)
             if key is not None:
                 new_by_key[key] = candidate_id
-            events.append(_event_row(la_id, SubjectType.CANDIDATE, candidate_id, "opened", now))
             result.append(candidate_id)
             continue
         if subject is SubjectType.CANDIDATE:
-            if existing in new:
-                new[existing]["sightings"] += 1
-            else:
-                sightings[existing] = sightings.get(existing, 0) + 1
+            sightings[existing] = sightings.get(existing, 0) + 1
         events.append(_event_row(la_id, subject, existing, "sighted", now))
         linked.append(existing)
         result.append(existing)
-    repository.insert_candidates(session, list(new.values()))
+    rows = list(new.values())
+    size = step_rows if step else max(len(rows), 1)
+    for start in range(0, len(rows), size):
+        part = rows[start : start + size]
+        ids = [row["id"] for row in part]
+        repository.insert_candidates(session, part)
+        repository.insert_events(
+            session, [_event_row(la_id, SubjectType.CANDIDATE, i, "opened", now) for i in ids]
+        )
+        _audit(session, None, "cme.candidate.open", ids, Purpose.IDENTIFY, now)
+        if step:
+            step()
+    # Sightings last: a part written before a crash is found again by the retry, which then counts
+    # the sightings once.
     repository.add_sightings(session, sightings)
     repository.insert_events(session, events)
-    if new:
-        _audit(session, None, "cme.candidate.open", list(new), Purpose.IDENTIFY, now)
     if linked:
         _audit(session, None, "cme.candidate.link", linked, Purpose.IDENTIFY, now)
     return result

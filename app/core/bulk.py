@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 import polars as pl
-from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Table, Uuid, insert
+from sqlalchemy import JSON, Table, Uuid, bindparam, func, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.core.db import UTCDateTime
@@ -37,26 +37,30 @@ def insert_dicts(session: Session, table: Table, rows: Sequence[Mapping[str, Any
     """Insert rows given as dicts (every row with the same keys)."""
     if not rows:
         return
-    raw = _raw(session)
-    if raw is None:
+    if _raw(session) is None:
         session.execute(insert(table), list(rows))
         return
-    columns = list(rows[0])
     json_columns = _json_columns(table)
-    wrap = [name in json_columns for name in columns]
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    Jsonb(value) if wrapped and value is not None else value
-                    for value, wrapped in zip(row.values(), wrap, strict=True)
-                ]
-            )
+    columns = {name: [_csv_text(row[name], name in json_columns) for row in rows] for name in rows[0]}
+    insert_frame(session, table, pl.DataFrame(columns, schema=dict.fromkeys(columns, pl.String)))
+
+
+def _csv_text(value: Any, is_json: bool) -> str | None:
+    """A value as the text COPY reads for its column (None stays NULL)."""
+    if value is None:
+        return None
+    if is_json:
+        return orjson.dumps(value).decode()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):  # dates and datetimes (aware ones carry their offset)
+        return value.isoformat()
+    return str(value)
 
 
 def insert_frame(session: Session, table: Table, frame: pl.DataFrame) -> None:
     """Insert a frame whose columns are the table's: JSON columns hold JSON text, uuids and timestamps ISO
-    text (as CSV carries them); nulls are nulls, and no text column holds an empty string."""
+    text (as CSV carries them)."""
     if not frame.height:
         return
     raw = _raw(session)
@@ -65,7 +69,8 @@ def insert_frame(session: Session, table: Table, frame: pl.DataFrame) -> None:
         return
     statement = f"COPY {table.name} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv)"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.write(frame.write_csv(include_header=False))
+        # Text quoted, NULL bare: CSV then tells an empty string from a null.
+        copy.write(frame.write_csv(include_header=False, quote_style="non_numeric"))
 
 
 def _typed_rows(table: Table, frame: pl.DataFrame) -> list[dict[str, Any]]:
@@ -83,3 +88,11 @@ def _typed_rows(table: Table, frame: pl.DataFrame) -> list[dict[str, Any]]:
         {k: (convert[k](v) if v is not None and k in convert else v) for k, v in row.items()}
         for row in frame.iter_rows(named=True)
     ]
+
+
+def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values` as one bound array on PostgreSQL (an IN list of thousands of parameters costs
+    more to convert than to run), a plain IN on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == func.any(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)

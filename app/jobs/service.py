@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.jobs.models import Job
 
+ENQUEUED = "jobs.enqueued"
 # A running job whose worker has not been heard of for this long is taken over (its worker died).
 LEASE = dt.timedelta(minutes=10)
 
@@ -46,6 +47,7 @@ def enqueue(
     )
     session.add(job)
     session.flush()
+    session.info[ENQUEUED] = True  # in-process workers are woken when this commits (app.jobs.worker)
     return job
 
 

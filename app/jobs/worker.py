@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.jobs import service
@@ -118,8 +119,11 @@ class Worker:
         for tick in self.ticks:
             tick(self.session_factory, self.now())
 
-    def run_forever(self, stop: threading.Event) -> None:
+    def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+        """Run jobs until `stop`; when idle, wait for the poll interval or until `wake` is set."""
+        wake = wake or stop
         while not stop.is_set():
+            wake.clear()
             try:
                 self.tick()
                 busy = self.run_once()
@@ -128,7 +132,7 @@ class Worker:
                 logger.exception("worker loop error")
                 busy = False
             if not busy:
-                stop.wait(self.poll_seconds)
+                wake.wait(self.poll_seconds)
 
 
 class BackgroundWorker:
@@ -137,13 +141,29 @@ class BackgroundWorker:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self._stop = threading.Event()
+        # Set when a transaction of this process that enqueued a job commits: the job starts at once
+        # instead of at the next poll (up to a second later).
+        self._wake = threading.Event()
         self._thread = threading.Thread(
-            target=worker.run_forever, args=(self._stop,), name="cme-worker", daemon=True
+            target=worker.run_forever, args=(self._stop, self._wake), name="cme-worker", daemon=True
         )
 
     def start(self) -> None:
+        _WAKE.add(self._wake)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        _WAKE.discard(self._wake)
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
+
+
+_WAKE: set[threading.Event] = set()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_workers(session: Session) -> None:
+    if session.info.pop(service.ENQUEUED, False):
+        for wake in list(_WAKE):
+            wake.set()

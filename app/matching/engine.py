@@ -59,6 +59,8 @@ OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     **{f"weight_{f}": pl.Float64() for f in FIELDS},
     "model_version": pl.String(),
     "model_hash": pl.String(),
+    # Dual registration: the other education records of the same child (ids), for a matched or possible row.
+    "other_education_ids": pl.List(pl.Int64()),
 }
 
 
@@ -381,6 +383,8 @@ def _decide(
         .agg(pl.col("w2").max().alias("runner_up_weight"))
     )
 
+    also = _other_registrations(education, eligible, pairs_w, model, tf)
+
     ranked = scored.sort(["match_weight", REF_ROW], descending=[True, False])
     chosen = pl.concat(
         [
@@ -395,9 +399,41 @@ def _decide(
         .join(chosen, on=ROW, how="left")
         .join(runner, on=ROW, how="left")
         .join(named.with_columns(named_by_same_child=pl.lit(True)), on=ROW, how="left")
+        .join(also, on=ROW, how="left")
         .sort(ROW)
     )
     return _outcomes(health, education, out, model)
+
+
+def _other_registrations(
+    education: pl.DataFrame,
+    eligible: pl.DataFrame,
+    assigned: pl.DataFrame,
+    model: MatchModel,
+    tf: TermFrequencies,
+) -> pl.DataFrame:
+    """For each row given a record: the other records it could match that are the same child as that record
+    (a school roll and the EHE register, two schools' rolls), held by no other row. Columns ROW and
+    `other_ids` (education ids)."""
+    held_elsewhere = assigned.select(pl.col(ROW).alias("holder"), pl.col(REF_ROW).alias("other"))
+    others = (
+        assigned.select(ROW, REF_ROW)
+        .join(eligible.select(ROW, pl.col(REF_ROW).alias("other")), on=ROW)
+        .filter(pl.col("other") != pl.col(REF_ROW))
+        .join(held_elsewhere, on="other", how="left")
+        .filter(pl.col("holder").is_null() | (pl.col("holder") == pl.col(ROW)))
+    )
+    same = others.filter(
+        _same_child_pairs(
+            education, others[REF_ROW], others["other"], model, tf, registered_names=True, typos=True
+        )
+    )
+    ids = education["id"].to_numpy()[same["other"].to_numpy()]
+    return (
+        same.with_columns(pl.Series("other_id", ids, dtype=pl.Int64))
+        .group_by(ROW)
+        .agg(pl.col("other_id").sort().alias("other_ids"))
+    )
 
 
 def _outcomes(
@@ -445,6 +481,7 @@ def _outcomes(
         *[pl.col(f"weight_{f}").cast(pl.Float64) for f in FIELDS],
         pl.lit(model.version).alias("model_version"),
         pl.lit(model.content_hash).alias("model_hash"),
+        pl.when(eligible).then(pl.col("other_ids")).cast(pl.List(pl.Int64)).alias("other_education_ids"),
     )
 
 

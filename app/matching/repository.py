@@ -269,6 +269,11 @@ def add_runs(session: Session, runs: Sequence[dict[str, Any]]) -> None:
     session.execute(insert(MatchRun), list(runs))
 
 
+def delete_unfinished_outcomes(session: Session, submission_ids: Sequence[uuid.UUID]) -> None:
+    """Outcomes of lists no run has finished: what an interrupted round stored part of (SQLite)."""
+    session.execute(delete(MatchOutcome).where(MatchOutcome.submission_id.in_(submission_ids)))
+
+
 def insert_outcomes(session: Session, frame: pl.DataFrame) -> None:
     bulk.insert_frame(session, cast(Table, MatchOutcome.__table__), frame)
 

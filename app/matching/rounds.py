@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 WAITING = "waiting_for_round"
 TAKEN_IN_PERIOD = "record_taken_in_period"
+# Rows of candidates written per part of a round on SQLite (outcomes: five times as many, they are narrower).
+STEP_ROWS = 1000
 # A worker that finds its period's round being run by another job looks again after this long.
 RETRY_CLAIMED = dt.timedelta(seconds=2)
 
@@ -177,13 +179,29 @@ def plan_round(
     )
 
 
+def _no_step() -> None:
+    pass
+
+
 def write_round(
-    session: Session, plan: RoundPlan, *, job_id: uuid.UUID | None, now: dt.datetime
+    session: Session,
+    plan: RoundPlan,
+    *,
+    job_id: uuid.UUID | None,
+    now: dt.datetime,
+    step: Callable[[], None] = _no_step,
 ) -> dict[uuid.UUID, dict[str, Any]]:
-    """Store the round in the caller's (short) transaction: candidates, outcomes, one run per list,
-    minimisation; returns each list's summary."""
+    """Store the round: candidates, outcomes, one run per list, minimisation; each list's summary.
+
+    `step` is called between parts of at most `STEP_ROWS` rows. On PostgreSQL it does nothing: the round
+    is one transaction. On SQLite (one writer) it commits, so a waiting request gets the write lock within
+    a fraction of a second; what a crash then leaves (candidates, outcomes of lists without a finished run)
+    a retry finds again or replaces, and the lists stay unmatched until the last part commits.
+    """
     started = time.perf_counter()
     result = plan.outcomes
+    submission_ids = [w.submission_id for w in plan.lists]
+    repository.delete_unfinished_outcomes(session, submission_ids)
     candidate_ids: dict[int, uuid.UUID] = {}
     for la_id, children in sorted(plan.candidates.items()):
         ids = cme_service.open_candidates(
@@ -192,10 +210,16 @@ def write_round(
             submission_ids=[uuid.UUID(result["submission_id"][position]) for position, _ in children],
             children=[child for _, child in children],
             now=now,
+            step=step,
+            step_rows=STEP_ROWS,
         )
         candidate_ids.update(zip((position for position, _ in children), ids, strict=True))
+        step()
     run_ids = plan.run_ids
-    repository.insert_outcomes(session, _outcome_frame(result, run_ids, candidate_ids, plan.model, now))
+    outcomes = _outcome_frame(result, run_ids, candidate_ids, plan.model, now)
+    for start in range(0, outcomes.height, STEP_ROWS * 5):
+        repository.insert_outcomes(session, outcomes.slice(start, STEP_ROWS * 5))
+        step()
     opened = time.perf_counter()
     # Minimisation: the staging rows go, but for the possible matches an officer has still to decide.
     repository.delete_staging_rows(
@@ -382,11 +406,13 @@ def match_health_list(
         with factory() as session:  # reads only: no write lock is held while linking
             plan = plan_round(session, period, waiting, model, progress)
         progress("store", 0, plan.outcomes.height)
-        with factory.begin() as session:
+        with factory() as session:
             if not repository.lock_period(session, period, job_id):
                 raise NotYet(now())  # the claim lapsed and another job took the round over
-            summaries = write_round(session, plan, job_id=job_id, now=now())
+            step = session.commit if session.get_bind().dialect.name == "sqlite" else _no_step
+            summaries = write_round(session, plan, job_id=job_id, now=now(), step=step)
             repository.release_period(session, period, job_id, finished_round=True)
+            session.commit()
     except BaseException:
         with factory.begin() as session:
             repository.release_period(session, period, job_id, finished_round=False)

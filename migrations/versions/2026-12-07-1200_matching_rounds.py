@@ -1,5 +1,6 @@
 """matching rounds: match_period, match_run.period/round_id, match_outcome.other_registrations, job.stage;
-match_outcome keeps only the indexes its queries use (the review queue's partial)
+match_outcome keeps only the indexes its queries use (the review queue's partial);
+cme_candidate indexed by submission
 
 Revision ID: 5e2a7c91d4b3
 Revises: 3c8f1d2e9a70
@@ -47,9 +48,11 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("job") as batch:
         batch.add_column(sa.Column("stage", sa.String(length=32), nullable=True))
+    op.create_index("ix_cme_candidate_submission_id", "cme_candidate", ["submission_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cme_candidate_submission_id", table_name="cme_candidate")
     with op.batch_alter_table("job") as batch:
         batch.drop_column("stage")
     with op.batch_alter_table("match_outcome") as batch:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import Engine
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.db import make_session_factory
 from app.jobs import service
 from app.jobs.models import Job
-from app.jobs.worker import JobContext, Worker
+from app.jobs.worker import BackgroundWorker, JobContext, Worker
 
 NOW = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 
@@ -62,3 +63,24 @@ def test_a_failing_job_is_retried_with_backoff_then_marked_failed(engine: Engine
     session.expire_all()
     last = session.get(Job, job.id)
     assert last is not None and (last.status, last.attempts) == ("failed", 2)
+
+
+def test_an_idle_background_worker_starts_a_job_as_soon_as_its_enqueue_commits(
+    engine: Engine, session: Session
+) -> None:
+    ran = threading.Event()
+
+    def handler(context: JobContext) -> dict[str, Any]:
+        ran.set()
+        return {}
+
+    # A poll interval far longer than the test waits: only the wake-up can start the job in time.
+    background = BackgroundWorker(Worker(make_session_factory(engine), {"wake": handler}, poll_seconds=3600))
+    background.start()
+    try:
+        time.sleep(0.2)  # the loop has found nothing and waits
+        with session.begin():
+            service.enqueue(session, "wake", {}, now=dt.datetime.now(dt.UTC))
+        assert ran.wait(30)
+    finally:
+        background.stop()
