@@ -10,7 +10,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint, Uuid, text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint, Uuid, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, UTCDateTime
@@ -60,6 +61,14 @@ class MatchOutcome(Base):
         UniqueConstraint("submission_id", "record_index"),
         # Only possible matches are ever reviewed: a partial index stays small (and off the round's write).
         Index(
+            "ix_match_outcome_dual_registrations",
+            "recipient_la",
+            "created_at",
+            "id",
+            postgresql_where=text("other_registrations IS NOT NULL"),
+            sqlite_where=text("other_registrations IS NOT NULL"),
+        ),
+        Index(
             "ix_match_outcome_review_queue",
             "recipient_la",
             "review_status",
@@ -92,8 +101,11 @@ class MatchOutcome(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     review_reason: Mapped[str | None] = mapped_column(String(500))
     candidate_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    # Dual registration: the other education records of the same child (ids, register types and LAs).
-    other_registrations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # Dual registration: the other education records of the same child (ids, register types and LAs);
+    # SQL NULL (not JSON null) when there are none, so the LA's list of them is a partial index.
+    other_registrations: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+    )
 
 
 class MatchIndexGeneration(Base):

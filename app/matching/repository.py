@@ -296,6 +296,21 @@ def list_reviews(
     return session.scalars(stmt.order_by(MatchOutcome.created_at, MatchOutcome.id).limit(limit)).all()
 
 
+def list_dual_registrations(
+    session: Session, *, la_id: str, after: tuple[dt.datetime, uuid.UUID] | None, limit: int
+) -> Sequence[MatchOutcome]:
+    """Outcomes of one LA's health rows matched to a child on more than one register, oldest first."""
+    stmt = select(MatchOutcome).where(
+        MatchOutcome.recipient_la == la_id, MatchOutcome.other_registrations.is_not(None)
+    )
+    if after is not None:
+        at, last_id = after
+        stmt = stmt.where(
+            or_(MatchOutcome.created_at > at, and_(MatchOutcome.created_at == at, MatchOutcome.id > last_id))
+        )
+    return session.scalars(stmt.order_by(MatchOutcome.created_at, MatchOutcome.id).limit(limit)).all()
+
+
 def get_review(
     session: Session, *, la_id: str, review_id: uuid.UUID, lock: bool = False
 ) -> MatchOutcome | None:

@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 WAITING = "waiting_for_round"
 TAKEN_IN_PERIOD = "record_taken_in_period"
 # Rows of candidates written per part of a round on SQLite (outcomes: five times as many, they are narrower).
-STEP_ROWS = 1000
+STEP_ROWS = 2000
 # A worker that finds its period's round being run by another job looks again after this long.
 RETRY_CLAIMED = dt.timedelta(seconds=2)
 
@@ -87,6 +87,25 @@ def opens_at(
 def canonical_order(waiting: Sequence[WaitingList]) -> list[WaitingList]:
     """The lists in an order that does not depend on when they arrived."""
     return sorted(waiting, key=lambda w: (w.sender_id, w.recipient_id, w.as_of, str(w.submission_id)))
+
+
+def _other_registrations(result: pl.DataFrame, register_of: pl.DataFrame) -> pl.DataFrame:
+    """health_id -> JSON text of the other records of the same child (dual registration), where any."""
+    others = (
+        result.select("health_id", pl.col("other_education_ids").alias("education_id"))
+        .explode("education_id")
+        .drop_nulls("education_id")
+        .join(register_of, on="education_id")
+        .sort("health_id", "education_id")
+    )
+    entry = pl.concat_str(
+        pl.lit('{"education_child_id":'), pl.col("education_id").cast(pl.String),
+        pl.lit(',"register":"'), pl.col("register"),
+        pl.lit('","la_id":"'), pl.col("education_la"), pl.lit('"}'),
+    )  # fmt: skip
+    return others.group_by("health_id").agg(
+        pl.concat_str(pl.lit("["), entry.str.join(","), pl.lit("]")).alias("other_registrations")
+    )
 
 
 # --- The round ------------------------------------------------------------------------------------------
@@ -155,8 +174,10 @@ def plan_round(
             "recipient_la": pl.String,
         },
     )
-    result = result.join(register_of, on="education_id", how="left", maintain_order="left").join(
-        row_facts, on="health_id", how="left", maintain_order="left"
+    result = (
+        result.join(register_of, on="education_id", how="left", maintain_order="left")
+        .join(row_facts, on="health_id", how="left", maintain_order="left")
+        .join(_other_registrations(result, register_of), on="health_id", how="left", maintain_order="left")
     )
     unmatched = result.with_row_index("position").filter(pl.col("outcome") == "unmatched")
     row_of = {row[at("id")]: row for row in health_rows}
@@ -181,6 +202,20 @@ def plan_round(
 
 def _no_step() -> None:
     pass
+
+
+# Pause after each part on SQLite: a request waiting for the write lock sleeps between tries (SQLite's busy
+# handler backs off to 100 ms), so a writer that starts its next part at once can keep it out for the whole
+# round.
+SQLITE_YIELD_SECONDS = 0.1
+
+
+def _sqlite_step(session: Session) -> Callable[[], None]:
+    def step() -> None:
+        session.commit()
+        time.sleep(SQLITE_YIELD_SECONDS)
+
+    return step
 
 
 def write_round(
@@ -281,7 +316,12 @@ def _summaries(
     ):
         entry = by_list.setdefault(
             submission_id,
-            {"outcomes": dict.fromkeys(overall, 0), "by_register": {}, "health_records": 0},
+            {
+                "outcomes": dict.fromkeys(overall, 0),
+                "by_register": {},
+                "health_records": 0,
+                "dual_registrations": 0,
+            },
         )
         entry["outcomes"][outcome] += count
         entry["health_records"] += count
@@ -289,6 +329,10 @@ def _summaries(
         if register is not None and outcome != "unmatched":
             entry["by_register"].setdefault(register, {}).setdefault(outcome, 0)
             entry["by_register"][register][outcome] += count
+    for submission_id, dual in (
+        result.filter(pl.col("other_registrations").is_not_null()).group_by("submission_id").len().iter_rows()
+    ):
+        by_list[submission_id]["dual_registrations"] = dual
     taken = result.filter(pl.col("reason") == TAKEN_IN_PERIOD).height
     round_facts = {
         "period": plan.period,
@@ -303,7 +347,12 @@ def _summaries(
         "model_hash": plan.model.content_hash,
         "seconds": {**seconds, "total": round(sum(seconds.values()), 3)},
     }
-    empty = {"outcomes": dict.fromkeys(overall, 0), "by_register": {}, "health_records": 0}
+    empty = {
+        "outcomes": dict.fromkeys(overall, 0),
+        "by_register": {},
+        "health_records": 0,
+        "dual_registrations": 0,
+    }
     return {
         w.submission_id: {
             "submission_id": str(w.submission_id),
@@ -354,6 +403,7 @@ def _outcome_frame(
             pl.lit(now.isoformat()).alias("created_at"),
             pl.when(pl.col("outcome") == "possible").then(pl.lit("pending")).alias("review_status"),
             "candidate_id",
+            pl.when(linked).then(pl.col("other_registrations")).alias("other_registrations"),
         )
     )
 
@@ -409,7 +459,7 @@ def match_health_list(
         with factory() as session:
             if not repository.lock_period(session, period, job_id):
                 raise NotYet(now())  # the claim lapsed and another job took the round over
-            step = session.commit if session.get_bind().dialect.name == "sqlite" else _no_step
+            step = _sqlite_step(session) if session.get_bind().dialect.name == "sqlite" else _no_step
             summaries = write_round(session, plan, job_id=job_id, now=now(), step=step)
             repository.release_period(session, period, job_id, finished_round=True)
             session.commit()

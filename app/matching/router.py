@@ -12,6 +12,7 @@ from app.core.dependencies import SessionDep
 from app.core.errors import problem_responses
 from app.matching import service
 from app.matching.schemas import (
+    DualRegistrationPage,
     MatchRequest,
     MatchResponse,
     ReviewDecision,
@@ -57,6 +58,22 @@ def decide_review(
 ) -> ReviewSummary:
     """Confirm (the same child: matched) or reject (not the same: a CME candidate is opened)."""
     return service.decide_review(session, caller, review_id, body, now=dt.datetime.now(dt.UTC))
+
+
+@router.get(
+    "/v1/matching/dual-registrations",
+    operation_id="list_dual_registrations",
+    responses=problem_responses(400, 401, 403),
+)
+def list_dual_registrations(
+    caller: CallerDep,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> DualRegistrationPage:
+    """Children of the caller's LA found on more than one register (a school roll and the EHE register, two
+    schools), oldest first: full detail of the caller's own registers' records, only the LA otherwise."""
+    return service.list_dual_registrations(session, caller, cursor=cursor, limit=limit)
 
 
 @router.post(

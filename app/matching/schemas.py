@@ -145,3 +145,31 @@ def dump_child(row: Any) -> ChildDetail:
         if has_address
         else None,
     )
+
+
+class Registration(BaseModel):
+    """One register record of a child found on more than one. Id and school only on the caller's own LA's
+    registers; for another LA's, the LA and the register type."""
+
+    la_id: str
+    register_type: str
+    education_child_id: int | None = None
+    school_number: str | None = None
+    school_name: str | None = None
+
+
+class DualRegistration(BaseModel):
+    """A health-list child matched to a register record who is on another register too (a school roll and
+    the EHE register, two schools' rolls): the LA decides which holds."""
+
+    id: uuid.UUID = Field(description="The match outcome.")
+    submission_id: uuid.UUID
+    record_index: int
+    outcome: str = Field(description="`matched`, or `possible` (then also in the review queue).")
+    created_at: dt.datetime
+    registrations: list[Registration] = Field(description="The record matched first, then the others.")
+
+
+class DualRegistrationPage(BaseModel):
+    items: list[DualRegistration]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,10 +38,13 @@ from app.matching.realtime import Candidate, EducationIndex
 from app.matching.schemas import (
     CandidateRecord,
     Decision,
+    DualRegistration,
+    DualRegistrationPage,
     Explanation,
     MatchCandidate,
     MatchResponse,
     MatchResult,
+    Registration,
     ReviewDecision,
     ReviewDetail,
     ReviewPage,
@@ -405,6 +408,57 @@ def decide_review(
     session.flush()
     _audit(session, caller, f"matching.review.{outcome.review_status}", "match_outcome", [outcome.id])
     return _summary(outcome)
+
+
+# --- Dual registrations ---------------------------------------------------------------------------------
+
+
+def list_dual_registrations(
+    session: Session, caller: Caller, *, cursor: str | None, limit: int
+) -> DualRegistrationPage:
+    """The caller's LA's children on more than one register, as matching found them; audited."""
+    la_id = require_local_authority(caller)
+    after = _decode_cursor(cursor) if cursor else None
+    rows = repository.list_dual_registrations(session, la_id=la_id, after=after, limit=limit + 1)
+    page = rows[:limit]
+    held = [
+        (o, [{"education_child_id": o.education_child_id, "register": o.register, "la_id": o.education_la},
+             *(o.other_registrations or [])])
+        for o in page
+    ]  # fmt: skip
+    own = repository.education_by_ids(
+        session, [int(r["education_child_id"]) for _, regs in held for r in regs if r["la_id"] == la_id]
+    )
+    items = [
+        DualRegistration(
+            id=outcome.id,
+            submission_id=outcome.submission_id,
+            record_index=outcome.record_index,
+            outcome=outcome.outcome,
+            created_at=outcome.created_at,
+            registrations=[_registration(r, own) for r in regs],
+        )
+        for outcome, regs in held
+    ]
+    _audit(session, caller, "matching.dual_registration.list", "match_outcome", [o.id for o in page])
+    if own:
+        _audit(session, caller, "matching.dual_registration.list", "education_child", sorted(own))
+    return DualRegistrationPage(
+        items=items, next_cursor=_encode_cursor(page[-1]) if len(rows) > limit else None
+    )
+
+
+def _registration(held: Mapping[str, Any], own: Mapping[int, EducationChild]) -> Registration:
+    record = own.get(int(held["education_child_id"]))
+    if record is None:  # another LA's register: that LA and the register type only
+        return Registration(la_id=str(held["la_id"]), register_type=str(held["register"]))
+    return Registration(
+        la_id=record.la_id,
+        register_type=record.register,
+        education_child_id=record.id,
+        school_number=record.school_number,
+        school_name=record.school_name,
+    )
 
 
 # --- Real-time ------------------------------------------------------------------------------------------

@@ -46,6 +46,12 @@ def upgrade() -> None:
             postgresql_where=sa.text("review_status IS NOT NULL"),
             sqlite_where=sa.text("review_status IS NOT NULL"),
         )
+        batch.create_index(
+            "ix_match_outcome_dual_registrations",
+            ["recipient_la", "created_at", "id"],
+            postgresql_where=sa.text("other_registrations IS NOT NULL"),
+            sqlite_where=sa.text("other_registrations IS NOT NULL"),
+        )
     with op.batch_alter_table("job") as batch:
         batch.add_column(sa.Column("stage", sa.String(length=32), nullable=True))
     op.create_index("ix_cme_candidate_submission_id", "cme_candidate", ["submission_id"])
@@ -56,6 +62,7 @@ def downgrade() -> None:
     with op.batch_alter_table("job") as batch:
         batch.drop_column("stage")
     with op.batch_alter_table("match_outcome") as batch:
+        batch.drop_index("ix_match_outcome_dual_registrations")
         batch.drop_index("ix_match_outcome_review_queue")
         batch.create_index(
             "ix_match_outcome_review_queue", ["recipient_la", "review_status", "created_at", "id"]
