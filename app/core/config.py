@@ -95,6 +95,14 @@ class Settings(BaseSettings):
             "arrives; it starts at once when every pilot LA's health board has sent its list (decision 0012)."
         ),
     )
+    match_round_quiet_seconds: float = Field(
+        default=10,
+        ge=0,
+        description=(
+            "Once every pilot LA's health board has sent its list, the round starts when no further list "
+            "(a GP practice's) has arrived for this long, and at the latest when the wait ends."
+        ),
+    )
     candidate_max_age_days: int = Field(
         default=30, ge=1, description="The daily job escalates an open CME candidate older than this, once."
     )

@@ -15,7 +15,7 @@ MATCH_HEALTH_LIST = "match_health_list"
 REMATCH_AFTER_REGISTER_CHANGE = "rematch_after_register_change"
 
 
-def match_health_list(wait: dt.timedelta) -> Handler:
+def match_health_list(timing: rounds.RoundTiming) -> Handler:
     def handle(context: JobContext) -> dict[str, Any]:
         submission_id = uuid.UUID(str(context.payload["submission_id"]))
         try:
@@ -24,7 +24,7 @@ def match_health_list(wait: dt.timedelta) -> Handler:
                 return rounds.match_health_list(
                     context.session_factory,
                     submission_id,
-                    wait=wait,
+                    timing=timing,
                     job_id=context.job_id,
                     now=context.now,
                     progress=context.progress,
@@ -45,6 +45,11 @@ def rematch_after_register_change(context: JobContext) -> dict[str, Any]:
 
 def handlers(settings: Settings) -> dict[str, Handler]:
     return {
-        MATCH_HEALTH_LIST: match_health_list(dt.timedelta(seconds=settings.match_round_wait_seconds)),
+        MATCH_HEALTH_LIST: match_health_list(
+            rounds.RoundTiming(
+                wait=dt.timedelta(seconds=settings.match_round_wait_seconds),
+                quiet=dt.timedelta(seconds=settings.match_round_quiet_seconds),
+            )
+        ),
         REMATCH_AFTER_REGISTER_CHANGE: rematch_after_register_change,
     }

@@ -72,16 +72,28 @@ class WaitingList:
         return f"{self.sender_id}@{self.as_of.isoformat()}"
 
 
+@dataclass(frozen=True, slots=True)
+class RoundTiming:
+    wait: dt.timedelta  # after the first waiting list, the round runs with whatever is in
+    quiet: dt.timedelta  # once every expected list is in, the round runs when no list came for this long
+
+
 def opens_at(
     waiting: Sequence[WaitingList],
     received: set[tuple[str, str]],
     expected: set[tuple[str, str]],
-    wait: dt.timedelta,
+    timing: RoundTiming,
 ) -> dt.datetime:
-    """When the round over `waiting` may run: when the first of them arrived if every expected
-    (sender, recipient) list of the period is in, else `wait` after that."""
+    """When the round over `waiting` may run.
+
+    `timing.wait` after the first waiting list arrived at the latest. Sooner once every expected (sender,
+    recipient) list of the period is in: when `timing.quiet` has passed since the last one arrived, so that
+    the lists of GP practices (which no one can expect) sent in the same batch are in the round too.
+    """
     first = min(w.received_at for w in waiting)
-    return first if expected <= received else first + wait
+    if expected <= received:
+        return min(first + timing.wait, max(w.received_at for w in waiting) + timing.quiet)
+    return first + timing.wait
 
 
 def canonical_order(waiting: Sequence[WaitingList]) -> list[WaitingList]:
@@ -423,7 +435,7 @@ def match_health_list(
     factory: sessionmaker[Session],
     submission_id: uuid.UUID,
     *,
-    wait: dt.timedelta,
+    timing: RoundTiming,
     job_id: uuid.UUID,
     now: Callable[[], dt.datetime],
     progress: Progress,
@@ -444,7 +456,7 @@ def match_health_list(
             waiting,
             repository.lists_received(session, period),
             repository.expected_lists(session),
-            wait,
+            timing,
         )
         if now() < due:
             raise NotYet(due)

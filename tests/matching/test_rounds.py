@@ -80,8 +80,11 @@ def pilot(session: Session, client: TestClient, engine: Engine, settings: Settin
     return made
 
 
-def worker(engine: Engine, settings: Settings, *, wait: float = 0, at: dt.datetime | None = None) -> Worker:
-    handlers = default_handlers(settings.model_copy(update={"match_round_wait_seconds": wait}))
+def worker(
+    engine: Engine, settings: Settings, *, wait: float = 0, quiet: float = 0, at: dt.datetime | None = None
+) -> Worker:
+    timing = {"match_round_wait_seconds": wait, "match_round_quiet_seconds": quiet}
+    handlers = default_handlers(settings.model_copy(update=timing))
     return Worker(make_session_factory(engine), handlers, now=(lambda: at) if at else utcnow)
 
 
@@ -130,10 +133,12 @@ def test_a_list_waits_for_the_rest_of_its_period_then_every_list_completes(
     assert job.run_after > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=59)
     assert session.scalar(select(func.count()).select_from(MatchOutcome)) == 0
 
-    # The second LA's list completes the period (both pilot LAs of the board): the round runs at once and
-    # finishes the first list's job too.
+    # The second LA's list completes the period (both pilot LAs of the board): once the quiet time has
+    # passed with no further list, the round runs and finishes the first list's job too.
     second = pilot.health_list(pilot.second, [NAMESAKE, OTHER])
-    assert worker(engine, settings, wait=3600).run_until_idle() == 1
+    assert worker(engine, settings, wait=3600, quiet=60).run_until_idle() == 1  # it waits for the quiet
+    quiet_over = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=61)
+    assert worker(engine, settings, wait=3600, quiet=60, at=quiet_over).run_until_idle() == 1
     for sent in (first, second):
         response = client.get(
             f"/v1/jobs/{sent['job_id']}", headers=auth_header(pilot.board.key, pilot.board.id)
@@ -205,18 +210,27 @@ def test_a_crash_in_the_round_leaves_nothing_and_the_retry_completes(
     assert session.scalar(select(func.count()).select_from(CmeCandidate)) == 2
 
 
-def test_round_opens_when_every_expected_list_is_in_or_after_the_wait() -> None:
+def test_round_opens_when_every_expected_list_is_in_and_quiet_or_after_the_wait() -> None:
     at = dt.datetime(2025, 4, 30, 9, tzinfo=dt.UTC)
     waiting = [
         rounds.WaitingList(uuid.uuid4(), "W11000023", "W06000001", dt.date(2025, 4, 30), at),
         rounds.WaitingList(
-            uuid.uuid4(), "W11000023", "W06000002", dt.date(2025, 4, 30), at + dt.timedelta(1)
+            uuid.uuid4(), "W11000023", "W06000002", dt.date(2025, 4, 30), at + dt.timedelta(hours=1)
         ),
     ]
     expected = {("W11000023", "W06000001"), ("W11000023", "W06000002")}
-    wait = dt.timedelta(hours=6)
-    assert rounds.opens_at(waiting, expected, expected, wait) == at
-    assert rounds.opens_at(waiting, {("W11000023", "W06000001")}, expected, wait) == at + wait
+    timing = rounds.RoundTiming(wait=dt.timedelta(hours=6), quiet=dt.timedelta(seconds=10))
+    last = at + dt.timedelta(hours=1)
+    # Every expected list in: the round runs once no list has come for the quiet time...
+    assert rounds.opens_at(waiting, expected, expected, timing) == last + timing.quiet
+    # ...but never later than the wait after the first.
+    late = [
+        *waiting,
+        rounds.WaitingList(uuid.uuid4(), "W97001", "W06000001", dt.date(2025, 4, 30), at + timing.wait),
+    ]
+    assert rounds.opens_at(late, expected, expected, timing) == at + timing.wait
+    # Not every expected list in: the wait.
+    assert rounds.opens_at(waiting, {("W11000023", "W06000001")}, expected, timing) == at + timing.wait
     assert rounds.canonical_order(waiting[::-1]) == waiting
 
 
