@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
@@ -74,6 +74,53 @@ class TestOpenCandidates:
             ("cme.candidate.open", None, [str(ids[0])]),
             ("cme.candidate.link", None, [str(ids[0])]),
         ]
+
+
+class TestBulkOpening:
+    """A matching round hands an LA tens of thousands of children at once: set-based, whatever the mix."""
+
+    def test_a_mixed_batch_links_known_children_and_opens_the_rest(
+        self, session: Session, client: TestClient, headers: Headers
+    ) -> None:
+        (waiting,) = open_candidates(session, LA_A, [child("Osian", "Huws")])
+        (confirmed,) = open_candidates(session, LA_A, [child("Mali", "Lloyd")])
+        record_id = uuid.UUID(str(confirm(client, headers, confirmed)["id"]))
+        batch = [
+            child("Osian", "Huws"),  # an open candidate already
+            child("MALI", "lloyd"),  # a CME record already
+            child("Gwen", "Ellis"),  # new...
+            child("gwen", "ELLIS"),  # ...and the same child again in this batch
+            child("Cai", "Rees", dob=None),  # new, and never linked by name without a birth date
+        ]
+        before = session.scalar(select(func.max(CmeEvent.id)))
+        ids = open_candidates(session, LA_A, batch)
+        assert ids[:2] == [waiting, record_id] and ids[2] == ids[3] and len(set(ids)) == 4
+        session.expire_all()
+        sightings = {c.id: c.sightings for c in session.scalars(select(CmeCandidate))}
+        assert sightings[waiting] == 2 and sightings[ids[2]] == 2 and sightings[ids[4]] == 1
+        added = session.scalars(select(CmeEvent).where(CmeEvent.id > before)).all()
+        assert sorted((str(e.subject_id), e.action) for e in added) == sorted(
+            [(str(ids[2]), "opened"), (str(ids[4]), "opened"), (str(waiting), "sighted"),
+             (str(record_id), "sighted"), (str(ids[2]), "sighted")]
+        )  # fmt: skip
+        audited = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(2)).all()
+        assert {e.action: set(e.object_ids) for e in audited} == {
+            "cme.candidate.open": {str(ids[2]), str(ids[4])},
+            "cme.candidate.link": {str(waiting), str(record_id), str(ids[2])},
+        }
+
+    def test_the_statements_do_not_grow_with_the_batch(self, session: Session, engine: Engine) -> None:
+        def statements(n: int, family: str) -> int:
+            executed: list[str] = []
+            listener = lambda *args: executed.append(args[2])  # noqa: E731
+            event.listen(engine, "before_cursor_execute", listener)
+            try:
+                open_candidates(session, LA_A, [child(f"Plentyn{i}", family) for i in range(n)])
+            finally:
+                event.remove(engine, "before_cursor_execute", listener)
+            return len(executed)
+
+        assert statements(5, "Bach") == statements(500, "Mawr")
 
 
 def _personal_values(row: CmeCandidate) -> list[object]:
