@@ -346,6 +346,8 @@ class Sent:
     status_code: int
     answer: dict[str, Any]
     answered_at: float
+    sign_s: float  # client side: serialise and sign
+    post_s: float  # the request, token to answer
     job: dict[str, Any] | None = None
     final_status: str | None = None
     matched_at: float | None = None
@@ -365,7 +367,9 @@ class Sent:
 
 def send(hub: Hub, batch: SubmissionBatch) -> Sent:
     sender = str(batch.payload["sender"])
+    started = time.perf_counter()
     body = sign_compact(orjson.dumps(batch.payload), hub.senders[sender], kid=SENDER_KID, typ=SUBMISSION_TYP)
+    signed = time.perf_counter()
     response = hub.request(
         "POST", "/v1/submissions", sender, content=body.encode(), headers={"Content-Type": "application/jose"}
     )
@@ -373,7 +377,8 @@ def send(hub: Hub, batch: SubmissionBatch) -> Sent:
         answer: dict[str, Any] = response.json()
     except ValueError:
         answer = {"detail": response.text[:300]}
-    return Sent(batch, response.status_code, answer, time.perf_counter())
+    answered = time.perf_counter()
+    return Sent(batch, response.status_code, answer, answered, signed - started, answered - signed)
 
 
 def send_all(hub: Hub, batches: Sequence[SubmissionBatch]) -> list[Sent]:
@@ -619,6 +624,15 @@ def child_scores(flagged: set[int], universe: set[int], unknown: set[int]) -> di
     }
 
 
+def who(children: set[int], rows_per_child: Counter[int], unknown: set[int]) -> dict[str, int]:
+    """What the children one side alone flags are: truly unknown to education; listed more than once."""
+    return {
+        "children": len(children),
+        "truly_unknown": len(children & unknown),
+        "on_several_lists": sum(rows_per_child[child] > 1 for child in children),
+    }
+
+
 def agreement(run: ServiceRun, population: SyntheticPopulation, outcomes: pl.DataFrame) -> dict[str, Any]:
     persons = population.health_person_ids
     rejected, unsent = out_of_scope_rows(run, population)
@@ -628,9 +642,10 @@ def agreement(run: ServiceRun, population: SyntheticPopulation, outcomes: pl.Dat
     mapped = map_candidates(run, population, in_scope)
     unknown = set(persons) - set(population.education_person_ids)
     universe = {persons[row] for row in in_scope}
+    rows_per_child = Counter(persons[row] for row in in_scope)
     service_outcomes = Counter[str]()
     for item in run.health:
-        service_outcomes.update((item.job or {}).get("result", {}).get("outcomes", {}))
+        service_outcomes.update(((item.job or {}).get("result") or {}).get("outcomes") or {})
     engine_outcomes = Counter(outcomes.filter(pl.col("health_id").is_in(list(in_scope)))["outcome"].to_list())
     return {
         "health_rows": len(persons),
@@ -653,6 +668,10 @@ def agreement(run: ServiceRun, population: SyntheticPopulation, outcomes: pl.Dat
             "both": len(engine_children & mapped.persons),
             "engine_only": len(engine_children - mapped.persons),
             "service_only": len(mapped.persons - engine_children),
+        },
+        "one_side_only": {
+            "engine": who(engine_children - mapped.persons, rows_per_child, unknown),
+            "service": who(mapped.persons - engine_children, rows_per_child, unknown),
         },
         "unknown_per_child": {
             "engine_all_rows": child_scores({persons[row] for row in unmatched}, set(persons), unknown),
@@ -764,6 +783,8 @@ def print_table(summary: dict[str, Any]) -> None:
         print(f"  {name:<58} {seconds:>8.2f}")
     for name, seconds in summary["milestones"].items():
         print(f"  {name:<58} {seconds if seconds is not None else '-':>8}")
+    for kind, figures in summary["sending"].items():
+        print(f"  sending {kind}: {figures}")
     print("\npeak RSS / CPU of the service's processes")
     for name, used in summary["service_processes"].items():
         print(f"  {name:<20} {used['peak_rss_mib']:>7} MiB  {used['cpu_s']:>8} CPU s")
@@ -775,6 +796,7 @@ def print_table(summary: dict[str, Any]) -> None:
           f" ambiguous {agree['candidates_ambiguous']})")  # fmt: skip
     print(f"  children: engine {children['engine']}, service {children['service']}, both {children['both']},"
           f" engine only {children['engine_only']}, service only {children['service_only']}")  # fmt: skip
+    print(f"  flagged by one side only: {agree['one_side_only']}")
     print(f"  out of scope: {agree['out_of_scope_rows']}")
     print(f"  row outcomes in scope: {agree['row_outcomes_in_scope']}")
     print(
@@ -799,6 +821,32 @@ def milestones(run: ServiceRun) -> dict[str, float | None]:
     }
 
 
+def sending(items: Sequence[Sent]) -> dict[str, Any]:
+    """How the sends went: records, client signing seconds, request seconds (sum, p50, max), records/s."""
+    posts = sorted(item.post_s for item in items)
+    records = sum(len(item.batch.rows) for item in items)
+    total = sum(posts)
+    return {
+        "submissions": len(items),
+        "records": records,
+        "sign_s": round(sum(item.sign_s for item in items), 2),
+        "post_s": round(total, 2),
+        "post_p50_ms": round(posts[len(posts) // 2] * 1000, 1) if posts else None,
+        "post_max_s": round(posts[-1], 2) if posts else None,
+        "records_per_post_s": round(records / total) if total else None,
+    }
+
+
+def source_state() -> str:
+    """The commit the service ran from, and whether app/ had changes not committed."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "app", "migrations")
+    return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes in app/" if dirty else "")
+
+
 def summarise(
     args: argparse.Namespace,
     population: SyntheticPopulation,
@@ -807,6 +855,7 @@ def summarise(
     agree: dict[str, Any],
 ) -> dict[str, Any]:
     return {
+        "service_source": args.source,
         "children": args.children,
         "seed": args.seed,
         "order": args.order,
@@ -822,7 +871,9 @@ def summarise(
             "senders_skipped_unknown": len(run.skipped),
             "health_final_status": dict(Counter(s.final_status for s in run.health if s.accepted)),
             "register_jobs": dict(Counter((s.job or {}).get("status") for s in run.registers if s.accepted)),
+            "health_jobs": dict(Counter((s.job or {}).get("status") for s in run.health if s.accepted)),
         },
+        "sending": {"registers": sending(run.registers), "health_lists": sending(run.health)},
         "candidate_pages": run.pages,
         "stages": clock.stages,
         "milestones": milestones(run),
@@ -868,6 +919,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    args.source = source_state()  # what the server will run: app/ as it is now
     clock = Stopwatch()
     started = time.perf_counter()
     population, batches = build_submissions(args.children, args.seed, clock)
