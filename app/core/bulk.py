@@ -7,6 +7,8 @@ row on PostgreSQL, COPY a fraction of that.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -101,6 +103,24 @@ def text_frame(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> pl.DataFr
         {name: [_csv_text(row[i], False) for row in rows] for i, name in enumerate(names)},
         schema=dict.fromkeys(names, pl.String),
     )
+
+
+def ordered_uuids(n: int) -> list[str]:
+    """`n` new UUIDs (version 7: a millisecond timestamp first) that sort in the order given.
+
+    Rows inserted with them append to the primary-key index instead of landing at random places in it;
+    at half a million rows a COPY is measurably faster, and they are also cheaper to make than `uuid4`.
+    """
+    ms = time.time_ns() // 1_000_000
+    rand_a = secrets.randbits(12)
+    start = secrets.randbits(61)  # leaves room for n more below 2**62
+    prefix = f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7{rand_a:03x}-"
+    variant = 0b10 << 62
+    ids = []
+    for offset in range(n):
+        tail = f"{variant | (start + offset):016x}"
+        ids.append(f"{prefix}{tail[:4]}-{tail[4:]}")
+    return ids
 
 
 def _typed_rows(table: Table, frame: pl.DataFrame) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
+from app.core import bulk
 from app.jobs import service as jobs_service
 from app.matching import repository
 from app.matching.engine import link, stored_evidence
@@ -282,11 +283,13 @@ def write_round(
         candidate_ids.update(zip((position for position, _ in children), ids, strict=True))
         step()
     run_ids = plan.run_ids
-    outcomes = _outcome_frame(result, run_ids, candidate_ids, plan.model, now)
-    for start in range(0, outcomes.height, STEP_ROWS * 5):
-        repository.insert_outcomes(session, outcomes.slice(start, STEP_ROWS * 5))
-        step()
     opened = time.perf_counter()
+    outcomes = _outcome_frame(result, run_ids, candidate_ids, plan.model, now)
+    part = STEP_ROWS * 5 if step is not _no_step else max(outcomes.height, 1)
+    for start in range(0, outcomes.height, part):
+        repository.insert_outcomes(session, outcomes.slice(start, part))
+        step()
+    stored = time.perf_counter()
     # Minimisation: the staging rows go, but for the possible matches an officer has still to decide.
     repository.delete_staging_rows(
         session,
@@ -296,8 +299,9 @@ def write_round(
     minimised = time.perf_counter()
     seconds = {
         **plan.seconds,
-        "store": round(opened - started, 3),
-        "minimise": round(minimised - opened, 3),
+        "candidates": round(opened - started, 3),
+        "outcomes": round(stored - opened, 3),
+        "minimise": round(minimised - stored, 3),
     }
     summaries = _summaries(plan, run_ids, job_id, seconds)
     repository.add_runs(
@@ -417,7 +421,7 @@ def _outcome_frame(
         result.with_row_index("position")
         .join(candidates, on="position", how="left", maintain_order="left")
         .select(
-            pl.Series("id", [str(uuid.uuid4()) for _ in range(result.height)], dtype=pl.String),
+            pl.Series("id", bulk.ordered_uuids(result.height), dtype=pl.String),
             pl.col("submission_id").replace_strict(runs, return_dtype=pl.String).alias("run_id"),
             "submission_id",
             "record_index",

@@ -254,4 +254,4 @@ def test_the_job_reports_each_stage_with_its_counts(
     session.expire_all()
     job = session.get(Job, uuid.UUID(sent["job_id"]))
     assert job is not None and (job.stage, job.progress_done, job.progress_total) == ("done", 3, 3)
-    assert set(job.result["seconds"]) == {"load", "link", "store", "minimise", "total"}
+    assert set(job.result["seconds"]) == {"load", "link", "candidates", "outcomes", "minimise", "total"}
