@@ -96,7 +96,7 @@ class Settings(BaseSettings):
         ),
     )
     match_round_quiet_seconds: float = Field(
-        default=10,
+        default=5,
         ge=0,
         description=(
             "Once every pilot LA's health board has sent its list, the round starts when no further list "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import socket
 import threading
@@ -74,6 +75,7 @@ class Worker:
         self.now = now
         self.ticks = tuple(ticks)
         self._ticked_at: float | None = None
+        self._next_due: float | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def run_once(self) -> bool:
@@ -93,6 +95,9 @@ class Worker:
         except Deferred as deferred:
             with self.session_factory.begin() as session:
                 service.defer(session, job_id, until=deferred.until, stage=deferred.stage)
+            # Look again when it is due, not at the next poll (a matching round waits seconds, not more).
+            due_in = (deferred.until - self.now()).total_seconds()
+            self._next_due = min(self._next_due or math.inf, time.monotonic() + max(due_in, 0.0))
             return True
         except Exception as exc:
             logger.exception("job failed", extra={"job_id": str(job_id), "kind": kind})
@@ -132,7 +137,16 @@ class Worker:
                 logger.exception("worker loop error")
                 busy = False
             if not busy:
-                wake.wait(self.poll_seconds)
+                wake.wait(self._idle_seconds())
+
+    def _idle_seconds(self) -> float:
+        """The poll interval, or less when a job this worker deferred is due sooner."""
+        if self._next_due is None:
+            return self.poll_seconds
+        left = self._next_due - time.monotonic()
+        if left <= self.poll_seconds:
+            self._next_due = None
+        return min(self.poll_seconds, max(left, 0.0))
 
 
 class BackgroundWorker:

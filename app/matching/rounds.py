@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,13 +142,33 @@ class RoundPlan:
 
 
 def plan_round(
-    session: Session,
+    factory: sessionmaker[Session],
     period: str,
     lists: Sequence[WaitingList],
     model: MatchModel,
     progress: Progress,
 ) -> RoundPlan:
     """Load the lists and every register, link once, decide every row; reads only."""
+    # The registers are read on a second connection while the lists are read on the first: the database
+    # sends both at once (two cores), and the driver waits outside the GIL.
+    with ThreadPoolExecutor(1) as pool, factory() as session:
+        registers = pool.submit(_education_table, factory)
+        return _plan(session, registers, period, lists, model, progress)
+
+
+def _education_table(factory: sessionmaker[Session]) -> pl.DataFrame:
+    with factory() as session:
+        return repository.education_table(session)
+
+
+def _plan(
+    session: Session,
+    registers: Future[pl.DataFrame],
+    period: str,
+    lists: Sequence[WaitingList],
+    model: MatchModel,
+    progress: Progress,
+) -> RoundPlan:
     started = time.perf_counter()
     ordered = canonical_order(lists)
     run_ids = {w.submission_id: uuid.uuid4() for w in ordered}
@@ -166,7 +187,7 @@ def plan_round(
         .sort("list_order", "record_index")
     )
     progress("load", 0, health_text.height)
-    education_text = repository.education_table(session)
+    education_text = registers.result()
     taken = repository.taken_in_period(session, period)
     health, education = health_and_education_frames(health_text, education_text)
     del education_text
@@ -488,8 +509,7 @@ def match_health_list(
         model = active_model(session, now())
         repository.set_submissions_status(session, [w.submission_id for w in waiting], "matching")
     try:
-        with factory() as session:  # reads only: no write lock is held while linking
-            plan = plan_round(session, period, waiting, model, progress)
+        plan = plan_round(factory, period, waiting, model, progress)  # reads only: no write lock held
         progress("store", 0, plan.outcomes.height)
         with factory() as session:
             if not repository.lock_period(session, period, job_id):
