@@ -10,7 +10,7 @@ Each result also gives CPU seconds (on a shared machine wall time measures the n
 
 The frames are timed two ways: from the generator's submission-shaped records (`records_to_frame`,
 `frames_s`) and from the same children as stored rows, tuples shaped as the database select returns them
-read as text (`service.health_and_education_frames`, both side by side as a matching round builds them;
+read as text (`frames.text_columns` + `columns_to_frame`, as a matching round builds them;
 `rows_frames_s`, and `rows_to_outcomes_s` with `link`). Frames are built with the cyclic garbage collector paused (`app.core.gc_pause`), as the matching
 job builds them: the generator leaves millions of young objects that one collection would otherwise
 rescan inside the timing (3 s at 500k). The link process also times blocking alone (`blocking_s`: reference keys and candidate pairs)
@@ -71,7 +71,7 @@ def prepare_rows(population: Any) -> dict[str, float]:
 
     from app.core.bulk import text_frame
     from app.matching import repository
-    from app.matching.service import health_and_education_frames
+    from app.matching.frames import columns_to_frame, text_columns
 
     health_rows = _stored_rows(population.health_records, repository.HEALTH_MATCH_COLUMNS)
     health = text_frame(health_rows, repository.HEALTH_MATCH_COLUMNS).with_columns(
@@ -89,7 +89,8 @@ def prepare_rows(population: Any) -> dict[str, float]:
     with gc_paused():
         started = time.perf_counter()
         cpu = time.process_time()
-        health_and_education_frames(health, education)
+        columns_to_frame({**text_columns(health, la_column="recipient_la"), "register": health["source"]})
+        columns_to_frame(text_columns(education, la_column="la_id"))
         frames_s, frames_cpu_s = time.perf_counter() - started, time.process_time() - cpu
     return {"rows_frames_s": round(frames_s, 2), "rows_frames_cpu_s": round(frames_cpu_s, 2)}
 

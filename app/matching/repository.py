@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import CursorResult, Row, Table, and_, delete, insert, or_, select, update
+from sqlalchemy import CursorResult, Row, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -118,6 +119,18 @@ def education_table(session: Session) -> pl.DataFrame:
     """Every register row of every LA, as text (`bulk.read_text`), by id."""
     columns = [getattr(EducationChild, name) for name in EDUCATION_MATCH_COLUMNS]
     return bulk.read_text(session, select(*columns).order_by(EducationChild.id))
+
+
+def register_fingerprint(session: Session) -> str:
+    """Changes whenever the registers do: the live register snapshots (a new one replaces the rows of the
+    one it supersedes) and the number of register rows."""
+    live = session.scalars(
+        select(Submission.id)
+        .where(Submission.kind != "health_register", Submission.superseded_at.is_(None))
+        .order_by(Submission.id)
+    ).all()
+    rows = session.scalar(select(func.count()).select_from(EducationChild))
+    return hashlib.sha256(f"{rows}|{','.join(map(str, live))}".encode()).hexdigest()
 
 
 def health_row(session: Session, health_child_id: int) -> Row[Any] | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -32,17 +33,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
 from app.core import bulk
+from app.core.gc_pause import gc_paused
 from app.jobs import service as jobs_service
 from app.matching import repository
 from app.matching.engine import link, stored_evidence
+from app.matching.frames import columns_to_frame, text_columns
 from app.matching.params import MatchModel
-from app.matching.service import (
-    HEALTH_LIST_RUN,
-    Progress,
-    active_model,
-    candidate_input,
-    health_and_education_frames,
-)
+from app.matching.service import HEALTH_LIST_RUN, Progress, active_model, candidate_input
 
 logger = logging.getLogger(__name__)
 
@@ -141,24 +138,66 @@ class RoundPlan:
     seconds: dict[str, float]
 
 
+class RegisterFrame:
+    """Every register as one canonical frame, kept between rounds while the registers do not change.
+
+    A round needs it whole; building it is a second or two of the round at half a million records, and
+    the registers seldom change between two rounds, or while a round waits for its quiet time (when
+    `warm` builds it ahead). Keyed by the registers' fingerprint (`repository.register_fingerprint`).
+    One per process.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: tuple[str, pl.DataFrame] | None = None
+        self._warming: threading.Thread | None = None
+
+    def get(self, factory: sessionmaker[Session]) -> pl.DataFrame:
+        with self._lock:
+            with factory() as session:
+                fingerprint = repository.register_fingerprint(session)
+                if self._held is not None and self._held[0] == fingerprint:
+                    return self._held[1]
+                self._held = None  # let the old frame go before the new one is built
+                frame = columns_to_frame(text_columns(repository.education_table(session), la_column="la_id"))
+            self._held = (fingerprint, frame)
+            return frame
+
+    def warm(self, factory: sessionmaker[Session]) -> None:
+        """Build the frame on a background thread, unless a build is already under way."""
+        with self._lock:
+            if self._warming is not None and self._warming.is_alive():
+                return
+            self._warming = threading.Thread(
+                target=self._warm, args=(factory,), name="cme-register-frame", daemon=True
+            )
+            self._warming.start()
+
+    def _warm(self, factory: sessionmaker[Session]) -> None:
+        try:
+            with gc_paused():
+                self.get(factory)
+        except Exception:
+            logger.exception("register frame warm-up failed")  # the round builds it itself
+
+
+REGISTERS = RegisterFrame()
+
+
 def plan_round(
     factory: sessionmaker[Session],
     period: str,
     lists: Sequence[WaitingList],
     model: MatchModel,
     progress: Progress,
+    registers: RegisterFrame = REGISTERS,
 ) -> RoundPlan:
     """Load the lists and every register, link once, decide every row; reads only."""
-    # The registers are read on a second connection while the lists are read on the first: the database
-    # sends both at once (two cores), and the driver waits outside the GIL.
+    # The registers' frame is built (or found) on a second connection while the lists are read on the
+    # first: the database sends both at once, and much of the frame building lets go of the GIL.
     with ThreadPoolExecutor(1) as pool, factory() as session:
-        registers = pool.submit(_education_table, factory)
-        return _plan(session, registers, period, lists, model, progress)
-
-
-def _education_table(factory: sessionmaker[Session]) -> pl.DataFrame:
-    with factory() as session:
-        return repository.education_table(session)
+        education = pool.submit(registers.get, factory)
+        return _plan(session, education, period, lists, model, progress)
 
 
 def _plan(
@@ -187,10 +226,11 @@ def _plan(
         .sort("list_order", "record_index")
     )
     progress("load", 0, health_text.height)
-    education_text = registers.result()
     taken = repository.taken_in_period(session, period)
-    health, education = health_and_education_frames(health_text, education_text)
-    del education_text
+    health = columns_to_frame(
+        {**text_columns(health_text, la_column="recipient_la"), "register": health_text["source"]}
+    )
+    education = registers.result()
     loaded = time.perf_counter()
     progress("link", 0, health_text.height)
 
@@ -503,6 +543,7 @@ def match_health_list(
             timing,
         )
         if now() < due:
+            REGISTERS.warm(factory)  # the wait is time the registers' frame can be built in
             raise NotYet(due)
         if not repository.claim_period(session, period, job_id, now()):
             raise NotYet(now() + RETRY_CLAIMED)

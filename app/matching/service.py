@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -31,7 +30,7 @@ from app.cme.domain import CandidateInput
 from app.core.errors import Conflict, Forbidden, InvalidCursor, NotFound, ProblemError
 from app.matching import repository
 from app.matching.engine import explain_stored, link
-from app.matching.frames import columns_to_frame, former_name_columns, text_columns
+from app.matching.frames import columns_to_frame, former_name_columns
 from app.matching.models import MatchOutcome
 from app.matching.params import DEFAULT_MODEL, MatchModel
 from app.matching.realtime import Candidate, EducationIndex
@@ -139,22 +138,6 @@ def rows_to_frame(rows: Sequence[Sequence[Any]], names: Sequence[str], *, la_col
         if optional in transposed:
             raw[optional] = transposed[optional]
     return columns_to_frame(raw)
-
-
-def health_and_education_frames(
-    health: pl.DataFrame, education: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Both frames of a matching round from stored rows read as text (`repository.health_table`, with a
-    `source` column naming each row's list, and `repository.education_table`), built side by side: much of
-    the work is polars and numpy, which let go of the GIL."""
-    with ThreadPoolExecutor(1) as pool:
-        health_frame = pool.submit(
-            lambda: columns_to_frame(
-                {**text_columns(health, la_column="recipient_la"), "register": health["source"]}
-            )
-        )
-        education_frame = columns_to_frame(text_columns(education, la_column="la_id"))
-        return health_frame.result(), education_frame
 
 
 def _rounded(value: float | None) -> float | None:

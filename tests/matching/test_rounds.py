@@ -255,3 +255,18 @@ def test_the_job_reports_each_stage_with_its_counts(
     job = session.get(Job, uuid.UUID(sent["job_id"]))
     assert job is not None and (job.stage, job.progress_done, job.progress_total) == ("done", 3, 3)
     assert set(job.result["seconds"]) == {"load", "link", "candidates", "outcomes", "minimise", "total"}
+
+
+def test_the_registers_frame_is_kept_until_a_register_changes(
+    pilot: Pilot, engine: Engine, client: TestClient
+) -> None:
+    frames = rounds.RegisterFrame()
+    factory = make_session_factory(engine)
+    first = frames.get(factory)
+    assert frames.get(factory) is first and first.height == 1  # Gethin's roll
+    roll = payload(pilot.first.id, [on_roll(OTHER, "6602001")], kind="school_roll", recipient=None)
+    assert send(client, pilot.first, roll).status_code == 201
+    second = frames.get(factory)
+    assert second is not first and second.height == 2
+    frames.warm(factory)  # built already: the warm-up finds it
+    assert frames.get(factory) is second
