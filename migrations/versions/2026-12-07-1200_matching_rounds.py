@@ -1,6 +1,6 @@
 """matching rounds: match_period, match_run.period/round_id, match_outcome.other_registrations, job.stage;
 match_outcome keeps only the indexes its queries use (the review queue's partial);
-cme_candidate indexed by submission
+cme_candidate indexed by submission; match_outcome.evidence json (not jsonb)
 
 Revision ID: 5e2a7c91d4b3
 Revises: 3c8f1d2e9a70
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import app.core.db
 
@@ -55,9 +56,21 @@ def upgrade() -> None:
     with op.batch_alter_table("job") as batch:
         batch.add_column(sa.Column("stage", sa.String(length=32), nullable=True))
     op.create_index("ix_cme_candidate_submission_id", "cme_candidate", ["submission_id"])
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column(
+            "match_outcome", "evidence", type_=sa.JSON(), postgresql_using="evidence::json", existing_nullable=False
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column(
+            "match_outcome",
+            "evidence",
+            type_=postgresql.JSONB(),
+            postgresql_using="evidence::jsonb",
+            existing_nullable=False,
+        )
     op.drop_index("ix_cme_candidate_submission_id", table_name="cme_candidate")
     with op.batch_alter_table("job") as batch:
         batch.drop_column("stage")
