@@ -23,6 +23,7 @@ from jose import jws as jose_jws
 from jose.backends.base import Key as JoseKey
 from jose.exceptions import JOSEError
 
+from app.core import strict_json
 from app.core.errors import Unauthorized
 from app.core.lru import LruCache
 from app.security.exceptions import InvalidKey
@@ -127,7 +128,9 @@ def parse_compact(data: bytes, *, typ: str) -> CompactJws:
     if payload_end == header_end:
         raise Unauthorized("not a compact JWS (two dots expected)")
     try:
-        header = json.loads(_b64url_decode_strict(data, 0, header_end, "header"))
+        header = strict_json.loads(_b64url_decode_strict(data, 0, header_end, "header"))
+    except strict_json.DuplicateMember as exc:
+        raise Unauthorized(f"header member named twice: {exc.name[:40]}") from exc
     except (ValueError, RecursionError) as exc:  # nesting deeper than Python's recursion limit: not a header
         raise Unauthorized("header is not JSON") from exc
     check_header(header, typ=typ)

@@ -8,7 +8,6 @@ jti (a UUID, refused the second time), and optionally `officer` = {"id", "role"}
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from app.core import strict_json
 from app.core.config import Settings
 from app.core.errors import Unauthorized
 from app.core.lru import LruCache
@@ -63,7 +63,9 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float:
 
 def _unverified_claims(payload: bytes) -> dict[str, Any]:
     try:
-        claims = json.loads(payload)
+        claims = strict_json.loads(payload)
+    except strict_json.DuplicateMember as exc:
+        raise Unauthorized(f"claim named twice: {exc.name[:40]}") from exc
     except (ValueError, RecursionError) as exc:  # as in `jose_adapter.parse_compact`
         raise Unauthorized("claims are not JSON") from exc
     if not isinstance(claims, dict):

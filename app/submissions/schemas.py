@@ -175,6 +175,10 @@ class EotasRegisterSubmission(_SubmissionBase):
     records: list[EotasRecord]
 
 
+# A submission's own members: none of its records' models has a field of these names, so each may appear
+# once in a payload (strict_json.repeated_member; tests/submissions/test_duplicate_members.py checks both).
+ENVELOPE_MEMBERS = ("submission_id", "kind", "sender", "recipient", "as_of", "scope", "records")
+
 SubmissionPayload = Annotated[
     HealthRegisterSubmission | SchoolRollSubmission | EheRegisterSubmission | EotasRegisterSubmission,
     Field(discriminator="kind"),

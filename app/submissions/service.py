@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit_service
+from app.core import strict_json
 from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, InvalidSubmission, NotFound, ProblemItem, validation_items
 from app.core.gc_pause import gc_paused
@@ -38,6 +39,7 @@ from app.submissions.rules import (
 )
 from app.submissions.schemas import (
     EDUCATION_KINDS,
+    ENVELOPE_MEMBERS,
     EducationRecord,
     EotasRecord,
     HealthRecord,
@@ -396,6 +398,12 @@ def ingest(
     signed = cast(bytes, body)
     verified = verify_jws(session, signed, typ=SUBMISSION_TYP, expected_partner=caller.partner_id, now=now)
     _release(body)
+    repeated = strict_json.repeated_member(verified.payload, ENVELOPE_MEMBERS)
+    if repeated is not None:
+        raise InvalidSubmission(
+            f"The member {repeated!r} appears more than once; the submission was not stored.",
+            errors=[ProblemItem(field=repeated, code="duplicate_member", message="Named more than once.")],
+        )
     payload_sha256 = hashlib.sha256(verified.payload).hexdigest()
     lines_safe = copy_lines_safe(verified.payload) and repository.copy_text_supported(session)
     submission = parse_payload(verified.payload, settings, bulk=lines_safe)

@@ -92,8 +92,11 @@ def sign_compact(
     typ: str,
     header: dict[str, Any] | None = None,
     hmac_secret: bytes | None = None,
+    header_json: bytes | None = None,
 ) -> str:
     """Compact JWS. Header defaults to {alg: key.alg, kid: key.kid, typ}; `header` overrides (OMIT removes).
+    `header_json` replaces the encoded header outright (a header no dict can hold, e.g. a member twice);
+    the signature then follows `header`'s or the key's `alg`.
 
     The signature follows the header's final `alg` (ES256/384/512, RS*, PS*, HS* with `hmac_secret`, none).
     """
@@ -102,7 +105,8 @@ def sign_compact(
         base |= {"alg": key.alg, "kid": key.kid}
     merged = {name: value for name, value in (base | (header or {})).items() if value is not OMIT}
     body = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
-    signing_input = f"{b64url(json.dumps(merged).encode())}.{b64url(body)}".encode("ascii")
+    encoded_header = header_json if header_json is not None else json.dumps(merged).encode()
+    signing_input = f"{b64url(encoded_header)}.{b64url(body)}".encode("ascii")
     signature = _signature(
         signing_input, str(merged.get("alg", key.alg if key else "none")), key, hmac_secret
     )
