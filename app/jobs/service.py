@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from app.jobs.models import Job
 
 ENQUEUED = "jobs.enqueued"
-# A running job whose worker has not been heard of for this long is taken over (its worker died).
-LEASE = dt.timedelta(minutes=10)
+# A running job whose worker has not been heard of for this long is taken over (its worker died). A live
+# worker is heard of every `worker.HEARTBEAT_SECONDS` while it runs a job, however long the job.
+LEASE = dt.timedelta(seconds=30)
 
 
 class JobStatus(StrEnum):
@@ -86,6 +87,15 @@ def report_progress(
         job.progress_done = done
         job.progress_total = total
         job.locked_at = now
+
+
+def heartbeat(session: Session, job_id: uuid.UUID, *, worker_id: str, now: dt.datetime) -> None:
+    """The worker running this job is alive."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.locked_by == worker_id, Job.status == JobStatus.running)
+        .values(locked_at=now)
+    )
 
 
 def complete(session: Session, job_id: uuid.UUID, *, result: dict[str, Any], now: dt.datetime) -> None:

@@ -54,6 +54,8 @@ class Deferred(Exception):
 
 
 Handler = Callable[[JobContext], dict[str, Any]]
+# How often a worker running a job says it is alive (well inside `service.LEASE`).
+HEARTBEAT_SECONDS = 5.0
 # Periodic work a domain asks every worker loop to do (e.g. make sure today's daily job exists).
 Tick = Callable[[sessionmaker[Session], dt.datetime], object]
 TICK_SECONDS = 60.0
@@ -68,10 +70,12 @@ class Worker:
         poll_seconds: float = 1.0,
         now: Callable[[], dt.datetime] = utcnow,
         ticks: Sequence[Tick] = (),
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.session_factory = session_factory
         self.handlers = dict(handlers)
         self.poll_seconds = poll_seconds
+        self.heartbeat_seconds = heartbeat_seconds
         self.now = now
         self.ticks = tuple(ticks)
         self._ticked_at: float | None = None
@@ -90,6 +94,11 @@ class Worker:
         context = JobContext(
             job_id=job_id, payload=payload, session_factory=self.session_factory, now=self.now
         )
+        alive = threading.Event()
+        beating = threading.Thread(
+            target=self._heartbeat, args=(job_id, alive), name="cme-job-heartbeat", daemon=True
+        )
+        beating.start()
         try:
             result = self.handlers[kind](context)
         except Deferred as deferred:
@@ -104,9 +113,22 @@ class Worker:
             with self.session_factory.begin() as session:
                 service.fail(session, job_id, error=type(exc).__name__, now=self.now())
             return True
+        finally:
+            alive.set()
+            beating.join()
         with self.session_factory.begin() as session:
             service.complete(session, job_id, result=result, now=self.now())
         return True
+
+    def _heartbeat(self, job_id: uuid.UUID, done: threading.Event) -> None:
+        """Until the job is done, renew its lease: a crashed worker's job is taken over within
+        `service.LEASE`, a live one's never."""
+        while not done.wait(self.heartbeat_seconds):
+            try:
+                with self.session_factory.begin() as session:
+                    service.heartbeat(session, job_id, worker_id=self.worker_id, now=self.now())
+            except Exception:
+                logger.exception("job heartbeat failed", extra={"job_id": str(job_id)})
 
     def run_until_idle(self, max_jobs: int = 10_000) -> int:
         """Run due jobs until none is left (tests, CLI one-shot); returns how many ran."""

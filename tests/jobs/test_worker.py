@@ -84,3 +84,45 @@ def test_an_idle_background_worker_starts_a_job_as_soon_as_its_enqueue_commits(
         assert ran.wait(30)
     finally:
         background.stop()
+
+
+def test_a_running_jobs_lease_is_renewed_so_another_worker_cannot_take_it(
+    engine: Engine, session: Session
+) -> None:
+    factory = make_session_factory(engine)
+    heard: list[dt.datetime | None] = []
+
+    def slow(context: JobContext) -> dict[str, Any]:
+        with factory() as reading:
+            first = reading.get(Job, context.job_id)
+            assert first is not None
+            claimed_at = first.locked_at
+        time.sleep(0.5)  # several heartbeats
+        with factory() as reading:
+            job = reading.get(Job, context.job_id)
+            assert job is not None
+            heard.extend([claimed_at, job.locked_at])
+        return {}
+
+    with session.begin():
+        service.enqueue(session, "slow", {}, now=dt.datetime.now(dt.UTC))
+    Worker(factory, {"slow": slow}, heartbeat_seconds=0.05).run_once()
+    claimed_at, renewed_at = heard
+    assert claimed_at is not None and renewed_at is not None and renewed_at > claimed_at
+
+
+def test_a_dead_workers_job_is_taken_over_once_its_lease_has_run_out(
+    engine: Engine, session: Session
+) -> None:
+    factory = make_session_factory(engine)
+    with session.begin():
+        job = service.enqueue(session, "work", {}, now=NOW)
+        assert service.claim_next(session, worker_id="dead", now=NOW, kinds=frozenset({"work"})) is not None
+    ran: list[str] = []
+    handlers = {"work": lambda context: ran.append("ran") or {}}
+    assert not Worker(factory, handlers, now=lambda: NOW + service.LEASE / 2).run_once()
+    assert Worker(factory, handlers, now=lambda: NOW + service.LEASE + dt.timedelta(seconds=1)).run_once()
+    session.expire_all()
+    taken = session.get(Job, job.id)
+    assert ran == ["ran"] and taken is not None and taken.status == "succeeded" and taken.attempts == 2
+    assert dt.timedelta(minutes=1) >= service.LEASE  # a crash costs seconds, not the ten minutes it did
