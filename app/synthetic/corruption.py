@@ -49,6 +49,8 @@ class SideRates:
     postcode_format_variant: float  # no space, lower case, or two spaces
     postcode_typo: float
     address_lines_missing: float
+    # The family moved house: this side still holds the previous address (each side draws on its own)
+    stale_address: float
 
 
 HEALTH_RATES = SideRates(
@@ -76,6 +78,7 @@ HEALTH_RATES = SideRates(
     postcode_format_variant=0.1,
     postcode_typo=0.004,
     address_lines_missing=0.003,
+    stale_address=0.5,
 )
 
 EDUCATION_RATES = SideRates(
@@ -103,6 +106,7 @@ EDUCATION_RATES = SideRates(
     postcode_format_variant=0.05,
     postcode_typo=0.003,
     address_lines_missing=0.002,
+    stale_address=0.5,
 )
 
 
@@ -168,7 +172,23 @@ def corrupt_dob(dob: date, rates: SideRates, rng: random.Random) -> date | None:
         return dob + timedelta(days=rng.choice((-1, 1)))
     roll -= rates.dob_off_by_one_day
     if roll < rates.dob_year_off_by_one:
-        year = dob.year + rng.choice((-1, 1))
-        # 29 February has no twin in a common year; 28 February is what a keying slip would give.
-        return dob.replace(year=year, day=28) if (dob.month, dob.day) == (2, 29) else dob.replace(year=year)
+        return _year_off(dob, rng)
     return dob
+
+
+def dob_error(dob: date, rng: random.Random) -> date:
+    """A birth-date slip that always changes the date: day and month swapped, a day out, or the year out.
+
+    A date that cannot be swapped (day over 12, or day equal to month) gets a day out instead."""
+    kind = rng.randrange(3)
+    if kind == 0 and dob.day <= 12 and dob.day != dob.month:
+        return date(dob.year, dob.day, dob.month)
+    if kind < 2:
+        return dob + timedelta(days=rng.choice((-1, 1)))
+    return _year_off(dob, rng)
+
+
+def _year_off(dob: date, rng: random.Random) -> date:
+    year = dob.year + rng.choice((-1, 1))
+    # 29 February has no twin in a common year; 28 February is what a keying slip would give.
+    return dob.replace(year=year, day=28) if (dob.month, dob.day) == (2, 29) else dob.replace(year=year)

@@ -15,17 +15,19 @@ import bisect
 import gc
 import itertools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
 from app.cme.csa import is_compulsory_school_age, national_curriculum_year
+from app.synthetic.compound import NO_COMPOUND_ERRORS, Compound, CompoundErrors, Slip
 from app.synthetic.corruption import (
     EDUCATION_RATES,
     HEALTH_RATES,
     SideRates,
     corrupt_dob,
+    dob_error,
     hyphen_part_missing,
     postcode_format_variant,
     postcode_typo,
@@ -54,7 +56,11 @@ class Register(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PopulationConfig:
-    """What to generate. Rates are shares of children unless stated; see docs/decisions/0003."""
+    """What to generate. Rates are shares of children unless stated; see docs/decisions/0003.
+
+    Every setting is independent; the defaults are the population the project was built on (the same
+    seed gives the same bytes as before the settings existed). Named departures are in `variants.py`.
+    Fields ending in `_share` must lie in [0, 1]."""
 
     children: int = 10_000
     seed: int = 0
@@ -66,29 +72,73 @@ class PopulationConfig:
     ehe_share: float = 0.013
     eotas_share: float = 0.006
     dual_registration_share: float = 0.004  # of children on a school roll: also on a second register
+    dual_eotas_share: float = 0.5  # of dual registrations: the EOTAS register (a PRU)
+    dual_ehe_share: float = 0.0  # of dual registrations: the EHE register; the rest a second school's roll
     school_in_other_la_share: float = 0.05  # of children on a school roll
+    school_outside_health_board_share: float = 0.0  # of those in another LA: any LA, not a neighbour
+    school_outside_town_share: float = 0.1  # of those at a local school: any in the LA, not their town's
     independent_school_share: float = 0.02  # of children on a school roll
+    mid_year_admission_share: float = 0.1  # of school-roll records: admitted mid-year
+    education_sex_unknown_share: float = 0.002  # of education records: sex "U"
+    school_legal_surname_share: float = 0.3  # changed surname, school holds neither stale nor former:
+    # the school holds the old surname as the legal one and the new one as preferred
     # Health lists (only children resident in a pilot LA are disclosed to that LA).
     gp_registered_share: float = 0.975
     gp_practice_list_share: float = 0.15  # of registered children: also sent by their GP practice
     stale_health_share: float = 0.01  # extra children who left Wales: on a health list, on no register
+    last_known_address_share: float = 0.3  # of children who left Wales: address_is_last_known
     # People and households
+    household_size_weights: tuple[float, ...] = (0.45, 0.38, 0.13, 0.04)  # 1, 2, 3, 4 ... children
     twin_share: float = 0.03  # of households with two or more children
     similar_twin_names_share: float = 0.3  # of twins: names like Ffion/Fflur
+    blended_family_share: float = 0.0  # of households with two or more children: a step-parent
+    step_surname_share: float = 0.5  # of children in a blended family: took the step-parent's surname
     hyphenated_surname_share: float = 0.05  # of households
+    hyphen_prefix_share: float = 0.5  # of double-barrelled names: second part from SURNAME_PREFIXES
+    hyphen_drawn_first_share: float = 0.6  # of double-barrelled names with two parts: "other-drawn" order
     common_name_cluster_share: float = 0.02  # of households: one-child households in a name cluster
+    children_per_cluster_spec: int = 4000  # one name cluster (given, surname, town, year) per this many
     moved_house_share: float = 0.05  # of households: the two sides hold different addresses
+    moved_from_other_town_share: float = 0.3  # of moved households: the old address in another town
     surname_change_share: float = 0.01  # of children
     known_as_share: float = 0.25  # of children whose given name has a known-as form
     middle_name_share: float = 0.45
+    extra_middle_name_share: float = 0.2  # of middle names: from a short list (Ann, Mai, Wyn ...)
+    second_middle_name_share: float = 0.08  # of middle names: a second one
+    # Name lists (most common first) and the steepness of their rank curves (`names.rank_weights`)
+    surnames: tuple[str, ...] = SURNAMES
+    surname_prefixes: tuple[str, ...] = SURNAME_PREFIXES
+    girls: tuple[str, ...] = GIRLS
+    boys: tuple[str, ...] = BOYS
+    similar_twin_names: tuple[tuple[str, str, str, str], ...] = SIMILAR_TWIN_NAMES
+    surname_exponent: float = 0.8
+    given_name_exponent: float = 0.9
+    # How each side gets details wrong, record by record, and two errors at once for some children
     health_rates: SideRates = HEALTH_RATES
     education_rates: SideRates = EDUCATION_RATES
+    compound: CompoundErrors = NO_COMPOUND_ERRORS
 
     def __post_init__(self) -> None:
         if self.children < 1:
             raise ValueError("children must be at least 1")
+        for item in fields(self):
+            if item.name.endswith("_share") and not 0.0 <= getattr(self, item.name) <= 1.0:
+                raise ValueError(f"{item.name} must lie between 0 and 1")
+        for rates in (self.health_rates, self.education_rates):
+            if any(not 0.0 <= getattr(rates, item.name) <= 1.0 for item in fields(rates)):
+                raise ValueError("side rates must lie between 0 and 1")
         if self.school_roll_share + self.ehe_share + self.eotas_share > 1.0:
             raise ValueError("register shares add up to more than 1")
+        if self.dual_eotas_share + self.dual_ehe_share > 1.0:
+            raise ValueError("dual registration shares add up to more than 1")
+        if min(self.household_size_weights, default=-1.0) < 0 or sum(self.household_size_weights) <= 0:
+            raise ValueError("household size weights must be non-negative and not all 0")
+        if not (
+            self.surnames and self.girls and self.boys and self.surname_prefixes and self.similar_twin_names
+        ):
+            raise ValueError("name lists must not be empty")
+        if self.children_per_cluster_spec < 1:
+            raise ValueError("children_per_cluster_spec must be at least 1")
 
     @property
     def no_register_share(self) -> float:
@@ -113,6 +163,9 @@ class Person:
     known_as: str | None = None
     twin_id: int | None = None  # person_id of the twin
     left_wales: bool = False  # stale health registration: on a health list, on no register
+    compound: Compound | None = None  # two errors at once (see `compound.py`)
+    health_slips: frozenset[Slip] = frozenset()  # forced on every health record about the child
+    education_slips: frozenset[Slip] = frozenset()  # forced on every education record
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +199,6 @@ class SyntheticPopulation:
         return set(self.education_person_ids)
 
 
-_CHILDREN_PER_HOUSEHOLD = (1, 2, 3, 4)
-_CHILDREN_PER_HOUSEHOLD_WEIGHTS = (0.45, 0.38, 0.13, 0.04)
 _EXTRA_MIDDLE_NAMES = ("Ann", "Mai", "Wyn", "Lloyd", "Rose", "Grace", "Glyn", "Jac", "Lynn", "Haf")
 _PROVISION_NAMES = ("Canolfan Addysg", "Pupil Referral Unit", "Tuition Centre", "Education Centre")
 
@@ -169,9 +220,10 @@ class _Generator:
         self.rng = random.Random(config.seed)
         self.gazetteer = Gazetteer(self.rng)
         self.las = local_authorities()
-        self.surname = _Draw(SURNAMES, 0.8)
-        self.girl = _Draw(GIRLS, 0.9)
-        self.boy = _Draw(BOYS, 0.9)
+        self.surname = _Draw(config.surnames, config.surname_exponent)
+        self.girl = _Draw(config.girls, config.given_name_exponent)
+        self.boy = _Draw(config.boys, config.given_name_exponent)
+        self.household_sizes = tuple(range(1, len(config.household_size_weights) + 1))
         self.valid_dobs = self._compulsory_school_age_dobs()
         self.dob_index_by_year: dict[int, tuple[int, int]] = {}
         for year, group in itertools.groupby(
@@ -250,7 +302,7 @@ class _Generator:
     def _common_name_clusters(self) -> list[tuple[str, str, str, Town, int]]:
         """(given, sex, surname, town, birth year) specs: many same-named children in one town and year."""
         rng = self.rng
-        count = max(3, self.config.children // 4000)
+        count = max(3, self.config.children // self.config.children_per_cluster_spec)
         years = sorted(self.dob_index_by_year)[1:-1]
         clusters = []
         for _ in range(count):
@@ -275,6 +327,9 @@ class _Generator:
                 people.append(self._cluster_child(len(people), household_id))
             else:
                 people.extend(self._household(len(people), household_id, remaining))
+        if config.compound.total > 0:
+            for person in people:
+                self._compound(person)
         return people
 
     def _residence(self) -> tuple[LocalAuthority, Town]:
@@ -291,10 +346,19 @@ class _Generator:
     def _family_name(self) -> str:
         rng = self.rng
         surname = self.surname(rng)
-        if rng.random() < self.config.hyphenated_surname_share:
-            other = rng.choice(SURNAME_PREFIXES) if rng.random() < 0.5 else self.surname(rng)
+        config = self.config
+        if rng.random() < config.hyphenated_surname_share:
+            other = (
+                rng.choice(config.surname_prefixes)
+                if rng.random() < config.hyphen_prefix_share
+                else self.surname(rng)
+            )
             if other != surname:
-                return f"{other}-{surname}" if rng.random() < 0.6 else f"{surname}-{other}"
+                return (
+                    f"{other}-{surname}"
+                    if rng.random() < config.hyphen_drawn_first_share
+                    else f"{surname}-{other}"
+                )
         return surname
 
     def _given_name(self, sex: str, taken: set[str]) -> str:
@@ -305,14 +369,16 @@ class _Generator:
                 return name
 
     def _middle_names(self, sex: str, given: str) -> str | None:
-        rng = self.rng
-        if rng.random() >= self.config.middle_name_share:
+        rng, config = self.rng, self.config
+        if rng.random() >= config.middle_name_share:
             return None
         draw = self.girl if sex == "F" else self.boy
-        first = rng.choice(_EXTRA_MIDDLE_NAMES) if rng.random() < 0.2 else draw(rng)
+        first = (
+            rng.choice(_EXTRA_MIDDLE_NAMES) if rng.random() < config.extra_middle_name_share else draw(rng)
+        )
         if first == given:
             return None
-        if rng.random() < 0.08:
+        if rng.random() < config.second_middle_name_share:
             second = draw(rng)
             if second not in (first, given):
                 return f"{first} {second}"
@@ -362,20 +428,21 @@ class _Generator:
     def _household(self, first_id: int, household_id: int, remaining: int) -> list[Person]:
         rng, config = self.rng, self.config
         la, town = self._residence()
-        size = min(remaining, rng.choices(_CHILDREN_PER_HOUSEHOLD, _CHILDREN_PER_HOUSEHOLD_WEIGHTS)[0])
+        size = min(remaining, rng.choices(self.household_sizes, config.household_size_weights)[0])
         family = self._family_name()
         address = self.gazetteer.random_address(town)
         previous = None
         if rng.random() < config.moved_house_share:
             towns = self.gazetteer.towns_by_la[la.register_code]
-            previous = self.gazetteer.random_address(rng.choice(towns) if rng.random() < 0.3 else town)
+            elsewhere = rng.random() < config.moved_from_other_town_share
+            previous = self.gazetteer.random_address(rng.choice(towns) if elsewhere else town)
         twins = size >= 2 and rng.random() < config.twin_share
         dobs = self._sibling_dobs(size, twins)
         sexes = [rng.choice("FM") for _ in dobs]
         taken: set[str] = set()
         givens: list[str] = []
         if twins and rng.random() < config.similar_twin_names_share:
-            first, first_sex, second, second_sex = rng.choice(SIMILAR_TWIN_NAMES)
+            first, first_sex, second, second_sex = rng.choice(config.similar_twin_names)
             givens += [first, second]
             sexes[0], sexes[1] = first_sex, second_sex
             taken.update(givens)
@@ -391,7 +458,106 @@ class _Generator:
         ]
         if twins and len(people) >= 2:
             people[0].twin_id, people[1].twin_id = people[1].person_id, people[0].person_id
+        if size >= 2 and config.blended_family_share and rng.random() < config.blended_family_share:
+            self._blend(people, family)
         return people
+
+    def _blend(self, people: list[Person], family: str) -> None:
+        """A step-parent joins: some children take their surname, so siblings at one address differ."""
+        rng = self.rng
+        step = self._family_name()
+        if step == family:
+            return
+        for person in people:
+            if person.former_family_name is None and rng.random() < self.config.step_surname_share:
+                person.former_family_name, person.family_name = person.family_name, step
+
+    # --- compound errors -----------------------------------------------------------------------------
+
+    def _compound(self, person: Person) -> None:
+        """Maybe give `person` one compound error (see `compound.py`): slips forced on each side."""
+        rng = self.rng
+        kind = self.config.compound.pick(rng.random())
+        if kind is None:
+            return
+        health: set[Slip] = set()
+        education: set[Slip] = set()
+
+        def either() -> set[Slip]:
+            return health if rng.random() < 0.5 else education
+
+        if kind is Compound.school_old_address_new_surname:
+            self._moved(person)
+            self._changed_surname(person)
+            education.update((Slip.stale_address, Slip.new_surname_only))
+            health.update((Slip.current_address, Slip.old_surname))
+        elif kind is Compound.dob_error_and_given_variant:
+            health.add(Slip.current_address)
+            education.add(Slip.current_address)
+            either().add(Slip.dob_error)
+            either().add(self._given_variant(person))
+        elif kind is Compound.middle_name_and_dob_error:
+            if person.middle_names is None:
+                person.middle_names = self._given_name(person.sex, {person.given_name})
+            either().add(Slip.known_by_middle)
+            either().add(Slip.dob_error)
+        elif kind is Compound.dob_error_and_surname_or_postcode_error:
+            either().add(Slip.dob_error)
+            either().add(rng.choice((Slip.family_typo, Slip.postcode_typo)))
+        elif kind is Compound.swapped_names_and_another_error:
+            either().add(Slip.swapped_names)
+            other = rng.choice((Slip.dob_error, Slip.given_typo, Slip.family_typo, Slip.postcode_typo, None))
+            if other is None:
+                self._stale_on_one_side(person, health, education)
+            else:
+                either().add(other)
+        else:
+            lagging = self._stale_on_one_side(person, health, education)
+            if kind is Compound.stale_address_and_surname_change:
+                self._changed_surname(person)
+                lagging.add(Slip.old_surname)
+                (education if lagging is health else health).add(Slip.new_surname_only)
+            elif kind is Compound.stale_address_and_dob_error:
+                either().add(Slip.dob_error)
+            else:
+                name_error = rng.choice((Slip.given_typo, Slip.family_typo, Slip.swapped_names, None))
+                either().add(self._given_variant(person) if name_error is None else name_error)
+        person.compound = kind
+        person.health_slips, person.education_slips = frozenset(health), frozenset(education)
+
+    def _moved(self, person: Person) -> None:
+        if person.previous_address is None:
+            person.previous_address = self.gazetteer.random_address(person.address.town)
+
+    def _stale_on_one_side(self, person: Person, health: set[Slip], education: set[Slip]) -> set[Slip]:
+        """The child moved; one side (a coin toss) holds the old address. Returns that side's slips."""
+        self._moved(person)
+        lagging, current = (health, education) if self.rng.random() < 0.5 else (education, health)
+        lagging.add(Slip.stale_address)
+        current.add(Slip.current_address)
+        return lagging
+
+    def _changed_surname(self, person: Person) -> None:
+        """A surname change: a double-barrelled name loses a part, any other becomes a step-parent's."""
+        if person.former_family_name is not None:
+            return
+        family = person.family_name
+        if "-" in family:
+            new = hyphen_part_missing(family, self.rng)
+        else:
+            new = self._family_name()
+            while new == family:
+                new = self._family_name()
+        person.former_family_name, person.family_name = family, new
+
+    def _given_variant(self, person: Person) -> Slip:
+        """The known-as form as given name when the name has one, else a typo in the given name."""
+        variants = KNOWN_AS.get(person.given_name)
+        if not variants:
+            return Slip.given_typo
+        if person.known_as is None:
+            person.known_as = self.rng.choice(variants)
+        return Slip.known_as_given
 
     def _sibling_dobs(self, size: int, twins: bool) -> list[date]:
         """Dates of birth at least ~10 months apart, except twins, who share one."""
@@ -418,12 +584,15 @@ class _Generator:
             return rng.choice(self.independent_by_la[la.register_code])
         if rng.random() < config.school_in_other_la_share:
             # Same health board stands in for "neighbouring LA"; Powys, alone in its board, picks any.
-            neighbours = [
-                other for other in self.las if other.health_board_gss == la.health_board_gss and other != la
-            ]
-            la = rng.choice(neighbours or [other for other in self.las if other != la])
+            anywhere = [other for other in self.las if other != la]
+            far = config.school_outside_health_board_share
+            if far and rng.random() < far:
+                la = rng.choice(anywhere)
+            else:
+                neighbours = [other for other in anywhere if other.health_board_gss == la.health_board_gss]
+                la = rng.choice(neighbours or anywhere)
         local = self.schools_by_town.get((person.address.town.name, secondary))
-        if not local or la != person.residence_la or rng.random() < 0.1:
+        if not local or la != person.residence_la or rng.random() < config.school_outside_town_share:
             local = self.schools_by_la[la.register_code, secondary]
         return rng.choice(local)
 
@@ -457,10 +626,13 @@ class _Generator:
                 school = self._school_for(person)
                 self._education(population, person, Register.school_roll, school.la, school)
                 if rng.random() < config.dual_registration_share:
-                    if rng.random() < 0.5:
+                    kind = rng.random()
+                    if kind < config.dual_eotas_share:
                         self._education(
                             population, person, Register.eotas_register, person.residence_la, None
                         )
+                    elif kind < config.dual_eotas_share + config.dual_ehe_share:
+                        self._education(population, person, Register.ehe_register, person.residence_la, None)
                     else:
                         second = self._school_for(person)
                         if second.number != school.number:
@@ -494,7 +666,7 @@ class _Generator:
 
     def _health(self, population: SyntheticPopulation, person: Person, rates: SideRates, sender: str) -> None:
         record = self._render(person, rates, health=True)
-        if person.left_wales and self.rng.random() < 0.3:
+        if person.left_wales and self.rng.random() < self.config.last_known_address_share:
             record["address_is_last_known"] = True
         population.health_records.append(record)
         population.health_person_ids.append(person.person_id)
@@ -511,7 +683,7 @@ class _Generator:
     ) -> None:
         rng = self.rng
         record = self._render(person, self.config.education_rates, health=False)
-        record["sex"] = "U" if rng.random() < 0.002 else person.sex
+        record["sex"] = "U" if rng.random() < self.config.education_sex_unknown_share else person.sex
         if school is not None:
             record["school"] = {"number": school.number, "name": school.name}
             record["admission_date"] = self._admission_date(person, school).isoformat()
@@ -533,37 +705,47 @@ class _Generator:
         school_year = as_of.year if as_of.month >= 9 else as_of.year - 1
         entry_year = school_year - (year_group - 7 if school.secondary else max(year_group, 0))
         admitted = date(max(entry_year, as_of.year - 12), 9, 1)
-        if self.rng.random() < 0.1:  # mid-year movers
+        if self.rng.random() < self.config.mid_year_admission_share:
             admitted = as_of - timedelta(days=self.rng.randint(1, 700))
         return min(admitted, as_of)
 
     # --- rendering ----------------------------------------------------------------------------------
 
     def _render(self, person: Person, rates: SideRates, health: bool) -> Record:
-        """One list's entry for `person`, corrupted independently with `rates`."""
+        """One list's entry for `person`, corrupted independently with `rates`, plus the side's slips."""
         rng = self.rng
+        slips = person.health_slips if health else person.education_slips
         given = person.given_name
         middle = person.middle_names
         family = person.family_name
         record: Record = {}
         if person.known_as is not None:
-            roll = rng.random()
-            if roll < rates.known_as_in_preferred:
-                record["preferred_given_name"] = person.known_as
-            elif roll < rates.known_as_in_preferred + rates.known_as_as_given:
+            if Slip.known_as_given in slips:
                 given = person.known_as
+            else:
+                roll = rng.random()
+                if roll < rates.known_as_in_preferred:
+                    record["preferred_given_name"] = person.known_as
+                elif roll < rates.known_as_in_preferred + rates.known_as_as_given:
+                    given = person.known_as
         if person.former_family_name is not None:
-            if rng.random() < rates.stale_family_name:
+            if Slip.old_surname in slips:
+                family = person.former_family_name
+            elif Slip.new_surname_only in slips:
+                pass
+            elif rng.random() < rates.stale_family_name:
                 family = person.former_family_name
             elif rng.random() < rates.former_name_recorded:
                 record["former_names"] = [{"family_name": person.former_family_name}]
-            elif not health and rng.random() < 0.3:
+            elif not health and rng.random() < self.config.school_legal_surname_share:
                 # School holds the legal surname and the new one as the name the child uses.
                 record["preferred_family_name"] = family
                 family = person.former_family_name
         if middle is not None:
             roll = rng.random()
-            if roll < rates.drop_middle:
+            if Slip.known_by_middle in slips:
+                given, middle = middle.split(" ")[0], None
+            elif roll < rates.drop_middle:
                 middle = None
             elif roll < rates.drop_middle + rates.middle_into_given:
                 given, middle = f"{given} {middle}", None
@@ -575,11 +757,11 @@ class _Generator:
                 family = hyphen_part_missing(family, rng)
             elif roll < rates.hyphen_part_missing + rates.hyphen_as_space:
                 family = family.replace("-", " ")
-        if rng.random() < rates.typo_given:
+        if Slip.given_typo in slips or rng.random() < rates.typo_given:
             given = typo(given, rng)
-        if rng.random() < rates.typo_family:
+        if Slip.family_typo in slips or rng.random() < rates.typo_family:
             family = typo(family, rng)
-        if rng.random() < rates.swap_given_family:
+        if Slip.swapped_names in slips or rng.random() < rates.swap_given_family:
             given, family = family, given
         if rng.random() < rates.upper_family:
             family = family.upper()
@@ -587,20 +769,31 @@ class _Generator:
         if middle is not None:
             record["middle_names"] = middle
         record["family_name"] = family
-        dob = corrupt_dob(person.date_of_birth, rates, rng)
+        if Slip.dob_error in slips:
+            dob: date | None = dob_error(person.date_of_birth, rng)
+        else:
+            dob = corrupt_dob(person.date_of_birth, rates, rng)
         if dob is not None:
             record["date_of_birth"] = dob.isoformat()
-        record["address"] = self._render_address(person, rates, health)
+        record["address"] = self._render_address(person, rates, health, slips)
         if rng.random() < rates.strip_diacritics:
             _strip_record_diacritics(record)
         return record
 
-    def _render_address(self, person: Person, rates: SideRates, health: bool) -> Record:
+    def _render_address(
+        self, person: Person, rates: SideRates, health: bool, slips: frozenset[Slip]
+    ) -> Record:
         rng = self.rng
         address = person.address
-        # After a move the two sides disagree: which one is behind is a coin toss.
-        if person.previous_address is not None and (rng.random() < 0.5) == health:
-            address = person.previous_address
+        if person.previous_address is not None:
+            if Slip.stale_address in slips:
+                address = person.previous_address
+            elif Slip.current_address not in slips:
+                # Each side draws on its own whether it is behind. The education side counts from the
+                # top of the range, so the default 0.5 on both sides is the original single coin toss.
+                roll = rng.random()
+                if (roll < rates.stale_address) if health else (roll >= 1.0 - rates.stale_address):
+                    address = person.previous_address
         street = address.street.name
         if address.street.welsh is not None and rng.random() < rates.welsh_street_form:
             street = address.street.welsh
@@ -614,9 +807,9 @@ class _Generator:
             else:
                 rendered["lines"] = [f"{address.house_number} {street}"]
         roll = rng.random()
-        if roll >= rates.postcode_missing:
+        if roll >= rates.postcode_missing or Slip.postcode_typo in slips:
             postcode = address.postcode
-            if roll < rates.postcode_missing + rates.postcode_typo:
+            if Slip.postcode_typo in slips or roll < rates.postcode_missing + rates.postcode_typo:
                 postcode = postcode_typo(postcode, rng)
             if rng.random() < rates.postcode_format_variant:
                 postcode = postcode_format_variant(postcode, rng)
