@@ -1,11 +1,18 @@
 """Matching benchmark: cme-hub's engine against the Splink reference on one synthetic population.
 
     python bench/matching.py [--children 100000] [--seed 0] [--only engine|splink]
+    python bench/matching.py --variant NAME | --tuning | --held-out  [--children N] [--seed S] [--only ...]
 
 Each system runs in its own subprocess, which regenerates the same seeded population, then times the
 work from records to per-health-row outcomes and reports its own peak RSS (so one system's memory
 never counts against the other). The parent scores both results against the truth with
 `app.synthetic.scoring` and prints accuracy, wall time, peak RSS and the engine/Splink ratios.
+
+With `--variant`, `--tuning` or `--held-out` the population is a named variant (`app.synthetic.variants`,
+decision 0013) at the first seed of its split unless `--seed` says otherwise, and the run ends with one
+line per variant and system: unknown-to-education precision and recall over health rows, link
+precision and recall, the review queue as a share of health rows and its share of true links, twins
+matched to the co-twin's record, and the targets missed (issue 10's on held-out populations).
 """
 
 from __future__ import annotations
@@ -26,7 +33,15 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from app.synthetic import PopulationConfig, SyntheticPopulation, generate
-from app.synthetic.scoring import LinkOutcome, ScoreReport, Truth, missed_targets, score
+from app.synthetic.scoring import (
+    LinkOutcome,
+    ScoreReport,
+    Truth,
+    missed_held_out_targets,
+    missed_targets,
+    score,
+)
+from app.synthetic.variants import HELD_OUT, TUNING, VARIANTS, is_held_out
 
 SYSTEMS = ("engine", "splink")
 ENGINE_MISSING = 3  # worker exit code: app.matching's entry points are not there yet
@@ -67,8 +82,14 @@ def _run_splink(population: SyntheticPopulation) -> pl.DataFrame:
     )
 
 
-def worker(system: str, children: int, seed: int, out: Path) -> None:
-    population = generate(PopulationConfig(children=children, seed=seed))
+def _config(variant: str | None, children: int, seed: int | None) -> PopulationConfig:
+    if variant is None:
+        return PopulationConfig(children=children, seed=0 if seed is None else seed)
+    return VARIANTS[variant].config(children, seed)
+
+
+def worker(system: str, config: PopulationConfig, out: Path) -> None:
+    population = generate(config)
     input_rss = _peak_rss_mb()
     if system == "engine" and not all(
         importlib.util.find_spec(module) for module in ("app.matching.engine", "app.matching.frames")
@@ -86,7 +107,8 @@ def _score(population: SyntheticPopulation, result: pl.DataFrame) -> ScoreReport
     return score(Truth.from_population(population), (LinkOutcome(h, o, e) for h, o, e in rows))
 
 
-def _measure(system: str, children: int, seed: int, population: SyntheticPopulation) -> dict[str, Any] | None:
+def _measure(system: str, variant: str | None, population: SyntheticPopulation) -> dict[str, Any] | None:
+    config = population.config
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{system}.parquet"
         command = [
@@ -95,9 +117,10 @@ def _measure(system: str, children: int, seed: int, population: SyntheticPopulat
             "--worker",
             system,
             "--children",
-            str(children),
+            str(config.children),
             "--seed",
-            str(seed),
+            str(config.seed),
+            *(["--variant", variant] if variant else []),
         ]
         completed = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, check=False)
         if completed.returncode == ENGINE_MISSING:
@@ -111,27 +134,75 @@ def _measure(system: str, children: int, seed: int, population: SyntheticPopulat
     return figures
 
 
+def _summary_line(variant: str, system: str, population: SyntheticPopulation, report: ScoreReport) -> str:
+    config = population.config
+    held_out = is_held_out(variant, config.seed)
+    missed = missed_held_out_targets(report, config.children) if held_out else missed_targets(report)
+    return (
+        f"{variant:<12} {'held-out' if held_out else 'tuning':<8} {config.seed:>6} {system:<6} "
+        f"{report.unknown_precision:>9.4f} {report.unknown_recall:>9.4f} "
+        f"{report.link_precision:>8.5f} {report.link_recall:>8.5f} "
+        f"{report.review_share:>8.3%} {report.review_true_link_share:>7.1%} "
+        f"{report.twins_cross_matched:>5} (+{report.twins_cross_possible})  "
+        f"{'all met' if not missed else ', '.join(f'{name} {value:.4g}' for name, value in missed.items())}"
+    )
+
+
+SUMMARY_HEADER = (
+    f"{'variant':<12} {'split':<8} {'seed':>6} {'system':<6} {'unknown P':>9} {'unknown R':>9} "
+    f"{'link P':>8} {'link R':>8} {'review':>8} {'true':>7} twins  targets missed"
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="cme-hub matching engine vs Splink reference")
     parser.add_argument("--children", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="default 0, or a variant's first seed of its split")
     parser.add_argument("--only", choices=SYSTEMS)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--variant", choices=sorted(VARIANTS), help="one named population (decision 0013)")
+    which.add_argument("--tuning", action="store_true", help=f"every tuning variant: {', '.join(TUNING)}")
+    which.add_argument(
+        "--held-out", action="store_true", help=f"every held-out variant: {', '.join(HELD_OUT)}"
+    )
     parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.children, args.seed, args.out)
+        worker(args.worker, _config(args.variant, args.children, args.seed), args.out)
         return
+    if args.tuning or args.held_out:
+        summary = [SUMMARY_HEADER]
+        for variant in TUNING if args.tuning else HELD_OUT:
+            print(f"\n##### variant {variant}: {VARIANTS[variant].stresses}")
+            population, results = _run(variant, args.children, args.seed, args.only)
+            summary += [
+                _summary_line(variant, system, population, r["report"]) for system, r in results.items()
+            ]
+        print("\n" + "\n".join(summary))
+        return
+    population, results = _run(args.variant, args.children, args.seed, args.only)
+    if args.variant:
+        print("\n" + SUMMARY_HEADER)
+        for system, figures in results.items():
+            print(_summary_line(args.variant, system, population, figures["report"]))
 
+
+def _run(
+    variant: str | None, children: int, seed: int | None, only: str | None
+) -> tuple[SyntheticPopulation, dict[str, dict[str, Any]]]:
+    """Generate one population, run each system on it and print its report; the reports by system."""
     started = time.perf_counter()
-    population = generate(PopulationConfig(children=args.children, seed=args.seed))
+    config = _config(variant, children, seed)
+    population = generate(config)
     print(
-        f"population: {args.children:,} children (seed {args.seed}), {len(population.health_records):,} health rows, "
-        f"{len(population.education_records):,} education rows, generated in {time.perf_counter() - started:.1f} s"
+        f"population: {children:,} children (seed {config.seed}{f', variant {variant}' if variant else ''}), "
+        f"{len(population.health_records):,} health rows, {len(population.education_records):,} education rows, "
+        f"generated in {time.perf_counter() - started:.1f} s"
     )
     results: dict[str, dict[str, Any]] = {}
-    for system in [args.only] if args.only else SYSTEMS:
-        figures = _measure(system, args.children, args.seed, population)
+    for system in [only] if only else SYSTEMS:
+        figures = _measure(system, variant, population)
         if figures is None:
             continue
         results[system] = figures
@@ -151,6 +222,7 @@ def main() -> None:
             print(
                 f"{measure:<18} {getattr(engine['report'], measure):.5f} vs {getattr(splink['report'], measure):.5f}"
             )
+    return population, results
 
 
 if __name__ == "__main__":
