@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
@@ -17,6 +17,7 @@ from app.audit.service import READS_WAIT_FOR_FLUSH, read_event_writer
 from app.cme import router as cme_router
 from app.core import health
 from app.core.config import Settings, get_settings
+from app.core.dates import bind_service_today
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.core.middleware import AdmissionLimitMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
@@ -26,11 +27,17 @@ from app.jobs.worker import BackgroundWorker, Worker
 from app.matching import router as matching_router
 from app.matching.service import RealtimeIndexHolder
 from app.security import router as security_router
-from app.security.clock import SystemClock
+from app.security.clock import ClockDep, SystemClock
 from app.security.replay import jti_burner
 from app.security.service_key import load_or_create_service_signer
 from app.statistics import router as statistics_router
 from app.submissions import router as submissions_router
+
+
+async def _bind_service_today(clock: ClockDep) -> None:
+    """Before parameters and bodies are validated, so that date ranges follow the service clock. Async: a
+    sync dependency would run in a worker thread, whose context does not reach validation."""
+    bind_service_today(clock.now().date())
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -131,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Signed data exchange and matching for the Welsh Children Missing Education database pilot.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        dependencies=[Depends(_bind_service_today)],
     )
     app.state.settings = settings
     app.state.clock = SystemClock()  # tests swap in a frozen clock

@@ -58,6 +58,7 @@ from app.cme.schemas import (
     TransferRead,
 )
 from app.cme.views import candidate_read, record_read
+from app.core.dates import HorizonDate
 from app.core.dependencies import SessionDep
 from app.core.errors import problem_responses
 from app.security.clock import ClockDep
@@ -237,7 +238,8 @@ def list_records(
     settings: CmeSettingsDep,
     status_: Annotated[RecordStatus | None, Query(alias="status")] = None,
     due_before: Annotated[
-        dt.date | None, Query(description="Records with a removal clock or CSA end on or before this date.")
+        HorizonDate | None,
+        Query(description="Records with a removal clock or CSA end on or before this date."),
     ] = None,
     postcode_district: District = None,
     national_curriculum_year: YearGroup = None,
@@ -495,7 +497,7 @@ def list_due(
     session: SessionDep,
     clock: ClockDep,
     before: Annotated[
-        dt.date | None, Query(description="Clocks due on or before this date; default today.")
+        HorizonDate | None, Query(description="Clocks due on or before this date; default today.")
     ] = None,
 ) -> DueList:
     """Legal clocks due by `before`, overdue ones included, each with its state today."""

@@ -18,6 +18,7 @@ from app.cme.domain import (
     TransferStatus,
 )
 from app.cme.removal import Confidence, RemovalAction, RemovalGround
+from app.core.dates import BirthDate, DepartureDate, EventDate
 from app.core.text import LongText, ShortText, Text
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
@@ -172,7 +173,7 @@ class RecordPatch(InModel):
     middle_names: Text | None = None
     family_name: Text | None = None
     former_names: list[FormerName] | None = Field(default=None, max_length=10)
-    date_of_birth: dt.date | None = None
+    date_of_birth: BirthDate | None = None
     address: Address | None = None
     parents: list[Parent] | None = Field(default=None, max_length=10)
     education_providers: list[EducationProvider] | None = Field(default=None, max_length=10)
@@ -183,8 +184,8 @@ class RecordPatch(InModel):
 
 class RemovalEventCreate(InModel):
     ground: RemovalGround
-    became_aware_on: dt.date
-    left_area_on: dt.date | None = Field(
+    became_aware_on: EventDate
+    left_area_on: DepartureDate | None = Field(
         default=None, description="Reg 6 only: the day the child left the area."
     )
     receiving_la: ShortText | None = Field(
@@ -218,7 +219,7 @@ class RemovalEventRead(OutModel):
 
 class SubjectAccessRequestCreate(InModel):
     record_id: uuid.UUID
-    received_on: dt.date = Field(
+    received_on: EventDate = Field(
         description="Day the request was received; the one-month clock runs from it."
     )
 
@@ -227,13 +228,13 @@ class SubjectAccessExtension(InModel):
     reason: ExtensionReason = Field(
         description="Why more time is needed: a complex request, or numerous ones."
     )
-    informed_on: dt.date = Field(
+    informed_on: EventDate = Field(
         description="Day the requester was told of the extension and why; no later than the first deadline."
     )
 
 
 class SubjectAccessAnswer(InModel):
-    answered_on: dt.date = Field(
+    answered_on: EventDate = Field(
         description="Day the answer went to the requester; not before receipt, not later than today."
     )
 
@@ -284,7 +285,7 @@ class RecordStubRead(OutModel):
 class Erasure(InModel):
     """UK GDPR art. 17: the data protection officer decided the law allows erasure of a record or candidate."""
 
-    received_on: dt.date = Field(description="Day the erasure request was received.")
+    received_on: EventDate = Field(description="Day the erasure request was received.")
     reason: LongText = Field(
         description="Why the law allows erasure here; kept with the stub, so it must not identify the child."
     )

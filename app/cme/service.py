@@ -917,14 +917,6 @@ def _subject_access_request(
     return request
 
 
-def _not_in_future(day: dt.date, field: str, now: dt.datetime) -> None:
-    if day > now.date():
-        raise ImpossibleDate(
-            f"{field} is after today.",
-            errors=[ProblemItem(field=field, code="after_today", message="The day has not come yet.")],
-        )
-
-
 def get_subject_access_request(
     session: Session, officer: Officer, request_id: uuid.UUID, *, now: dt.datetime
 ) -> CmeSubjectAccessRequest:
@@ -950,7 +942,6 @@ def extend_subject_access_request(
         raise SubjectAccessRequestAnswered()
     if request.extended_on is not None:
         raise ExtensionNotAllowed("The request has already been extended; it can be extended once.")
-    _not_in_future(body.informed_on, "informed_on", now)
     if body.informed_on < request.received_on:
         raise ImpossibleDate(
             "informed_on is before the request was received.",
@@ -978,7 +969,6 @@ def answer_subject_access_request(
     request = _subject_access_request(session, officer, request_id)
     if request.answered_on is not None:
         raise SubjectAccessRequestAnswered()
-    _not_in_future(body.answered_on, "answered_on", now)
     if body.answered_on < request.received_on:
         raise ImpossibleDate(
             "answered_on is before the request was received.",

@@ -142,6 +142,11 @@ def problem_response(
     )
 
 
+def internal_error_response(instance: str) -> JSONResponse:
+    """The answer to an unexpected exception (RequestContextMiddleware sends it): nothing about the cause."""
+    return problem_response(500, "internal-error", "Internal server error", instance=instance)
+
+
 def _loc_to_item(loc: tuple[int | str, ...], error_type: str, message: str) -> ProblemItem:
     """Turn a pydantic location into (record index, field): ('body', 'records', 3, 'date_of_birth')."""
     parts = [p for p in loc if p != "body"]
@@ -203,11 +208,6 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             headers=dict(exc.headers or {}),
         )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error")
-        return problem_response(500, "internal-error", "Internal server error", instance=request.url.path)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

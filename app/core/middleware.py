@@ -10,15 +10,22 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import Overloaded, PayloadTooLarge, problem_response
+from app.core.errors import Overloaded, PayloadTooLarge, internal_error_response, problem_response
 from app.core.logging import request_id_var
 
 logger = logging.getLogger("cme.access")
+error_logger = logging.getLogger("cme.errors")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    """Binds a request id (taken from a well-formed X-Request-ID or made up), echoes it, logs the outcome."""
+    """Binds a request id (taken from a well-formed X-Request-ID or made up), echoes it, logs the outcome.
+
+    It also answers an unexpected exception, while the id is still bound: a 500 problem carrying the id in
+    its body and header, and one log line with it. (Starlette's own last-resort handler sits outside every
+    middleware, where the id is gone; it now only sees an exception raised after the response started,
+    which nothing can answer any more.)
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -31,7 +38,7 @@ class RequestContextMiddleware:
         request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -42,6 +49,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            error_logger.exception("unhandled error")
+            if status is not None:
+                raise
+            await internal_error_response(scope["path"])(scope, receive, send_with_id)
         finally:
             logger.info(
                 "request",

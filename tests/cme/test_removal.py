@@ -69,9 +69,10 @@ class TestRemovalEvents:
         assert len(due) == 2
 
     def test_asap_clock_skips_christmas_bank_holidays(
-        self, session: Session, client: TestClient, headers: Headers
+        self, session: Session, client: TestClient, headers: Headers, clock: FrozenClock
     ) -> None:
         record_id = make_record(session, client, headers)
+        clock.current = dt.datetime(2025, 12, 19, 9, 30, tzinfo=dt.UTC)  # awareness is never in the future
         event = _ground(client, headers, record_id, ground="registered_pupil", became_aware_on="2025-12-19")
         # Fri 19 Dec: Mon 22, Tue 23, Wed 24, (25, 26 bank holidays), Mon 29, Tue 30.
         assert _duties(event) == [("remove_record", 7, "2025-12-30", "2025-12-19", "internal_target")]

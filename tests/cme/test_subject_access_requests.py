@@ -147,7 +147,7 @@ def test_an_extension_is_refused_when_told_too_late_before_receipt_or_in_the_fut
         url, json={"reason": "complex", "informed_on": "2025-03-03"}, headers=headers(LA_A, DPO)
     )
     assert (late.status_code, late.json()["type"]) == (409, "urn:cme-hub:problem:extension-not-allowed")
-    for day, code in (("2025-01-30", "before_receipt"), ("2025-10-07", "after_today")):
+    for day, code in (("2025-01-30", "before_receipt"), ("2025-10-07", "date_too_late")):
         wrong = client.post(url, json={"reason": "complex", "informed_on": day}, headers=headers(LA_A, DPO))
         assert wrong.status_code == 422, wrong.text
         assert wrong.headers["content-type"] == "application/problem+json"
@@ -164,7 +164,7 @@ def test_an_answered_request_stops_its_clock_and_leaves_the_due_list(
 ) -> None:
     request = _request(session, client, headers, "2025-01-31")  # overdue since 2025-02-28
     url = f"{URL}/{request['id']}/answer"
-    for day, code in (("2025-01-30", "before_receipt"), ("2025-10-07", "after_today")):
+    for day, code in (("2025-01-30", "before_receipt"), ("2025-10-07", "date_too_late")):
         wrong = client.post(url, json={"answered_on": day}, headers=headers(LA_A, DPO))
         assert wrong.status_code == 422, wrong.text
         assert [(e["field"], e["code"]) for e in wrong.json()["errors"]] == [("answered_on", code)]
