@@ -20,7 +20,12 @@ from app.core.config import Settings, get_settings
 from app.core.dates import bind_service_today
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
-from app.core.middleware import AdmissionLimitMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.middleware import (
+    AdmissionLimitMiddleware,
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from app.jobs import router as jobs_router
 from app.jobs.handlers import default_handlers, default_ticks
 from app.jobs.worker import BackgroundWorker, Worker
@@ -148,6 +153,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         AdmissionLimitMiddleware, limit=settings.request_threads, wait_seconds=settings.admission_wait_seconds
     )
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: the headers reach every response, the 500 that RequestContextMiddleware answers included.
+    docs = (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url, app.openapi_url)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts_seconds=settings.hsts_seconds,
+        docs_paths=frozenset(path for path in docs if path is not None),
+    )
     app.include_router(health.router)
     app.include_router(security_router.router)
     app.include_router(submissions_router.router)

@@ -64,6 +64,8 @@ def _serve(args: argparse.Namespace) -> int:
         # A worker building its real-time matching index (CPU-bound, tens of seconds at Wales scale) can
         # miss uvicorn's default 5 s liveness ping and be killed mid-build; give it room.
         timeout_worker_healthcheck=300,
+        # No `server: uvicorn` banner: which server (and so which advisories) is nobody's business.
+        server_header=False,
     )
     return 0
 

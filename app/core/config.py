@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     candidate_max_age_days: int = Field(
         default=30, ge=1, description="The daily job escalates an open CME candidate older than this, once."
     )
+    hsts_seconds: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "When above 0, every response carries `Strict-Transport-Security: max-age=N`. Off by default: TLS "
+            "is terminated in front of the service, which may set the header itself."
+        ),
+    )
     log_level: str = "INFO"
     pilot_las: list[str] = Field(default_factory=_default_pilot_las)
     legal_window_start: dt.date = dt.date(2025, 4, 8)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 import re
 import time
 import uuid
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import Overloaded, PayloadTooLarge, internal_error_response, problem_response
@@ -156,3 +159,88 @@ class AdmissionLimitMiddleware:
             await self.app(scope, receive, send)
         finally:
             self._slots.release()
+
+
+# The docs pages (FastAPI's defaults) load Swagger UI and ReDoc from jsDelivr, ReDoc's fonts from Google and
+# the favicon from fastapi.tiangolo.com; each page starts with an inline script, allowed by its hash only.
+_DOCS_POLICY = (
+    "default-src 'none'",
+    "script-src https://cdn.jsdelivr.net",
+    "style-src https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'",
+    "font-src https://fonts.gstatic.com",
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.jsdelivr.net",
+    "connect-src 'self'",
+    "worker-src blob:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+)
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def docs_content_security_policy(page: bytes) -> str:
+    """The docs pages' policy, the page's own inline scripts allowed by their SHA-256 (no 'unsafe-inline')."""
+    hashes = [
+        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(page)
+    ]
+    return "; ".join(" ".join([d, *hashes]) if d.startswith("script-src") else d for d in _DOCS_POLICY)
+
+
+class SecurityHeadersMiddleware:
+    """Headers every response carries (decision 0014): no MIME sniffing, no referrer, HSTS when configured
+    (TLS ends in front of the service), `no-store` on every API response (`/v1/`, problems included: any of
+    them may carry a child's data); the docs pages also refuse framing and get a content security policy."""
+
+    def __init__(self, app: ASGIApp, *, hsts_seconds: int, docs_paths: frozenset[str]) -> None:
+        self.app = app
+        self.docs_paths = docs_paths
+        self.always = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+        if hsts_seconds:
+            self.always.append((b"strict-transport-security", f"max-age={hsts_seconds}".encode()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path in self.docs_paths:
+            await self._docs(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = self._with_common(message)
+                if path.startswith("/v1/"):
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _with_common(self, start: Message) -> MutableHeaders:
+        start["headers"] = [*start.get("headers", []), *self.always]
+        return MutableHeaders(scope=start)
+
+    async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The docs pages are small: held whole, so that their inline scripts can be hashed into the policy."""
+        start: Message | None = None
+        body = bytearray()
+
+        async def hold(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            body.extend(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            headers = self._with_common(start)
+            headers["X-Frame-Options"] = "DENY"
+            headers["Content-Security-Policy"] = docs_content_security_policy(bytes(body))
+            await send(start)
+            await send({"type": "http.response.body", "body": bytes(body)})
+
+        await self.app(scope, receive, hold)
