@@ -33,6 +33,7 @@ from app.jobs.worker import Handler, JobContext
 from app.partners.models import PartnerKind
 from app.security.dependencies import Caller
 from app.security.jose_adapter import KeyAlg, parse_compact, thumbprint, verify_signature
+from app.security.jws import RECEIPT_TYP
 from app.security.roles import OfficerRole
 from app.security.service_key import ServiceSigner, load_or_create_service_signer
 
@@ -163,20 +164,40 @@ class CheckpointSignatureInvalid(ProblemError):
     status, slug, title = 422, "checkpoint-signature-invalid", "The checkpoint is not signed by the service"
 
 
-def signed_head(jws: str, jwks: Mapping[str, Any]) -> tuple[int, str]:
-    """The (seq, hash) a checkpoint names, once its signature is checked by a key of `jwks` (the service's
-    published keys, as the holder of the checkpoint has them). A checkpoint that is not the service's
-    proves nothing: `CheckpointSignatureInvalid`."""
+def signed_claims(jws: str, jwks: Mapping[str, Any], *, typ: str) -> dict[str, Any]:
+    """The claims of a JWS the service signed (a checkpoint, a receipt), once its signature is checked by a
+    key of `jwks` (the service's published keys, as the holder has them). A document that is not the
+    service's proves nothing: `CheckpointSignatureInvalid`."""
     try:
-        parsed = parse_compact(jws.strip().encode("ascii"), typ=audit.CHECKPOINT_TYP)
+        parsed = parse_compact(jws.strip().encode("ascii"), typ=typ)
         key = next(k for k in jwks.get("keys", []) if k.get("kid") == parsed.kid)
         verify_signature(
             parsed, key, KeyAlg.ES256, partner_id=SERVICE_KEY_OWNER, jwk_thumbprint=thumbprint(key)
         )
         claims = json.loads(parsed.payload())
-        return int(claims["seq"]), str(claims["hash"])
+        if not isinstance(claims, dict):
+            raise TypeError("claims are not an object")
+        return claims
     except (ProblemError, StopIteration, UnicodeError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointSignatureInvalid(f"{type(exc).__name__}: the checkpoint does not verify") from exc
+        raise CheckpointSignatureInvalid(f"{type(exc).__name__}: the document does not verify") from exc
+
+
+def signed_head(jws: str, jwks: Mapping[str, Any]) -> tuple[int, str]:
+    """The (seq, hash) a signed checkpoint names."""
+    claims = signed_claims(jws, jwks, typ=audit.CHECKPOINT_TYP)
+    try:
+        return int(claims["seq"]), str(claims["hash"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointSignatureInvalid("the checkpoint names no head") from exc
+
+
+def receipt_head(jws: str, jwks: Mapping[str, Any]) -> tuple[int, str]:
+    """The audit head a signed receipt carries (receipts since 2026-12-07)."""
+    claims = signed_claims(jws, jwks, typ=RECEIPT_TYP)
+    try:
+        return int(claims["audit_head"]["seq"]), str(claims["audit_head"]["hash"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointSignatureInvalid("the receipt carries no audit head") from exc
 
 
 # --- Reading -------------------------------------------------------------------------------------------

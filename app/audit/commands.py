@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from app.audit import service as audit
-from app.audit.checkpoints import CheckpointSignatureInvalid, signed_head
+from app.audit.checkpoints import CheckpointSignatureInvalid, receipt_head, signed_head
 from app.core.config import get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import ProblemError
@@ -54,12 +56,14 @@ def _verify(args: argparse.Namespace) -> int:
                 "checkpoints": [],
             }
             ok = chain.ok
-            for path in _checkpoint_files(args):
+            last_seq = audit.head(session)[0]
+            sources = [(p, signed_head) for p in _checkpoint_files(args)]
+            sources += [(Path(p), receipt_head) for p in args.receipt]
+            for path, read_head in sources:
                 entry: dict[str, Any] = {"file": str(path)}
                 try:
-                    seq, head = signed_head(path.read_text(), jwks)
-                    holds = audit.holds(session, seq=seq, hash=head)
-                    entry |= {"seq": seq, "ok": holds, "first_bad_seq": None if holds else seq}
+                    seq, head = read_head(path.read_text(), jwks)
+                    entry |= _against_log(session, seq, head, last_seq)
                 except CheckpointSignatureInvalid as exc:
                     entry |= {"ok": False, "error": exc.slug}
                 ok = ok and entry["ok"]
@@ -69,6 +73,17 @@ def _verify(args: argparse.Namespace) -> int:
     report["ok"] = ok
     print(json.dumps(report, indent=2))
     return 0 if ok else 1
+
+
+def _against_log(session: Session, seq: int, head: str, last_seq: int) -> dict[str, Any]:
+    """One signed head held outside the database against the log: it holds, the log was cut short after
+    it (`truncated`: the first missing event is named), or the event it names now has another hash
+    (`rewritten`: that event or one before it was changed, and every later hash recomputed)."""
+    if audit.holds(session, seq=seq, hash=head):
+        return {"seq": seq, "ok": True, "first_bad_seq": None}
+    if seq > last_seq:
+        return {"seq": seq, "ok": False, "first_bad_seq": last_seq + 1, "finding": "truncated"}
+    return {"seq": seq, "ok": False, "first_bad_seq": seq, "finding": "rewritten"}
 
 
 def add_commands(subparsers: Any) -> None:
@@ -85,6 +100,12 @@ def add_commands(subparsers: Any) -> None:
         "only the events after it.",
     )
     verify.add_argument("--checkpoint-dir", help="Every audit-checkpoint-*.jws file in this directory.")
+    verify.add_argument(
+        "--receipt",
+        action="append",
+        default=[],
+        help="A signed submission receipt (its receipt_jws, saved; repeatable): the audit head it carries.",
+    )
     verify.add_argument(
         "--jwks",
         help="The service's published keys (/.well-known/jwks.json, saved); default: the key of this "

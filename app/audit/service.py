@@ -394,17 +394,22 @@ def events_naming_statement(session: Session, object_ids: Sequence[str]) -> Sele
 CHECKPOINT_TYP = "cme-audit-checkpoint+jws"
 
 
+def head(session: Session) -> tuple[int, str]:
+    """The chain's newest committed event, `(seq, hash)`; `(0, GENESIS_HASH)` for an empty chain."""
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    return (0, GENESIS_HASH) if last is None else (int(last.seq), str(last.hash))
+
+
 def checkpoint(session: Session, signer: ServiceSigner, *, now: dt.datetime) -> str:
     """Sign the chain's head, `(seq, hash)`, with the service key: a compact JWS to keep outside the database.
 
     Held by someone the database superuser is not (WORM storage, the DPO), it catches what the chain alone
     cannot: deleted newest events, or a whole chain recomputed after an edit.
     """
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq, head = (0, GENESIS_HASH) if last is None else (last.seq, last.hash)
-    return signer.sign({"seq": seq, "hash": head, "signed_at": now.isoformat()}, typ=CHECKPOINT_TYP)
+    seq, head_hash = head(session)
+    return signer.sign({"seq": seq, "hash": head_hash, "signed_at": now.isoformat()}, typ=CHECKPOINT_TYP)
 
 
 def holds(session: Session, *, seq: int, hash: str) -> bool:

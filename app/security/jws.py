@@ -16,6 +16,7 @@ from app.partners.repository import SigningKeyStatus
 from app.security.jose_adapter import CompactJws, KeyAlg, parse_compact, verify_signature
 
 SUBMISSION_TYP = "cme-submission+jws"
+RECEIPT_TYP = "cme-receipt+jws"
 
 
 @dataclass(frozen=True, slots=True)

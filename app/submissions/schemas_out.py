@@ -23,6 +23,11 @@ class RecordFate(BaseModel):
     issues: list[RecordIssue]
 
 
+class AuditHead(BaseModel):
+    seq: int
+    hash: str
+
+
 class Receipt(BaseModel):
     submission_id: uuid.UUID
     kind: SubmissionKind
@@ -43,6 +48,12 @@ class Receipt(BaseModel):
     records: list[RecordFate] = Field(
         description="Every record that is not plainly accepted, with its fate and findings. "
         "A record index not listed here was accepted without findings."
+    )
+    audit_head: AuditHead | None = Field(
+        default=None,
+        description="The service's audit chain head (newest event's seq and hash) when the submission was "
+        "received. Keep the signed receipt: `cme audit verify --receipt` proves from it that the log up to "
+        "there was neither cut nor rewritten. Absent from receipts issued before 2026-12-07.",
     )
 
 

@@ -24,7 +24,7 @@ from app.core.errors import Conflict, Forbidden, InvalidSubmission, NotFound, Pr
 from app.core.gc_pause import gc_paused
 from app.jobs import service as jobs_service
 from app.partners.repository import PartnerRepository
-from app.security.jws import SUBMISSION_TYP, verify_jws
+from app.security.jws import RECEIPT_TYP, SUBMISSION_TYP, verify_jws
 from app.security.service_key import ServiceSigner
 from app.security.tokens import Caller
 from app.submissions import repository
@@ -50,9 +50,8 @@ from app.submissions.schemas import (
     SubmissionKind,
     SubmissionPayload,
 )
-from app.submissions.schemas_out import Receipt, RecordFate, RecordIssue, SubmissionStatus
+from app.submissions.schemas_out import AuditHead, Receipt, RecordFate, RecordIssue, SubmissionStatus
 
-RECEIPT_TYP = "cme-receipt+jws"
 _RELEASE_BATCH = 10_000
 _R = TypeVar("_R")
 MAX_REPORTED_ERRORS = 1000
@@ -360,6 +359,11 @@ def _education_rows(
         )  # fmt: skip
 
 
+def _audit_head(session: Session) -> AuditHead:
+    seq, head_hash = audit_service.head(session)
+    return AuditHead(seq=seq, hash=head_hash)
+
+
 def status_of(submission: Submission) -> SubmissionStatus:
     return SubmissionStatus(
         submission_id=submission.id,
@@ -530,6 +534,7 @@ def ingest(
         flagged=counts[Fate.flagged],
         rejected=counts[Fate.rejected],
         records=tally.reported,
+        audit_head=_audit_head(session),
     )
     receipt_json = receipt.model_dump(mode="json")
     receipt_jws = signer.sign(receipt_json, typ=RECEIPT_TYP)

@@ -10,15 +10,22 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.audit import checkpoints
+from app.audit import service as audit_service
 from app.cli import main
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
+from app.partners.models import PartnerKind
 from app.security.service_key import ServiceSigner, load_or_create_service_signer
 from tests.audit.conftest import write_events
 from tests.cme.conftest import FROZEN_AT
+from tests.matching.test_matching_api import send
+from tests.submissions.conftest import PILOT_LA, child, payload
+from tests.support.jws import verify_service_jws
+from tests.support.partners import create_partner
 
 
 @pytest.fixture
@@ -73,7 +80,10 @@ def test_deleted_newest_events_are_caught_by_the_checkpoint_not_by_the_chain(
     status, report = _verify(capsys, "--checkpoint", str(path))
     assert status == 1
     assert report["chain"]["ok"] is True  # what is left still links up
-    assert report["checkpoints"] == [{"file": str(path), "seq": 3, "ok": False, "first_bad_seq": 3}]
+    # The first event missing is named (the checkpoint pins 3; the log now ends at 1).
+    assert report["checkpoints"] == [
+        {"file": str(path), "seq": 3, "ok": False, "first_bad_seq": 2, "finding": "truncated"}
+    ]
     assert report["ok"] is False
 
 
@@ -127,3 +137,67 @@ def test_from_a_trusted_checkpoint_only_the_events_after_it_are_recomputed(
     superuser.commit()
     status, report = _verify(capsys, "--from-checkpoint", str(first))
     assert (status, report["chain"]["first_bad_seq"], report["chain"]["checked"]) == (1, 3, 0)
+
+
+def test_an_edit_with_every_later_hash_recomputed_is_caught_as_a_rewrite(
+    session: Session, key_file: Path, tmp_path: Path, superuser: Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The superuser edits event 2 and recomputes the chain from there: the chain alone is consistent again,
+    the signed head held outside is not."""
+    signer = load_or_create_service_signer(key_file)
+    write_events(session, 3, at=FROZEN_AT)
+    path = _checkpoint(session, signer, tmp_path)
+    rows = superuser.execute(text("SELECT * FROM audit_event ORDER BY seq")).mappings().all()
+    superuser.execute(text("ALTER TABLE audit_event DISABLE TRIGGER USER"))
+    previous = rows[0]["hash"]
+    for row in rows[1:]:
+        pending = audit_service.PendingEvent(
+            **{k: row[k] for k in audit_service.PendingEvent.__slots__ if k != "seq"}
+        )
+        if row["seq"] == 2:
+            pending.action = "cme.record.read.forged"
+        pending.seq = row["seq"]
+        digest = audit_service.event_hash(previous, pending)
+        superuser.execute(
+            text("UPDATE audit_event SET action = :action, prev_hash = :prev, hash = :hash WHERE seq = :seq"),
+            {"action": pending.action, "prev": previous, "hash": digest, "seq": row["seq"]},
+        )
+        previous = digest
+    superuser.execute(text("ALTER TABLE audit_event ENABLE TRIGGER USER"))
+    superuser.commit()
+    status, report = _verify(capsys, "--checkpoint", str(path))
+    assert status == 1 and report["chain"]["ok"] is True  # recomputed: the chain alone sees nothing
+    assert report["checkpoints"] == [
+        {"file": str(path), "seq": 3, "ok": False, "first_bad_seq": 3, "finding": "rewritten"}
+    ]
+
+
+def test_a_signed_receipt_carries_the_head_a_partner_can_check_the_log_against(
+    client: TestClient, session: Session, superuser: Session, key_file: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], settings: Settings,
+) -> None:  # fmt: skip
+    board = create_partner(session, "W11000023", PartnerKind.local_health_board)
+    create_partner(session, PILOT_LA, PartnerKind.local_authority)
+    write_events(session, 3, at=FROZEN_AT)
+    sent = send(client, board, payload(board.id, [child()]))
+    assert sent.status_code == 201, sent.text
+    claims = verify_service_jws(client, sent.json()["receipt_jws"], "cme-receipt+jws")
+    seq = claims["audit_head"]["seq"]
+    assert seq >= 3 and claims["audit_head"] == sent.json()["receipt"]["audit_head"]
+    receipt = tmp_path / "receipt.jws"
+    receipt.write_text(sent.json()["receipt_jws"])
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(client.get("/.well-known/jwks.json").json()))
+    status, report = _verify(capsys, "--receipt", str(receipt), "--jwks", str(jwks))
+    assert status == 0 and report["checkpoints"][0]["ok"] is True
+    superuser.execute(text(f"DELETE FROM audit_event WHERE seq >= {seq - 1}"))
+    superuser.commit()
+    status, report = _verify(capsys, "--receipt", str(receipt), "--jwks", str(jwks))
+    assert status == 1
+    assert report["checkpoints"][0] | {"file": None} == {
+        "file": None,
+        "seq": seq,
+        "ok": False,
+        "first_bad_seq": seq - 1,
+        "finding": "truncated",
+    }
