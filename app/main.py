@@ -22,6 +22,7 @@ from app.core.db import make_engine, make_session_factory
 from app.core.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.core.middleware import (
     AdmissionLimitMiddleware,
+    BearerRequiredMiddleware,
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
@@ -148,7 +149,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.clock = SystemClock()  # tests swap in a frozen clock
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        json_max_bytes=settings.max_json_body_bytes,
+        large_paths=frozenset({"/v1/submissions"}),
+    )
+    # Outside the body limit: a request without a bearer token is refused before its body is looked at.
+    app.add_middleware(BearerRequiredMiddleware)
     app.add_middleware(
         AdmissionLimitMiddleware, limit=settings.request_threads, wait_seconds=settings.admission_wait_seconds
     )

@@ -45,7 +45,12 @@ class Settings(BaseSettings):
         default=Path("var/service-signing-key.pem"),
         description="PEM file of the service's own ES256 key that signs receipts; created on first start.",
     )
-    max_body_bytes: int = Field(default=256 * MiB, gt=0, description="Request bodies above this get 413.")
+    max_body_bytes: int = Field(
+        default=256 * MiB, gt=0, description="Signed submissions (`POST /v1/submissions`) above this get 413."
+    )
+    max_json_body_bytes: int = Field(
+        default=1 * MiB, gt=0, description="Every other request body above this gets 413."
+    )
     max_records: int = Field(default=1_000_000, gt=0, description="Most records one submission may carry.")
     max_match_records: int = Field(default=100, gt=0, le=1000)
     token_max_lifetime_seconds: int = Field(default=300, gt=0, le=300)

@@ -200,7 +200,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        slug = {404: "not-found", 405: "method-not-allowed", 413: PayloadTooLarge.slug}.get(
+            exc.status_code, "http-error"
+        )
         return problem_response(
             exc.status_code,
             slug,

@@ -11,9 +11,16 @@ import time
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import Overloaded, PayloadTooLarge, internal_error_response, problem_response
+from app.core.errors import (
+    Overloaded,
+    PayloadTooLarge,
+    Unauthorized,
+    internal_error_response,
+    problem_response,
+)
 from app.core.logging import request_id_var
 
 logger = logging.getLogger("cme.access")
@@ -70,24 +77,35 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` once a body passes its route's limit. An HTTP exception, so that the framework's
+    body parsing lets it through (it turns any other error into a 400) and the app answers 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request bodies are limited to {limit} bytes here.", {"Connection": "close"})
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 as soon as a body is known to exceed the limit, before it is read whole."""
+    """Answers 413 as soon as a body is known to exceed its route's limit, before it is read whole: signed
+    submissions may be large (`max_bytes`), every other body is a small JSON document (`json_max_bytes`).
+    A declared length is judged at once; a chunked body as it arrives."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, json_max_bytes: int, large_paths: frozenset[str]
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.large_max_bytes = max_bytes
+        self.json_max_bytes = json_max_bytes
+        self.large_paths = large_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.large_max_bytes if scope["path"] in self.large_paths else self.json_max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(scope, receive, send, limit)
             return
         received = 0
         started = False
@@ -97,8 +115,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
+                if received > limit:
+                    raise _BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -112,10 +130,10 @@ class BodySizeLimitMiddleware:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._reject(scope, receive, send)
+            await self._reject(scope, receive, send, limit)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        error = PayloadTooLarge(f"Request bodies are limited to {limit} bytes here.")
         response = problem_response(
             error.status,
             error.slug,
@@ -124,6 +142,36 @@ class BodySizeLimitMiddleware:
             instance=scope["path"],
             headers={"Connection": "close"},
         )
+        await response(scope, receive, send)
+
+
+# A compact JWS: three base64url segments (the signature may not be empty for any algorithm we accept).
+_BEARER = re.compile(rb"Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+class BearerRequiredMiddleware:
+    """Refuses a request to the partner API (`/v1/`) that carries no bearer token of the right shape before
+    its body is read: an unauthenticated body, however large, costs nothing. The token itself is checked
+    by the route's authentication as before; the answer is the same generic 401."""
+
+    def __init__(self, app: ASGIApp, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        authorization = dict(scope["headers"]).get(b"authorization", b"")
+        if _BEARER.fullmatch(authorization.strip()):
+            await self.app(scope, receive, send)
+            return
+        error_logger.info("authentication failed", extra={"reason": "no bearer token of the right shape"})
+        error = Unauthorized("no bearer token")
+        response = problem_response(
+            error.status, error.slug, error.title, detail=error.detail, instance=scope["path"],
+            headers={**error.headers, "Connection": "close"},
+        )  # fmt: skip
         await response(scope, receive, send)
 
 

@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 BOOM = "/v1/test-only/boom"
+# Shaped like a bearer token: the partner API refuses a request without one before it looks any further.
+SHAPED = {"Authorization": "Bearer aGVhZGVy.Y2xhaW1z.c2lnbmF0dXJl"}
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def failing_client(app: FastAPI) -> TestClient:
         raise RuntimeError("unexpected")
 
     app.add_api_route(BOOM, boom)
-    return TestClient(app, raise_server_exceptions=False)
+    return TestClient(app, raise_server_exceptions=False, headers=SHAPED)
 
 
 def test_a_500_carries_the_request_id_the_client_sent(
@@ -56,19 +58,20 @@ def test_a_500_gets_a_generated_request_id_when_the_client_sent_none_or_a_malfor
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "status"),
+    ("method", "path", "token", "status"),
     [
-        ("GET", "/v1/cme/records", 401),  # no credential
-        ("GET", "/v1/no-such-route", 404),
-        ("DELETE", "/healthz", 405),
-        ("POST", "/v1/submissions", 413),  # over the test settings' 2 MiB limit
+        ("GET", "/v1/cme/records", {}, 401),  # no credential: refused before the route
+        ("GET", "/v1/cme/records", SHAPED, 401),  # a credential that does not verify
+        ("GET", "/v1/no-such-route", SHAPED, 404),
+        ("DELETE", "/healthz", {}, 405),
+        ("POST", "/v1/submissions", SHAPED, 413),  # over the test settings' 2 MiB limit
     ],
 )
 def test_every_4xx_carries_the_request_id_in_header_and_body(
-    client: TestClient, method: str, path: str, status: int
+    client: TestClient, method: str, path: str, token: dict[str, str], status: int
 ) -> None:
     body = b"x" * (3 * 1024 * 1024) if status == 413 else None
-    response = client.request(method, path, content=body, headers={"X-Request-ID": "trace-7"})
+    response = client.request(method, path, content=body, headers={"X-Request-ID": "trace-7", **token})
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["x-request-id"] == "trace-7"
