@@ -27,7 +27,7 @@ from app.audit import service as audit_service
 from app.audit.service import ReadEventWriter
 from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
-from app.core.errors import Conflict, Forbidden, InvalidCursor, NotFound, ProblemError
+from app.core.errors import Conflict, InvalidCursor, NotFound, ProblemError
 from app.matching import repository
 from app.matching.engine import explain_stored, link
 from app.matching.frames import columns_to_frame, former_name_columns
@@ -50,7 +50,6 @@ from app.matching.schemas import (
     ReviewSummary,
     dump_child,
 )
-from app.partners.models import PartnerKind
 from app.security.dependencies import Caller
 from app.submissions.models import EducationChild
 from app.submissions.schemas import HealthRecord
@@ -62,10 +61,6 @@ REMATCH_RUN = "rematch"
 PURPOSE = "reg3_identification"
 MAX_REALTIME_CANDIDATES = 5
 _META_COLUMNS = ("la_id", "register", "school_number", "school_name")
-
-
-class NotALocalAuthority(Forbidden):
-    slug, title = "not-a-local-authority", "Only local authorities may do this"
 
 
 class ReviewNotFound(NotFound):
@@ -268,12 +263,8 @@ def _found_on_register(
 
 
 # --- Review queue ---------------------------------------------------------------------------------------
-
-
-def require_local_authority(caller: Caller) -> str:
-    if caller.partner_kind is not PartnerKind.local_authority:
-        raise NotALocalAuthority("Match reviews belong to local authorities.")
-    return caller.partner_id
+# Who may call each use case below is `app.security.authorization.RULES` (officers of pilot LAs); the LA
+# whose queue it is, is the caller's partner, never a value from the request.
 
 
 def _encode_cursor(outcome: MatchOutcome) -> str:
@@ -307,7 +298,7 @@ def _summary(outcome: MatchOutcome) -> ReviewSummary:
 
 
 def list_reviews(session: Session, caller: Caller, *, cursor: str | None, limit: int) -> ReviewPage:
-    la_id = require_local_authority(caller)
+    la_id = caller.partner_id
     after = _decode_cursor(cursor) if cursor else None
     rows = repository.list_reviews(session, la_id=la_id, after=after, limit=limit + 1)
     page = rows[:limit]
@@ -318,9 +309,7 @@ def list_reviews(session: Session, caller: Caller, *, cursor: str | None, limit:
 
 
 def _review(session: Session, caller: Caller, review_id: uuid.UUID, *, lock: bool = False) -> MatchOutcome:
-    outcome = repository.get_review(
-        session, la_id=require_local_authority(caller), review_id=review_id, lock=lock
-    )
+    outcome = repository.get_review(session, la_id=caller.partner_id, review_id=review_id, lock=lock)
     if outcome is None:
         raise ReviewNotFound("No such review for this local authority.")
     return outcome
@@ -401,7 +390,7 @@ def list_dual_registrations(
     session: Session, caller: Caller, *, cursor: str | None, limit: int
 ) -> DualRegistrationPage:
     """The caller's LA's children on more than one register, as matching found them; audited."""
-    la_id = require_local_authority(caller)
+    la_id = caller.partner_id
     after = _decode_cursor(cursor) if cursor else None
     rows = repository.list_dual_registrations(session, la_id=la_id, after=after, limit=limit + 1)
     page = rows[:limit]
@@ -661,7 +650,6 @@ async def match_records(
     Nothing is read from or changed in the database but the audit event, so the request needs no session:
     in the common case (the index answering, a few records) no thread-pool hand-off either.
     """
-    require_local_authority(caller)
     index = holder.answering()
     if index is None:
         index = await run_in_threadpool(holder.current)
@@ -688,7 +676,7 @@ def answer_match(
 ) -> tuple[MatchResponse, list[int]]:
     """Candidates for each record: full detail from the caller's own LA, only "known, which LA" otherwise;
     and the education records shown in full (what the audit event names)."""
-    la_id = require_local_authority(caller)
+    la_id = caller.partner_id
     results: list[MatchResult] = []
     shown: list[int] = []
     for record_index, found in enumerate(index.query(records)):

@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.cme.removal import RemovalGround
 from app.core.config import wales_reference
-from app.core.errors import Forbidden, NotFound
+from app.core.errors import NotFound
 from app.partners.models import PartnerKind
 from app.security.dependencies import Caller
-from app.security.roles import OfficerRole
 from app.statistics import repository
 from app.statistics.disclosure import (
     ROUNDING_BASE,
@@ -104,18 +103,17 @@ def _median(days: list[float]) -> Cell:
     return protect_statistic(round(pystats.median(days), 1) if days else None, len(days))
 
 
-def authorise(caller: Caller, la: str | None) -> str | None:
-    """The one LA the caller asks for (None: every LA), or 403/404. Wales is always included."""
-    if caller.officer_role is not OfficerRole.statistics:
-        raise Forbidden("Statistics are for the statistics role.")
+def scope(caller: Caller, la: str | None) -> str | None:
+    """The one LA the caller may see and asks for (None: every LA), or 404. Wales is always included.
+
+    Who may ask at all (the Welsh Government, an LA's statistics role) is `app.security.authorization`.
+    """
     if caller.partner_kind is PartnerKind.welsh_government:
         return la
-    if caller.partner_kind is PartnerKind.local_authority:
-        # Another LA's figures do not exist for this caller.
-        if la is not None and la != caller.partner_id:
-            raise NotFound("No statistics for that area.")
-        return caller.partner_id
-    raise Forbidden("Statistics are for the Welsh Government and LA statistics roles.")
+    # An LA's statistics role: another LA's figures do not exist for this caller.
+    if la is not None and la != caller.partner_id:
+        raise NotFound("No statistics for that area.")
+    return caller.partner_id
 
 
 def statistics_for(
@@ -132,7 +130,7 @@ def statistics_for(
     """The table rows this caller may see (one LA or all, plus Wales) for the month `as_of` (YYYY-MM;
     default the last ended month); the read is audited.
     """
-    wanted = authorise(caller, la)
+    wanted = scope(caller, la)
     window = reporting_window(as_of, period, today=now.date(), service_start=service_start)
     table = build_table(session, window=window, pilot_las=pilot_las)
     areas = [area for area in table.areas if wanted is None or area.code in (wanted, WALES)]
@@ -156,7 +154,7 @@ __all__ = [
     "SUPPRESSION_RULE",
     "THRESHOLD",
     "Table",
-    "authorise",
     "build_table",
+    "scope",
     "statistics_for",
 ]

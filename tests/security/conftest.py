@@ -4,31 +4,36 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from app.core.config import Settings
 from app.core.errors import Conflict
 from app.main import create_app
-from app.security.dependencies import CallerDep
+from app.security.dependencies import Caller, authenticate
 from tests.support.clock import FrozenClock
 
 WHOAMI = "/_test/whoami"
 FAILS_AFTER_AUTH = "/_test/fails"
 
 
+# Authentication alone: these routes are no operation of the authorisation table (`CallerDep` would refuse
+# them to everyone).
+AuthenticatedDep = Annotated[Caller, Depends(authenticate)]
+
+
 def add_test_routes(app: FastAPI) -> None:
     """`WHOAMI` echoes the authenticated caller; `FAILS_AFTER_AUTH` authenticates, then fails with 409."""
 
     @app.get(WHOAMI)
-    def whoami(caller: CallerDep) -> dict[str, Any]:
+    def whoami(caller: AuthenticatedDep) -> dict[str, Any]:
         return dataclasses.asdict(caller)
 
     @app.post(FAILS_AFTER_AUTH)
-    def fails(caller: CallerDep) -> None:
+    def fails(caller: AuthenticatedDep) -> None:
         raise Conflict("the request failed after authentication")
 
 
