@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.config import get_settings
-from app.core.errors import InvalidSubmission
+from app.core.errors import InvalidSubmission, ProblemError
 from app.security.jose_adapter import sign_compact
 from app.security.jws import SUBMISSION_TYP
 from app.security.keyfiles import load_private_key
@@ -20,15 +20,24 @@ from app.security.tokens import TOKEN_TYP
 _DEFAULT_LIFETIME = 120
 
 
+class LifetimeTooLong(ProblemError):
+    status, slug, title = 400, "lifetime-too-long", "The service accepts no token that lives this long"
+
+
 def _token(args: argparse.Namespace) -> int:
     settings = get_settings()
+    if not 0 < args.lifetime <= settings.token_max_lifetime_seconds:
+        # Said, not silently shortened: a caller who asked for 600 s would otherwise hold a 300 s token.
+        raise LifetimeTooLong(
+            f"--lifetime must be between 1 and {settings.token_max_lifetime_seconds} seconds."
+        )
     iat = int(dt.datetime.now(dt.UTC).timestamp())
     claims: dict[str, Any] = {
         "iss": args.partner,
         "sub": args.partner,
         "aud": settings.audience,
         "iat": iat,
-        "exp": iat + min(args.lifetime, settings.token_max_lifetime_seconds),
+        "exp": iat + args.lifetime,
         "jti": str(uuid.uuid4()),
     }
     if args.officer is not None:
@@ -59,7 +68,12 @@ def add_commands(subparsers: Any) -> None:
     token.add_argument(
         "--role", type=OfficerRole, choices=list(OfficerRole), default=OfficerRole.case_officer
     )
-    token.add_argument("--lifetime", type=int, default=_DEFAULT_LIFETIME, help="Seconds (at most 300).")
+    token.add_argument(
+        "--lifetime",
+        type=int,
+        default=_DEFAULT_LIFETIME,
+        help="Seconds, at most the service's token lifetime (300 by default); more is refused.",
+    )
     token.set_defaults(handler=_token)
 
     sign = subparsers.add_parser("sign", help="Print the compact JWS of a JSON submission file.")

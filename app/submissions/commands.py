@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from app.core.errors import ProblemError
 from app.synthetic.population import PopulationConfig, generate
 from app.synthetic.submissions import write_submission_files
 
@@ -21,14 +22,24 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+class ServiceUnreachable(ProblemError):
+    status, slug, title = 503, "service-unreachable", "The service did not answer"
+
+
 def _submit(args: argparse.Namespace) -> int:
     body = Path(args.file).read_bytes().strip()
-    response = httpx.post(
-        f"{args.url.rstrip('/')}/v1/submissions",
-        content=body,
-        headers={"Content-Type": "application/jose", "Authorization": f"Bearer {args.token}"},
-        timeout=args.timeout,
-    )
+    url = f"{args.url.rstrip('/')}/v1/submissions"
+    try:
+        response = httpx.post(
+            url,
+            content=body,
+            headers={"Content-Type": "application/jose", "Authorization": f"Bearer {args.token}"},
+            timeout=args.timeout,
+        )
+    except httpx.TransportError as exc:  # one line that says what to check, not a traceback
+        raise ServiceUnreachable(
+            f"{url}: {type(exc).__name__}: {exc}. Is the service running there?"
+        ) from exc
     try:
         document: Any = response.json()
     except ValueError:

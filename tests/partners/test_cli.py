@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,3 +181,32 @@ class TestKeys:
             str(submission),
         )  # fmt: skip
         assert error["error"] == "invalid-submission"
+
+
+class TestPartnerCliErrors:
+    """Issue 12: the partner CLI says what went wrong in one line instead of doing something else."""
+
+    def test_a_token_longer_than_the_service_accepts_is_refused_not_shortened(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        key = tmp_path / "key.pem"
+        key.write_bytes(new_key("ES256", "k").private_pem())
+        assert (
+            main(["token", "--partner", "W06000001", "--key", str(key), "--kid", "k", "--lifetime", "600"])
+            == 1
+        )
+        captured = capsys.readouterr()
+        assert captured.out == "" and json.loads(captured.err)["error"] == "lifetime-too-long"
+
+    def test_submit_with_no_service_listening_says_so_in_one_line(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        body = tmp_path / "list.jws"
+        body.write_text("a.b.c\n")
+        with socket.socket() as sock:  # a port nothing listens on
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        status = main(["submit", str(body), "--token", "a.b.c", "--url", f"http://127.0.0.1:{port}"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 1 and len(err) == 1
+        assert json.loads(err[0])["error"] == "service-unreachable"
