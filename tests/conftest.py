@@ -35,7 +35,16 @@ def _admin_execute(sql: str) -> None:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     name = f"cme_test_{uuid.uuid4().hex[:12]}"
-    _admin_execute(f'CREATE DATABASE "{name}"')
+    try:
+        _admin_execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        # One clear line instead of the same connection error on every database test.
+        pytest.exit(
+            f"The tests need PostgreSQL at {ADMIN_DSN} ({exc.__class__.__name__}). Start it (on Debian: "
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; `bash .ci/run` does this "
+            "itself) or point CME_TEST_ADMIN_DSN at one.",
+            returncode=3,
+        )
     base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     url = f"{base}/{name}"
     try:
