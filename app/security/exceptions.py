@@ -9,3 +9,9 @@ class InvalidKey(ProblemError):
     """A key offered for registration or signing is not one we accept (type, curve, size, private part)."""
 
     status, slug, title = 422, "invalid-key", "Key not acceptable"
+
+
+class KeyFileExists(ProblemError):
+    """Key files of this partner and kid are already there (an earlier run wrote them): never overwritten."""
+
+    status, slug, title = 409, "key-file-exists", "Key files with this id already exist"

@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.security.exceptions import InvalidKey
+from app.security.exceptions import InvalidKey, KeyFileExists
 from app.security.jose_adapter import KeyAlg, PrivateKey, alg_for_private_key, public_jwk, thumbprint
 
 _RSA_BITS = 3072
@@ -41,7 +41,13 @@ def generate_key_files(directory: Path, *, partner_id: str, alg: KeyAlg, kid: st
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     # O_EXCL: never overwrite an existing private key.
-    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileExists(
+            f"{private_path} exists (an earlier run wrote it). Register it with `cme keys add`, or choose "
+            "another --kid; an existing private key is never overwritten."
+        ) from None
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
     public_path = directory / f"{stem}.jwk.json"

@@ -210,3 +210,23 @@ class TestPartnerCliErrors:
         err = capsys.readouterr().err.strip().splitlines()
         assert status == 1 and len(err) == 1
         assert json.loads(err[0])["error"] == "service-unreachable"
+
+    def test_generating_a_key_again_with_the_same_kid_says_what_to_do(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        argv = [
+            "keys",
+            "generate",
+            "--partner",
+            "W97999",
+            "--kid",
+            "again",
+            "--out",
+            str(tmp_path),
+            "--register",
+        ]
+        assert main(argv) == 1  # the partner is not registered: the files are written, the registration fails
+        capsys.readouterr()
+        assert main(argv) == 1
+        error = json.loads(capsys.readouterr().err)
+        assert error["error"] == "key-file-exists" and "cme keys add" in error["detail"]
