@@ -122,7 +122,7 @@ def _history(subject_id: uuid.UUID, events: Sequence[CmeEvent]) -> History:
 # --- Candidates -----------------------------------------------------------------------------------------
 
 
-@router.get("/candidates", operation_id="list_cme_candidates")
+@router.get("/candidates", operation_id="list_cme_candidates", responses=problem_responses(400))
 def list_candidates(
     officer: OfficerDep,
     session: SessionDep,
@@ -230,7 +230,7 @@ def erase_candidate(
 # --- Records --------------------------------------------------------------------------------------------
 
 
-@router.get("/records", operation_id="list_cme_records")
+@router.get("/records", operation_id="list_cme_records", responses=problem_responses(400))
 def list_records(
     officer: OfficerDep,
     session: SessionDep,
