@@ -187,29 +187,27 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=exc.headers,
         )
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    def invalid_request(request: Request, errors: list[ProblemItem]) -> JSONResponse:
         return problem_response(
             422,
             "invalid-request",
             "Invalid request",
             detail="The request does not match the documented schema.",
             instance=request.url.path,
-            errors=validation_items(list(exc.errors())),
+            errors=errors,
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return invalid_request(request, validation_items(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             # A JSON body that is not UTF-8 is malformed JSON like any other: 422 json_invalid (FastAPI
             # answers 422 for a body that does not parse, but a bare 400 for one that does not decode).
-            return problem_response(
-                422,
-                "invalid-request",
-                "Invalid request",
-                detail="The request does not match the documented schema.",
-                instance=request.url.path,
-                errors=[ProblemItem(code="json_invalid", message="The body is not UTF-8 encoded JSON.")],
+            return invalid_request(
+                request, [ProblemItem(code="json_invalid", message="The body is not UTF-8 encoded JSON.")]
             )
         slug = {404: "not-found", 405: "method-not-allowed", 413: PayloadTooLarge.slug}.get(
             exc.status_code, "http-error"
