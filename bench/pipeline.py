@@ -67,6 +67,7 @@ from app.security.tokens import TOKEN_TYP
 from app.synthetic.population import PopulationConfig, SyntheticPopulation, generate
 from app.synthetic.scoring import LinkOutcome, ScoreReport, Truth, score
 from app.synthetic.submissions import SubmissionBatch, submission_batches
+from app.synthetic.variants import VARIANTS
 
 HEALTH = "health_register"
 SENDER_KID, CASE_SYSTEM_KID = "bench-sender", "bench-case-system"
@@ -98,9 +99,18 @@ class Stopwatch:
             self.stages[name] = round(time.perf_counter() - started, 2)
 
 
-def build_submissions(children: int, seed: int, clock: Stopwatch) -> tuple[SyntheticPopulation, list[Any]]:
+def build_submissions(
+    children: int, seed: int, clock: Stopwatch, variant: str | None = None
+) -> tuple[SyntheticPopulation, list[Any]]:
+    """The population (a named generator variant's, `app.synthetic.variants`, when given) and its
+    submissions."""
+    config = (
+        PopulationConfig(children=children, seed=seed)
+        if variant is None
+        else VARIANTS[variant].config(children, seed)
+    )
     with clock.stage("generate population"):
-        population = generate(PopulationConfig(children=children, seed=seed))
+        population = generate(config)
     with clock.stage("group into submissions"):
         batches = submission_batches(population)
     return population, batches
@@ -858,6 +868,7 @@ def summarise(
         "service_source": args.source,
         "children": args.children,
         "seed": args.seed,
+        "variant": args.variant,
         "order": args.order,
         "separate_worker": args.separate_worker,
         "server_workers": args.server_workers,
@@ -896,6 +907,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--children", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--variant",
+        choices=sorted(VARIANTS),
+        help="a named generator variant (decision 0013); held-out ones are only to be scored",
+    )
     parser.add_argument("--order", choices=("given", "shuffled"), default="given", help="of the health lists")
     parser.add_argument("--order-seed", type=int, default=None, help="for --order shuffled (default: --seed)")
     parser.add_argument(
@@ -922,7 +938,7 @@ def main() -> None:
     args.source = source_state()  # what the server will run: app/ as it is now
     clock = Stopwatch()
     started = time.perf_counter()
-    population, batches = build_submissions(args.children, args.seed, clock)
+    population, batches = build_submissions(args.children, args.seed, clock, args.variant)
     print(f"{len(population.health_records)} health rows, {len(population.education_records)} education rows,"
           f" {len(batches)} submissions", flush=True)  # fmt: skip
     run = through_service(args, batches, clock)
