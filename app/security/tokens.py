@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.core import strict_json
 from app.core.config import Settings
-from app.core.errors import Unauthorized
+from app.core.errors import Overloaded, Unauthorized
 from app.core.lru import LruCache
 from app.partners import service as partners_service
 from app.partners.models import PartnerKind
@@ -137,7 +138,7 @@ async def authenticate_token(
         raise Unauthorized("iss missing")
     signer = _known_signer(jws, issuer)
     if signer is None:
-        signer = await run_in_threadpool(_registered_signer, sessions, jws, issuer, now)
+        signer = await _look_up(sessions, jws, issuer, now)
     # From here the claims are the partner's own.
     if claims.get("sub") != issuer:
         raise Unauthorized("sub differs from iss")
@@ -182,6 +183,26 @@ def _known_signer(jws: CompactJws, issuer: str) -> SigningKeyStatus | None:
         _known_keys.forget((issuer, jws.kid))
         return None
     return known
+
+
+# Tokens naming a key this process does not know read the registry in the thread pool; a flood of them
+# (every one naming an unknown key) must not take the threads and connections valid requests need. At most
+# this many look-ups run at once; beyond that the answer is an immediate 503, not a queue.
+REGISTRY_LOOKUPS = 4
+_lookups = threading.BoundedSemaphore(REGISTRY_LOOKUPS)
+
+
+async def _look_up(
+    sessions: sessionmaker[Session], jws: CompactJws, issuer: str, now: dt.datetime
+) -> SigningKeyStatus:
+    if not _lookups.acquire(blocking=False):  # never blocks the event loop
+        raise Overloaded(
+            "Too many tokens with keys unknown here; try again shortly.", headers={"Retry-After": "1"}
+        )
+    try:
+        return await run_in_threadpool(_registered_signer, sessions, jws, issuer, now)
+    finally:
+        _lookups.release()
 
 
 def _registered_signer(
