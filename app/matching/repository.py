@@ -101,14 +101,6 @@ def set_submissions_status(session: Session, submission_ids: Sequence[uuid.UUID]
     session.execute(update(Submission).where(Submission.id.in_(submission_ids)).values(status=status))
 
 
-def health_rows(session: Session, submission_id: uuid.UUID) -> Sequence[Row[Any]]:
-    columns = [getattr(HealthChild, name) for name in HEALTH_MATCH_COLUMNS]
-    stmt = (
-        select(*columns).where(HealthChild.submission_id == submission_id).order_by(HealthChild.record_index)
-    )
-    return session.execute(stmt).all()
-
-
 def health_table(session: Session, submission_ids: Sequence[uuid.UUID]) -> pl.DataFrame:
     """The staging rows of these lists, as text (`bulk.read_text`), in no particular order."""
     columns = [getattr(HealthChild, name) for name in HEALTH_MATCH_COLUMNS]
@@ -134,7 +126,7 @@ def register_fingerprint(session: Session) -> str:
 
 
 def health_row(session: Session, health_child_id: int) -> Row[Any] | None:
-    """One staging row as `health_rows` returns it (a review's health row, when it is rejected)."""
+    """One staging row, the columns matching reads (`HEALTH_MATCH_COLUMNS`): a review's health row."""
     columns = [getattr(HealthChild, name) for name in HEALTH_MATCH_COLUMNS]
     return session.execute(select(*columns).where(HealthChild.id == health_child_id)).first()
 
@@ -347,10 +339,6 @@ def get_review(
     if lock:
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
-
-
-def get_health_row(session: Session, health_child_id: int) -> HealthChild | None:
-    return session.get(HealthChild, health_child_id)
 
 
 def later_job_queued(session: Session, job_id: uuid.UUID) -> bool:

@@ -293,10 +293,6 @@ def _typed(text: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _no_step() -> None:
-    pass
-
-
 # Pause after each part on SQLite: a request waiting for the write lock sleeps between tries (SQLite's busy
 # handler backs off to 100 ms), so a writer that starts its next part at once can keep it out for the whole
 # round.
@@ -317,12 +313,12 @@ def write_round(
     *,
     job_id: uuid.UUID | None,
     now: dt.datetime,
-    step: Callable[[], None] = _no_step,
+    step: Callable[[], None] | None = None,
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """Store the round: candidates, outcomes, one run per list, minimisation; each list's summary.
 
-    `step` is called between parts of at most `STEP_ROWS` rows. On PostgreSQL it does nothing: the round
-    is one transaction. On SQLite (one writer) it commits, so a waiting request gets the write lock within
+    With `step`, the writes go in parts of at most `STEP_ROWS` rows and `step` is called after each. On
+    PostgreSQL there is none: the round is one transaction. On SQLite (one writer) it commits, so a waiting request gets the write lock within
     a fraction of a second; what a crash then leaves (candidates, outcomes of lists without a finished run)
     a retry finds again or replaces, and the lists stay unmatched until the last part commits.
     """
@@ -342,14 +338,16 @@ def write_round(
             step_rows=STEP_ROWS,
         )
         candidate_ids.update(zip((position for position, _ in children), ids, strict=True))
-        step()
+        if step:
+            step()
     run_ids = plan.run_ids
     opened = time.perf_counter()
     outcomes = _outcome_frame(result, run_ids, candidate_ids, plan.model, now)
-    part = STEP_ROWS * 5 if step is not _no_step else max(outcomes.height, 1)
+    part = STEP_ROWS * 5 if step else max(outcomes.height, 1)
     for start in range(0, outcomes.height, part):
         repository.insert_outcomes(session, outcomes.slice(start, part))
-        step()
+        if step:
+            step()
     stored = time.perf_counter()
     # Minimisation: the staging rows go, but for the possible matches an officer has still to decide.
     repository.delete_staging_rows(
@@ -555,7 +553,7 @@ def match_health_list(
         with factory() as session:
             if not repository.lock_period(session, period, job_id):
                 raise NotYet(now())  # the claim lapsed and another job took the round over
-            step = _sqlite_step(session) if session.get_bind().dialect.name == "sqlite" else _no_step
+            step = _sqlite_step(session) if session.get_bind().dialect.name == "sqlite" else None
             summaries = write_round(session, plan, job_id=job_id, now=now(), step=step)
             repository.release_period(session, period, job_id, finished_round=True)
             session.commit()

@@ -77,14 +77,20 @@ class ChildDetail(BaseModel):
     address: Address | None
 
 
-class CandidateRecord(BaseModel):
-    """A register record the health child may be. Full detail only for the caller's own LA's registers."""
+class Registration(BaseModel):
+    """A register record as an LA may see it: id and school only on the caller's own LA's registers; for
+    another LA's, the LA and the register type."""
 
     la_id: str
     register_type: str
     education_child_id: int | None = None
     school_number: str | None = None
     school_name: str | None = None
+
+
+class CandidateRecord(Registration):
+    """A register record the health child may be. Full detail only for the caller's own LA's registers."""
+
     child: ChildDetail | None = None
 
 
@@ -145,17 +151,6 @@ def dump_child(row: Any) -> ChildDetail:
         if has_address
         else None,
     )
-
-
-class Registration(BaseModel):
-    """One register record of a child found on more than one. Id and school only on the caller's own LA's
-    registers; for another LA's, the LA and the register type."""
-
-    la_id: str
-    register_type: str
-    education_child_id: int | None = None
-    school_number: str | None = None
-    school_name: str | None = None
 
 
 class DualRegistration(BaseModel):

@@ -318,7 +318,7 @@ def _review(session: Session, caller: Caller, review_id: uuid.UUID, *, lock: boo
 def read_review(session: Session, caller: Caller, review_id: uuid.UUID) -> ReviewDetail:
     outcome = _review(session, caller, review_id)
     health = (
-        repository.get_health_row(session, outcome.health_child_id)
+        repository.health_row(session, outcome.health_child_id)
         if outcome.review_status == "pending"
         else None
     )
@@ -328,15 +328,15 @@ def read_review(session: Session, caller: Caller, review_id: uuid.UUID) -> Revie
             outcome.education_child_id
         )
         if education is not None:
-            own = education.la_id == outcome.recipient_la
+            own = {education.id: education} if education.la_id == outcome.recipient_la else {}
+            held = {
+                "education_child_id": education.id,
+                "register": education.register,
+                "la_id": education.la_id,
+            }
             candidates.append(
                 CandidateRecord(
-                    la_id=education.la_id,
-                    register_type=education.register,
-                    education_child_id=education.id if own else None,
-                    school_number=education.school_number if own else None,
-                    school_name=education.school_name if own else None,
-                    child=dump_child(education) if own else None,
+                    **_registration(held, own).model_dump(), child=dump_child(education) if own else None
                 )
             )
     _audit(
@@ -422,6 +422,8 @@ def list_dual_registrations(
 
 
 def _registration(held: Mapping[str, Any], own: Mapping[int, EducationChild]) -> Registration:
+    """A record a match points at (`held`: its id, register type and LA) as the LA may see it: in full when
+    it is among `own` (the caller's own LA's records, loaded), else only its LA and register type."""
     record = own.get(int(held["education_child_id"]))
     if record is None:  # another LA's register: that LA and the register type only
         return Registration(la_id=str(held["la_id"]), register_type=str(held["register"]))
