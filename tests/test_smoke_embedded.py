@@ -31,6 +31,8 @@ def _free_port() -> int:
 def embedded(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CME_") and k != "DATABASE_URL"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    # The embedded database's default home (one per user, whatever the working directory), kept in the test.
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
     # The default window is the statutory one, which has ended; a deployment (here: the demo) sets its own.
     env["CME_LEGAL_WINDOW_END"] = "2100-01-01"
     # One health list is sent: match it at once rather than wait for the rest of its period's lists.
@@ -71,7 +73,7 @@ def test_embedded_service_accepts_a_signed_submission_and_matches_it(
     embedded: tuple[str, dict[str, str], Path],
 ) -> None:
     url, env, cwd = embedded
-    assert (cwd / "var" / "cme-hub.db").exists()  # created by the start, no server installed
+    assert (cwd / "data" / "cme-hub" / "cme-hub.db").exists()  # created by the start, no server installed
     key = _registered_key(env, cwd, "W11000029", "smoke")
     _cme(env, cwd, "demo", "generate", "--children", "200", "--out", "var/demo")
     submission = next((cwd / "var/demo/submissions").glob("*-health_register-W11000029.json"))
@@ -113,6 +115,6 @@ def test_embedded_service_accepts_a_signed_submission_and_matches_it(
         time.sleep(0.2)
     assert answer.status_code == 200, answer.text
     assert [result["record_index"] for result in answer.json()["results"]] == [0]
-    with sqlite3.connect(cwd / "var" / "cme-hub.db") as db:
+    with sqlite3.connect(cwd / "data" / "cme-hub" / "cme-hub.db") as db:
         audited = db.execute("SELECT count(*) FROM audit_event WHERE action = 'matching.realtime.query'")
         assert audited.fetchone() == (1,)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -29,20 +30,38 @@ def _default_pilot_las() -> list[str]:
     return list(wales_reference()["pilot"]["pilot_la_gss"])
 
 
+def default_data_dir() -> Path:
+    """Where the embedded database and the service key live unless configured: one absolute per-user
+    directory ($XDG_DATA_HOME/cme-hub, else ~/.local/share/cme-hub), so `cme` finds the same database
+    whichever directory it is started from."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser().absolute() / "cme-hub"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CME_", env_file=".env", extra="ignore")
 
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description=(
+            "Directory of the embedded SQLite database and the service key when CME_DATABASE_URL and "
+            "CME_SERVICE_KEY_FILE are not set. Default: $XDG_DATA_HOME/cme-hub, else ~/.local/share/cme-hub."
+        ),
+    )
     database_url: str = Field(
-        default="sqlite:///var/cme-hub.db",
+        default_factory=lambda data: f"sqlite:///{data['data_dir']}/cme-hub.db",
         validation_alias=AliasChoices("CME_DATABASE_URL", "DATABASE_URL"),
-        description="SQLAlchemy URL. Defaults to an embedded SQLite file; production and tests use PostgreSQL.",
+        description=(
+            "SQLAlchemy URL. Defaults to an embedded SQLite file in `data_dir` (the same wherever `cme` is "
+            "started); production and tests use PostgreSQL."
+        ),
     )
     audience: str = Field(
         default="https://cme-hub.invalid",
         description="This service's identifier: the `aud` every partner token must carry.",
     )
     service_key_file: Path = Field(
-        default=Path("var/service-signing-key.pem"),
+        default_factory=lambda data: data["data_dir"] / "service-signing-key.pem",
         description="PEM file of the service's own ES256 key that signs receipts; created on first start.",
     )
     max_body_bytes: int = Field(
@@ -123,6 +142,11 @@ class Settings(BaseSettings):
     pilot_las: list[str] = Field(default_factory=_default_pilot_las)
     legal_window_start: dt.date = dt.date(2025, 4, 8)
     legal_window_end: dt.date = dt.date(2026, 4, 8)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
 
     @field_validator("database_url")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,8 @@ NAMING_CONVENTION = {
 }
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+logger = logging.getLogger(__name__)
 
 
 def made_on(dialect: str) -> Callable[..., bool]:
@@ -114,6 +117,13 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if not Path(path).exists():
+                # Said once, in one line: a database created somewhere unexpected is otherwise invisible.
+                logger.warning(
+                    "No database at %s: creating a new empty one (`cme migrate` or `cme serve` sets it up; "
+                    "CME_DATABASE_URL or CME_DATA_DIR choose another).",
+                    Path(path).absolute(),
+                )
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
