@@ -1,6 +1,8 @@
-# Two commands for a fresh machine: `make run` starts the service on an embedded SQLite file,
-# `make test` runs the whole test suite against the local PostgreSQL.
+# Two commands for a fresh machine: `make run` starts the service on an embedded SQLite file
+# (`make run PORT=8080` for another port), `make test` runs the whole test suite against the local
+# PostgreSQL, or a throwaway one it starts when none answers (scripts/with_postgres.py).
 PYTHON ?= python3
+PORT ?= 8000
 VENV ?= .venv
 BIN := $(VENV)/bin
 
@@ -17,13 +19,13 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/cme serve
+	$(BIN)/cme serve --port $(PORT)
 
 test: $(BIN)/.installed
-	$(BIN)/ruff check app tests bench migrations
-	$(BIN)/ruff format --check app tests bench migrations
+	$(BIN)/ruff check app tests bench migrations scripts
+	$(BIN)/ruff format --check app tests bench migrations scripts
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/python scripts/with_postgres.py $(BIN)/pytest
 
 openapi: $(BIN)/.installed
 	$(BIN)/cme openapi > openapi/openapi.json

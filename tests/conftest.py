@@ -40,7 +40,8 @@ def database_url() -> Iterator[str]:
     except psycopg.OperationalError as exc:
         # One clear line instead of the same connection error on every database test.
         pytest.exit(
-            f"The tests need PostgreSQL at {ADMIN_DSN} ({exc.__class__.__name__}). Start it (on Debian: "
+            f"The tests need PostgreSQL at {ADMIN_DSN} ({exc.__class__.__name__}). Run them with `make test` "
+            "(it starts a throwaway one when none answers: scripts/with_postgres.py), start one (on Debian: "
             "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; `bash .ci/run` does this "
             "itself) or point CME_TEST_ADMIN_DSN at one.",
             returncode=3,
