@@ -146,8 +146,10 @@ PASSES: tuple[Pass, ...] = (
         {"dob": _DOB_VARIANTS, "g": _GIVEN_GROUPS, "f": _column("family_ph")},
         {"dob": _DOB, "g": _GIVEN_GROUPS, "f": _column("family_ph")},
     ),
-    # Same home, badly wrong birth date: a given-type name must sound alike (surnames would pair siblings).
-    Pass("postcode_given", *_same(postcode=_column("postcode"), name=_column("given_keys"))),
+    # Same home, badly wrong birth date: any name part alike (given, middle, family, preferred or former),
+    # so a given-name slip with the surname right, or names swapped, still meet. Surnames pair siblings:
+    # a household's few records, the price of not losing a child with two errors at home.
+    Pass("postcode_names", *_same(postcode=_column("postcode"), name=_column("name_keys"))),
     Pass("postcode_dob", *_same(postcode=_column("postcode"), dob=_DOB)),
     # Moved house and one date part wrong: names agree and two of year, month, day do.
     Pass("names_year_month", *_names_and(y=_column("dob_y"), m=_column("dob_m"))),

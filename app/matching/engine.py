@@ -43,6 +43,16 @@ _SAME_CHILD_DOB = [0, *(level_code("dob", lv) for lv in ("exact", "transposed", 
 # form, or one of its middle names (not a near spelling: twins' names are often one letter apart).
 _RECORD_NAMES = [level_code("given", lv) for lv in ("exact", "equivalent", "alternative")]
 _ALTERNATIVE = level_code("given", "alternative")
+# Strong fields agreeing outright, for the unclaimed-record review rule: the given name (or an equivalent
+# form), a surname (current or former), the birth date, and the home (postcode, or house and street).
+_STRONG_AGREEMENT = {
+    "given": [level_code("given", lv) for lv in ("exact", "equivalent")],
+    "family": [level_code("family", lv) for lv in ("exact", "former")],
+    "dob": [level_code("dob", "exact")],
+    "address": [level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")],
+}
+# Addresses no further apart than one postcode area (a move across town, not across Wales).
+_ONE_AREA = [level_code("address", lv) for lv in FIELD_LEVELS["address"] if lv != "different"]
 _EXACT = level_code("given", "exact")
 
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
@@ -129,10 +139,18 @@ def _same_child(
         born_same_day = pl.col("dob").is_in([0, level_code("dob", "exact")])
         confident = (names & confident) | (vouched & born_same_day & without_given)
         names = names | vouched
+    # One name at one home is one child whatever the birth dates say: a list that keyed the date badly
+    # still names the child in full at the house the other list gives. Twins and siblings have their own
+    # given names; two children of one name under one roof are far rarer than a mis-keyed date.
+    same_home_same_name = (
+        pl.col("given").is_in(_SAME_CHILD_GIVEN)
+        & (pl.col("family") == level_code("family", "exact"))
+        & (pl.col("address") == level_code("address", "postcode_and_house"))
+    )
     return (
         confident
         & names
-        & pl.col("dob").is_in(_SAME_CHILD_DOB)
+        & (pl.col("dob").is_in(_SAME_CHILD_DOB) | same_home_same_name)
         & (pl.col("middle") != level_code("middle", "disagree"))
     )
 
@@ -400,9 +418,18 @@ def _decide(
         .join(runner, on=ROW, how="left")
         .join(named.with_columns(named_by_same_child=pl.lit(True)), on=ROW, how="left")
         .join(also, on=ROW, how="left")
+        .join(_closest_to_unclaimed(chosen, assigned), on=ROW, how="left")
         .sort(ROW)
     )
     return _outcomes(health, education, out, model)
+
+
+def _closest_to_unclaimed(chosen: pl.DataFrame, assigned: pl.DataFrame) -> pl.DataFrame:
+    """Rows left without a record whose best candidate no row holds, one row per record (the closest, then
+    the first): column `unclaimed`."""
+    left = chosen.filter(~pl.col("assigned") & ~pl.col(REF_ROW).is_in(assigned[REF_ROW].implode()))
+    closest = left.sort(["match_weight", ROW], descending=[True, False]).unique(REF_ROW, keep="first")
+    return closest.select(ROW, unclaimed=pl.lit(True))
 
 
 def _other_registrations(
@@ -450,9 +477,21 @@ def _outcomes(
     )
     nhs_differs = (pl.col("nhs") == _NHS_DIFFERENT) & pl.lit(model.nhs_different_caps_at_possible)
     close = (pl.col("runner_up_weight") >= pl.col("match_weight") - t.margin_bits).fill_null(False)
-    eligible = assigned & (p >= t.possible)
+    strong = pl.sum_horizontal(pl.col(f).is_in(levels) for f, levels in _STRONG_AGREEMENT.items())
+    # Two strong fields agree and the rest disagree in a way a move explains, on a record no list claims:
+    # an officer decides in a minute, where a flag sends the LA to a family whose child is at school.
+    unclaimed = (
+        has_pair
+        & ~assigned
+        & pl.col("unclaimed").fill_null(False)
+        & (strong >= 2)
+        & pl.col("address").is_in(_ONE_AREA)
+        & (p >= t.unclaimed_review)
+    )
+    eligible = assigned & (p >= t.possible) | unclaimed
     reason = (
         pl.when(~has_pair).then(pl.lit("no_candidate"))
+        .when(unclaimed).then(pl.lit("unclaimed_record"))
         .when(~assigned & (p >= t.possible)).then(pl.lit("candidate_taken"))
         .when(~eligible).then(pl.lit("below_threshold"))
         .when(p < t.matched).then(pl.lit("below_match_threshold"))

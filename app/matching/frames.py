@@ -306,18 +306,16 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
         for i in (0, 1):
             groups[f"{prefix}_c{i + 1}"] = pl.Series([g[i] for g in found], dtype=s).gather(codes)
     frame = frame.with_columns(**groups)
-    name_keys, given_keys = _name_keys(frame)
     return frame.with_columns(
-        name_keys=name_keys,
-        # Given-type names only: within one postcode, surname keys would pair every sibling.
-        given_keys=given_keys,
+        name_keys=_name_keys(frame),
         given_ph=_map_unique(frame["given1"], _phonetic, s),
         family_ph=_map_unique(frame["family"], _phonetic, s),
     )
 
 
-_GIVEN_PARTS = ("given_tokens", "middle_tokens", "pref_tokens", "former_given")
-_ALL_PARTS = (*_GIVEN_PARTS, "family_tokens", "former_family", "family")
+_NAME_PARTS = (
+    "given_tokens", "middle_tokens", "pref_tokens", "former_given", "family_tokens", "former_family", "family",
+)  # fmt: skip
 
 
 def _long(frame: pl.DataFrame, column: str) -> pl.DataFrame:
@@ -363,15 +361,14 @@ def _street_keys(address_lines: pl.Series) -> pl.Series:
     return _per_record(frame.height, words).list.join(" ").replace("", None).alias("street")
 
 
-def _name_keys(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+def _name_keys(frame: pl.DataFrame) -> pl.Series:
     """Blocking keys from name parts: the metaphone of each token plus given-name identity groups.
 
     Keeping all parts (given, middle, family, preferred, former) is what lets blocking survive swapped
-    names, a dropped half of a double-barrelled surname, a changed surname and a middle name moved. Returns
-    the keys of all parts and of the given-type parts only; metaphone runs once per distinct token.
+    names, a dropped half of a double-barrelled surname, a changed surname and a middle name moved;
+    metaphone runs once per distinct token.
     """
-    given = pl.concat([_long(frame, part) for part in _GIVEN_PARTS])
-    tokens = pl.concat([given, *(_long(frame, part) for part in _ALL_PARTS[len(_GIVEN_PARTS) :])])
+    tokens = pl.concat([_long(frame, part) for part in _NAME_PARTS])
     phonetic = tokens.with_columns(_map_unique(tokens[_VALUE], _phonetic, pl.String()))
     groups = pl.concat(
         [
@@ -379,10 +376,7 @@ def _name_keys(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
             for c in ("given_c1", "given_c2", "pref_c1", "pref_c2")
         ]
     )
-    return (
-        _per_record(frame.height, pl.concat([phonetic, groups])),
-        _per_record(frame.height, pl.concat([phonetic.head(given.height), groups])),
-    )
+    return _per_record(frame.height, pl.concat([phonetic, groups]))
 
 
 _ROW = "row"

@@ -94,6 +94,13 @@ class Thresholds(BaseModel):
         "child for the same record) is within this many bits of weight is only 'possible'.",
     )
 
+    unclaimed_review: float = Field(
+        0.2,
+        description="A row left without a record goes to review, not to the LA, when its best candidate is "
+        "a record no row holds, at least two strong fields (given name, surname, birth date, home) agree "
+        "exactly, the addresses lie in one postcode area, and the match probability is at least this: "
+        "two errors at once (a stale address and a new surname) on a child every list still names.",
+    )
     same_child: float = Field(
         0.95,
         description="Match probability two records of one side (two health lists, two registers) must reach "
@@ -103,8 +110,8 @@ class Thresholds(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
-        if not 0 < self.possible <= self.matched < 1:
-            raise ValueError("need 0 < possible <= matched < 1")
+        if not 0 < self.unclaimed_review <= self.possible <= self.matched < 1:
+            raise ValueError("need 0 < unclaimed_review <= possible <= matched < 1")
         return self
 
 
@@ -121,7 +128,7 @@ class MatchModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: str = "defaults-4"
+    version: str = "defaults-5"
     fields: dict[str, FieldParams] = Field(
         default_factory=lambda: {f: FieldParams(m=_DEFAULT_M[f], u=_DEFAULT_U[f]) for f in FIELDS}
     )

@@ -147,7 +147,6 @@ def canonical_record(record: Mapping[str, Any]) -> Canonical:
         "pref_c1": pref_c1,
         "pref_c2": pref_c2,
         "name_keys": sorted(given_sounds | family_sounds | groups),
-        "given_keys": sorted(given_sounds | groups),
         "given_ph": _phonetic(given1),
         "family_ph": _phonetic(family_compact),
     }

@@ -1,0 +1,106 @@
+"""Two errors at once (issue 10): blocking keeps the pair, and the decision sends it to review, not to the LA.
+
+Each test is one compound error from `app.synthetic.compound`, built by hand, and the trap next to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from app.matching.blocking import ROW, build_reference, candidate_pairs
+from app.matching.engine import REF_ROW, explain, link
+from app.matching.frames import records_to_frame
+from app.matching.params import DEFAULT_MODEL
+from app.synthetic.completeness import measure
+from app.synthetic.population import generate
+from app.synthetic.variants import VARIANTS
+from tests.matching.helpers import child, frames
+
+
+def blocked(health_record: dict[str, Any], education_record: dict[str, Any]) -> bool:
+    health, education = frames([health_record], [education_record])
+    pairs = candidate_pairs(health, build_reference(education, DEFAULT_MODEL.blocking.max_block))
+    return pairs.filter((pl.col(ROW) == 0) & (pl.col(REF_ROW) == 0)).height == 1
+
+
+def only_row(health: list[dict[str, Any]], education: list[dict[str, Any]]) -> dict[str, Any]:
+    return link(*frames(health, education)).row(0, named=True)
+
+
+class TestBlockingKeepsCompoundPairs:
+    def test_given_name_slip_and_birth_date_a_day_out_at_one_home(self) -> None:
+        # No name key survives the slip in the given name, and no date key the day: the surname at the
+        # postcode is what the two records share.
+        health = child("Creys", "Jones", "2016-06-27")
+        education = child("Cerys", "Jones", "2016-06-28")
+        assert blocked(health, education)
+        row = only_row([health], [education])
+        assert (row["outcome"], row["education_id"]) == ("matched", 101), explain(row)
+
+    def test_names_swapped_and_birth_year_out_at_one_home(self) -> None:
+        assert blocked(child("Roberts", "Ella", "2011-05-13"), child("Ella", "Roberts", "2012-05-13"))
+
+    def test_known_by_a_middle_name_and_birth_date_a_day_out_at_one_home(self) -> None:
+        education = child("Anwen", "Rees", "2018-09-15", middle_names="Jac")
+        assert blocked(child("Jac", "Rees", "2018-09-16"), education)
+
+    def test_two_strong_fields_share_a_block_on_a_compound_population(self) -> None:
+        found = measure(generate(VARIANTS["compound"].config(10_000)))
+        assert found.two_strong_pairs > 9_000
+        assert found.two_strong_completeness >= 0.9995
+
+
+# The school holds the old address and the new surname; the health list the new address and the old one.
+HEALTH_NEW_HOME = child("Ffion", "Evans", "2016-06-28", postcode="CF14 3AB", line="7 Heol Isaf")
+SCHOOL_OLD_HOME = child("Ffion", "Morgan", "2016-06-28", postcode="CF10 1AA", line="12 Heol y Bont")
+
+
+class TestUnclaimedRecordGoesToReview:
+    def test_stale_address_and_a_new_surname_on_an_unclaimed_record(self) -> None:
+        row = only_row([HEALTH_NEW_HOME], [SCHOOL_OLD_HOME])
+        assert (row["outcome"], row["education_id"], row["reason"]) == ("possible", 101, "unclaimed_record")
+
+    def test_not_when_another_row_holds_the_record(self) -> None:
+        holder = child("Ffion", "Morgan", "2016-06-28", postcode="CF10 1AA", line="12 Heol y Bont")
+        health, education = frames([HEALTH_NEW_HOME, holder], [SCHOOL_OLD_HOME])
+        out = link(health.with_columns(register=pl.Series(["W11000028", "W91040"])), education)
+        assert out.select("outcome", "education_id").rows() == [("unmatched", 101), ("matched", 101)]
+
+    def test_not_when_the_homes_are_in_different_postcode_areas(self) -> None:
+        far = {
+            **HEALTH_NEW_HOME,
+            "address": {"lines": ["3 Ffordd Las"], "postcode": "LL55 4RD", "town": "Bangor"},
+        }
+        assert only_row([far], [SCHOOL_OLD_HOME])["outcome"] == "unmatched"
+
+    def test_not_on_one_strong_field(self) -> None:
+        # Given name alone agrees outright; the birth date is a day out.
+        health = {**HEALTH_NEW_HOME, "date_of_birth": "2016-06-29"}
+        assert only_row([health], [SCHOOL_OLD_HOME])["outcome"] == "unmatched"
+
+    def test_one_row_per_unclaimed_record(self) -> None:
+        # Two children on no register who both resemble one unclaimed record: only the closer goes to review.
+        other = {
+            **HEALTH_NEW_HOME,
+            "address": {"lines": ["9 Heol Fawr"], "postcode": "CF5 2AA", "town": "Caerdydd"},
+        }
+        other["given_name"] = "Ffion"
+        other["family_name"] = "Price"
+        health, education = frames([HEALTH_NEW_HOME, other], [SCHOOL_OLD_HOME])
+        out = link(health.with_columns(register=pl.Series(["W11000028", "W91040"])), education)
+        assert out.filter(pl.col("outcome") == "possible").height <= 1
+
+
+class TestOneNameAtOneHome:
+    def test_two_lists_one_child_with_a_badly_keyed_birth_date(self) -> None:
+        # The GP list keyed the year wrong; the name and the house say it is the child the board lists.
+        board = child("Ruby", "Williams", "2017-12-10", sex="F")
+        gp = child("Ruby", "Williams", "2015-12-10", sex="F")
+        school = child("Ruby", "Williams", "2017-12-10", sex="F", middle_names="Angharad")
+        health = records_to_frame([board, gp], [1, 2], registers=["W11000028", "W91040"])
+        _, education = frames([], [school])
+        out = link(health, education)
+        assert out.select("education_id").to_series().to_list() == [101, 101]
+        assert "unmatched" not in out["outcome"].to_list()
