@@ -22,7 +22,6 @@ from app.core.db import make_engine, make_session_factory
 from app.core.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.core.middleware import (
     AdmissionLimitMiddleware,
-    BearerRequiredMiddleware,
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
@@ -34,6 +33,8 @@ from app.matching import router as matching_router
 from app.matching.service import RealtimeIndexHolder
 from app.security import router as security_router
 from app.security.clock import ClockDep, SystemClock
+from app.security.middleware import AuthenticateFirstMiddleware
+from app.security.rate_limit import PartnerRateLimiter
 from app.security.replay import jti_burner
 from app.security.service_key import load_or_create_service_signer
 from app.statistics import router as statistics_router
@@ -64,6 +65,10 @@ def _problem_only_openapi(app: FastAPI) -> dict[str, Any]:
             for operation in operations.values():
                 if path != "/healthz":  # admission control (AdmissionLimitMiddleware) may answer any other
                     operation["responses"].setdefault("503", _OVERLOADED)
+                if path.startswith("/v1/"):  # AuthenticateFirstMiddleware: the partner's rate limit
+                    operation["responses"].setdefault("429", _RATE_LIMITED)
+                if "requestBody" in operation:  # BodySizeLimitMiddleware: a body trickled in too slowly
+                    operation["responses"].setdefault("408", _BODY_TOO_SLOW)
                 invalid = operation.get("responses", {}).get("422")
                 if invalid is not None and "application/json" in invalid.get("content", {}):
                     invalid["description"] = "Validation failed; `errors` names the field."
@@ -79,6 +84,18 @@ def _problem_only_openapi(app: FastAPI) -> dict[str, Any]:
 
 _OVERLOADED = {
     "description": "At capacity (`urn:cme-hub:problem:overloaded`, with Retry-After): try again shortly.",
+    "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+_BODY_TOO_SLOW = {
+    "description": "The body did not arrive whole within CME_BODY_READ_TIMEOUT_SECONDS "
+    "(`urn:cme-hub:problem:request-timeout`).",
+    "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+_RATE_LIMITED = {
+    "description": "This partner's rate limit is spent (`urn:cme-hub:problem:too-many-requests`, with "
+    "Retry-After): retry later.",
     "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
 
@@ -154,9 +171,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         json_max_bytes=settings.max_json_body_bytes,
         large_paths=frozenset({"/v1/submissions"}),
+        read_timeout=settings.body_read_timeout_seconds,
     )
-    # Outside the body limit: a request without a bearer token is refused before its body is looked at.
-    app.add_middleware(BearerRequiredMiddleware)
+    # Outside the body limit: a request whose bearer token does not verify, or whose partner is over its
+    # rate, is refused before its body is looked at.
+    app.add_middleware(
+        AuthenticateFirstMiddleware,
+        limiter=PartnerRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+    )
     app.add_middleware(
         AdmissionLimitMiddleware, limit=settings.request_threads, wait_seconds=settings.admission_wait_seconds
     )

@@ -138,6 +138,27 @@ class Settings(BaseSettings):
             "is terminated in front of the service, which may set the header itself."
         ),
     )
+    body_read_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "A request body not received whole this long after its headers (a client trickling it) is cut "
+            "off with 408; 120 s lets a 256 MiB signed submission arrive at about 20 Mbit/s."
+        ),
+    )
+    rate_limit_per_second: float = Field(
+        default=400.0,
+        ge=0,
+        description=(
+            "Requests per second each partner may make to /v1/, sustained (a token bucket per partner, in "
+            "each process); beyond it 429 with Retry-After. 0 turns the limit off."
+        ),
+    )
+    rate_limit_burst: int = Field(
+        default=800,
+        ge=1,
+        description="Requests a partner may make at once before the sustained rate applies.",
+    )
     log_level: str = "INFO"
     pilot_las: list[str] = Field(default_factory=_default_pilot_las)
     legal_window_start: dt.date = dt.date(2025, 4, 8)

@@ -91,6 +91,14 @@ class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
 
 
+class RequestTimeout(ProblemError):
+    status, slug, title = 408, "request-timeout", "Request body not received in time"
+
+
+class TooManyRequests(ProblemError):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+
 class UnsupportedMediaType(ProblemError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
@@ -209,9 +217,12 @@ def install_error_handlers(app: FastAPI) -> None:
             return invalid_request(
                 request, [ProblemItem(code="json_invalid", message="The body is not UTF-8 encoded JSON.")]
             )
-        slug = {404: "not-found", 405: "method-not-allowed", 413: PayloadTooLarge.slug}.get(
-            exc.status_code, "http-error"
-        )
+        slug = {
+            404: "not-found",
+            405: "method-not-allowed",
+            408: RequestTimeout.slug,
+            413: PayloadTooLarge.slug,
+        }.get(exc.status_code, "http-error")
         return problem_response(
             exc.status_code,
             slug,
@@ -234,11 +245,13 @@ _DESCRIPTIONS = {
     401: "Authentication failed (one generic problem type; the reason is logged, not returned).",
     403: "The authenticated partner may not do this.",
     404: "No such resource visible to the caller.",
+    408: "The request body did not arrive whole in time (`request-timeout`).",
     409: "Conflicts with what is stored (for example the same id with different content).",
     412: "The If-Match ETag is stale.",
     413: "Request body larger than the configured limit.",
     415: "Wrong content type.",
     422: "Validation failed; `errors` names record index and field.",
     428: "If-Match is required.",
+    429: "This partner's rate limit is spent (`too-many-requests`, with Retry-After): retry later.",
     503: "A dependency is unavailable, or the service is at capacity (`overloaded`, with Retry-After).",
 }

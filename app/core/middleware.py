@@ -17,7 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.errors import (
     Overloaded,
     PayloadTooLarge,
-    Unauthorized,
+    ProblemError,
+    RequestTimeout,
     internal_error_response,
     problem_response,
 )
@@ -82,21 +83,45 @@ class _BodyTooLarge(StarletteHTTPException):
     body parsing lets it through (it turns any other error into a 400) and the app answers 413."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Request bodies are limited to {limit} bytes here.", {"Connection": "close"})
+        super().__init__(413, _limited_to(limit), {"Connection": "close"})
+
+
+def _limited_to(limit: int) -> str:
+    return f"Request bodies are limited to {limit} bytes here."
+
+
+class _BodyTooSlow(StarletteHTTPException):
+    """Raised from `receive` once a body has not arrived whole within the read timeout (answered 408)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408, f"The request body must arrive whole within {seconds:g} seconds.", {"Connection": "close"}
+        )
 
 
 class BodySizeLimitMiddleware:
     """Answers 413 as soon as a body is known to exceed its route's limit, before it is read whole: signed
     submissions may be large (`max_bytes`), every other body is a small JSON document (`json_max_bytes`).
-    A declared length is judged at once; a chunked body as it arrives."""
+    A declared length is judged at once; a chunked body as it arrives.
+
+    And 408 when the body has not arrived whole `read_timeout` seconds after the request reached this
+    middleware: a client trickling a body (a few bytes now and then, each inside any per-read timeout)
+    holds a request slot no longer than that. Once the body is complete, `receive` is passed through as it
+    is (a streaming response listens on it for the client going away)."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, json_max_bytes: int, large_paths: frozenset[str]
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        json_max_bytes: int,
+        large_paths: frozenset[str],
+        read_timeout: float = 120.0,
     ) -> None:
         self.app = app
         self.large_max_bytes = max_bytes
         self.json_max_bytes = json_max_bytes
         self.large_paths = large_paths
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,18 +130,30 @@ class BodySizeLimitMiddleware:
         limit = self.large_max_bytes if scope["path"] in self.large_paths else self.json_max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._reject(scope, receive, send, limit)
+            await self._reject(scope, receive, send, PayloadTooLarge(_limited_to(limit)))
             return
         received = 0
         started = False
+        complete = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.read_timeout
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):  # no task per call, unlike wait_for
+                    message = await receive()
+            except TimeoutError:
+                raise _BodyTooSlow(self.read_timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise _BodyTooLarge(limit)
+                complete = not message.get("more_body", False)
+                if not complete and loop.time() > deadline:
+                    raise _BodyTooSlow(self.read_timeout)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -130,10 +167,13 @@ class BodySizeLimitMiddleware:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._reject(scope, receive, send, limit)
+            await self._reject(scope, receive, send, PayloadTooLarge(_limited_to(limit)))
+        except _BodyTooSlow as slow:
+            if started:
+                raise
+            await self._reject(scope, receive, send, RequestTimeout(slow.detail))
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        error = PayloadTooLarge(f"Request bodies are limited to {limit} bytes here.")
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, error: ProblemError) -> None:
         response = problem_response(
             error.status,
             error.slug,
@@ -142,36 +182,6 @@ class BodySizeLimitMiddleware:
             instance=scope["path"],
             headers={"Connection": "close"},
         )
-        await response(scope, receive, send)
-
-
-# A compact JWS: three base64url segments (the signature may not be empty for any algorithm we accept).
-_BEARER = re.compile(rb"Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-
-
-class BearerRequiredMiddleware:
-    """Refuses a request to the partner API (`/v1/`) that carries no bearer token of the right shape before
-    its body is read: an unauthenticated body, however large, costs nothing. The token itself is checked
-    by the route's authentication as before; the answer is the same generic 401."""
-
-    def __init__(self, app: ASGIApp, prefix: str = "/v1/") -> None:
-        self.app = app
-        self.prefix = prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
-        authorization = dict(scope["headers"]).get(b"authorization", b"")
-        if _BEARER.fullmatch(authorization.strip()):
-            await self.app(scope, receive, send)
-            return
-        error_logger.info("authentication failed", extra={"reason": "no bearer token of the right shape"})
-        error = Unauthorized("no bearer token")
-        response = problem_response(
-            error.status, error.slug, error.title, detail=error.detail, instance=scope["path"],
-            headers={**error.headers, "Connection": "close"},
-        )  # fmt: skip
         await response(scope, receive, send)
 
 

@@ -12,6 +12,7 @@ from app.core.dependencies import SettingsDep
 from app.core.errors import Unauthorized, problem_responses
 from app.security.authorization import authorize
 from app.security.clock import ClockDep
+from app.security.middleware import authenticated_caller
 from app.security.tokens import Caller, authenticate_token
 
 __all__ = ["Caller", "CallerDep", "authenticate", "authenticated_router", "authorized_caller"]
@@ -28,6 +29,9 @@ async def authenticate(
     settings: SettingsDep,
     clock: ClockDep,
 ) -> Caller:
+    authenticated = authenticated_caller(request.scope)
+    if authenticated is not None:  # every /v1/ request: before its body was read
+        return authenticated
     if credentials is None:
         raise Unauthorized("no bearer token")
     # Async: the common case (a key this process knows) verifies in the event loop and burns the jti in one

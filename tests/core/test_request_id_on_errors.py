@@ -8,10 +8,17 @@ import uuid
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
-BOOM = "/v1/test-only/boom"
-# Shaped like a bearer token: the partner API refuses a request without one before it looks any further.
+from app.partners.models import PartnerKind
+from tests.support.partners import create_partner
+from tests.support.tokens import auth_header
+
+# Outside the partner API: its route fails before any credential would be looked at.
+BOOM = "/test-only/boom"
+# Shaped like a bearer token, but it does not verify: refused before the route.
 SHAPED = {"Authorization": "Bearer aGVhZGVy.Y2xhaW1z.c2lnbmF0dXJl"}
+VALID = {"Authorization": "a valid token, made per request"}
 
 
 @pytest.fixture
@@ -62,14 +69,17 @@ def test_a_500_gets_a_generated_request_id_when_the_client_sent_none_or_a_malfor
     [
         ("GET", "/v1/cme/records", {}, 401),  # no credential: refused before the route
         ("GET", "/v1/cme/records", SHAPED, 401),  # a credential that does not verify
-        ("GET", "/v1/no-such-route", SHAPED, 404),
+        ("GET", "/v1/no-such-route", VALID, 404),
         ("DELETE", "/healthz", {}, 405),
-        ("POST", "/v1/submissions", SHAPED, 413),  # over the test settings' 2 MiB limit
+        ("POST", "/v1/submissions", VALID, 413),  # over the test settings' 2 MiB limit
     ],
 )
 def test_every_4xx_carries_the_request_id_in_header_and_body(
-    client: TestClient, method: str, path: str, token: dict[str, str], status: int
+    client: TestClient, session: Session, method: str, path: str, token: dict[str, str], status: int
 ) -> None:
+    if token is VALID:
+        board = create_partner(session, "W11000029", PartnerKind.local_health_board)
+        token = auth_header(board.key, board.id)
     body = b"x" * (3 * 1024 * 1024) if status == 413 else None
     response = client.request(method, path, content=body, headers={"X-Request-ID": "trace-7", **token})
     assert response.status_code == status
