@@ -7,7 +7,7 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, Integer, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.jobs.models import Job
@@ -16,6 +16,8 @@ ENQUEUED = "jobs.enqueued"
 # A running job whose worker has not been heard of for this long is taken over (its worker died). A live
 # worker is heard of every `worker.HEARTBEAT_SECONDS` while it runs a job, however long the job.
 LEASE = dt.timedelta(seconds=30)
+# How far back fair order looks for when a tenant was last served.
+_SERVED_LOOKBACK = dt.timedelta(days=1)
 
 
 class JobStatus(StrEnum):
@@ -52,20 +54,57 @@ def enqueue(
     return job
 
 
+def tenant_of(dialect: str) -> ColumnElement[Any]:
+    """Whose work a job is, for fair order: the last partner it is visible to (a health list's recipient
+    LA, a register's sender); NULL for the service's own jobs (daily jobs, checkpoints)."""
+    if dialect == "postgresql":
+        return Job.visible_to.op("->>")(literal(-1, Integer))
+    return func.json_extract(Job.visible_to, "$[#-1]")
+
+
 def claim_next(session: Session, *, worker_id: str, now: dt.datetime, kinds: frozenset[str]) -> Job | None:
-    """Lock the oldest runnable job for this worker; concurrent workers skip rows others hold."""
+    """Lock the next runnable job for this worker, in fair order across tenants (LAs); concurrent workers
+    skip rows others hold.
+
+    Fair order: first the tenants with the fewest jobs running now (parallel workers spread over tenants),
+    then the tenant served longest ago (one worker goes round the tenants: one LA's flood of lists cannot
+    hold back another LA's one list behind all of its own), then the oldest job. The service's own jobs
+    (no tenant) come first: they are few and short. Within a tenant, the oldest job first, as before.
+    """
+    tenant = tenant_of(session.get_bind().dialect.name)
+    runnable = or_(
+        (Job.status == JobStatus.queued) & (Job.run_after <= now),
+        (Job.status == JobStatus.running) & (Job.locked_at < now - LEASE),
+    )
+    # Per tenant: how many of its jobs run now, and when one of its jobs was last heard of (claimed,
+    # heartbeat, progress); a day back is enough to go round.
+    live = (Job.status == JobStatus.running) & (Job.locked_at >= now - LEASE)
+    served = (
+        select(
+            tenant.label("tenant"),
+            func.count().filter(live).label("running"),
+            func.max(Job.locked_at).label("last_served"),
+        )
+        .where(Job.locked_at >= now - _SERVED_LOOKBACK)
+        .group_by(tenant)
+        .subquery()
+    )
     stmt = (
         select(Job)
-        .where(
-            Job.kind.in_(kinds),
-            or_(
-                (Job.status == JobStatus.queued) & (Job.run_after <= now),
-                (Job.status == JobStatus.running) & (Job.locked_at < now - LEASE),
-            ),
+        .outerjoin(served, served.c.tenant == tenant)
+        # The conditions stay on the locked row itself: a row claimed and committed by another worker
+        # meanwhile is re-checked against them, and skipped.
+        .where(Job.kind.in_(kinds), runnable)
+        .order_by(
+            tenant.is_not(None),
+            func.coalesce(served.c.running, 0),
+            served.c.last_served.is_not(None),
+            served.c.last_served,
+            Job.run_after,
+            Job.created_at,
         )
-        .order_by(Job.run_after, Job.created_at)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=Job, skip_locked=True)
     )
     job = session.scalars(stmt).first()
     if job is None:
