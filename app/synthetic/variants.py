@@ -4,7 +4,7 @@ Decision 0013. Each variant is a set of `PopulationConfig` overrides with a stat
 stresses. The variants and seeds are split in two, and the split is fixed here:
 
 - **Tuning** (`TUNING`, seeds `TUNING_SEEDS`): what a developer may look at, row by row, while changing
-  the matching model: "default" and "compound".
+  the matching model: "default", "compound" and "households".
 - **Held out** (`HELD_OUT`, seeds `HELD_OUT_SEEDS`): only ever scored, never inspected to decide a
   change: "movers", "twins", "noisy", "crossborder" and "mixed". Any variant run at a held-out seed is
   held-out data too (`is_held_out`).
@@ -17,6 +17,10 @@ What each variant stresses (written before any of them was measured):
 - default: the population of decision 0003, unchanged.
 - compound: every compound error (`compound.py`) at 0.4% of children, 3.2% in all: two disagreements
   at once for the same child, the shape of nearly every miss in issue 10.
+- households (added in the sixth session, before it was run, to design the co-twin rule of issue 10
+  without looking at held-out rows): more twins (5% of multi-child households, 40% with close names),
+  5% blended families, one and a half times the surname changes, and the default household sizes. Milder
+  than "twins" on every setting, so that "twins" stays a test of how the rule travels.
 - movers: three times the moved households (15%), half of them from another town, twice the surname
   changes, and the stale-address compounds (old address with a surname change, a DOB slip or a name
   error; a school holding the old address with the new surname) at 0.5% each. Tests whether address
@@ -134,6 +138,17 @@ VARIANTS: Mapping[str, Variant] = MappingProxyType(
                 "compound",
                 "two errors at once: every compound error at 0.4% of children",
                 {"compound": CompoundErrors.each(0.004)},
+                held_out=False,
+            ),
+            Variant(
+                "households",
+                "twins with close names, blended families, surname changes (milder than twins)",
+                {
+                    "twin_share": 0.05,
+                    "similar_twin_names_share": 0.4,
+                    "blended_family_share": 0.05,
+                    "surname_change_share": 0.015,
+                },
                 held_out=False,
             ),
             Variant(
