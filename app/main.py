@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.session_factory,
                 default_handlers(settings),
                 poll_seconds=settings.worker_poll_seconds,
-                ticks=default_ticks(),
+                ticks=default_ticks(settings),
             )
         )
         if settings.run_worker_in_process:

@@ -89,7 +89,12 @@ def write_file(directory: Path, day: dt.date, jws: str) -> bool:
     job) is success. The directory is not created: a checkpoint written to a local directory because the
     WORM mount was missing would not be out of the superuser's reach.
     """
-    path = directory / file_name(day)
+    return write_named_file(directory, file_name(day), jws)
+
+
+def write_named_file(directory: Path, name: str, jws: str) -> bool:
+    """`write_file` under any name (the interval checkpoints' files too)."""
+    path = directory / name
     content = (jws + "\n").encode("ascii")
     if not path.exists():
         descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".checkpoint-")

@@ -59,3 +59,16 @@ class AuditCheckpoint(Base):
     hash: Mapped[str] = mapped_column(String(64))
     signed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     jws: Mapped[str] = mapped_column(Text)
+
+
+class AuditIntervalCheckpoint(Base):
+    """The chain's head as signed every few minutes (`app.audit.interval`), each one taken after the events
+    since the previous one verified. Copied out like the daily ones when `CME_AUDIT_CHECKPOINT_DIR` is set.
+    """
+
+    __tablename__ = "audit_interval_checkpoint"
+
+    signed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))
+    jws: Mapped[str] = mapped_column(Text)

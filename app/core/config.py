@@ -97,6 +97,15 @@ class Settings(BaseSettings):
             "written, one file per day, never overwritten: a copy the database superuser cannot rewrite."
         ),
     )
+    audit_checkpoint_interval_seconds: int = Field(
+        default=300,
+        ge=60,
+        description=(
+            "Besides the daily checkpoint, the audit chain's head is signed this often (checked by the "
+            "worker's once-a-minute tick): before each, the events since the previous one are verified, so a "
+            "log cut or rewritten below a checkpoint is found within minutes (decision 0007)."
+        ),
+    )
     admission_wait_seconds: float = Field(
         default=5.0,
         gt=0,
