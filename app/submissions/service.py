@@ -383,6 +383,17 @@ def _replay_or_conflict(existing: Submission, sender_id: str, payload_sha256: st
     return IngestOutcome(status=status_of(existing), created=False)
 
 
+def _duplicate_item(path: tuple[str | int, ...]) -> ProblemItem:
+    """`("records", 3, "address", "town")` -> record 3, field `address.town`."""
+    index: int | None = None
+    if len(path) > 2 and path[0] == "records" and isinstance(path[1], int):
+        index, path = path[1], path[2:]
+    field = ".".join(str(part) for part in path)
+    return ProblemItem(
+        record_index=index, field=field, code="duplicate_member", message="Named more than once."
+    )
+
+
 @gc_paused()
 def ingest(
     session: Session,
@@ -407,6 +418,14 @@ def ingest(
         raise InvalidSubmission(
             f"The member {repeated!r} appears more than once; the submission was not stored.",
             errors=[ProblemItem(field=repeated, code="duplicate_member", message="Named more than once.")],
+        )
+    # Inside the records too (and a name escaped differently the byte scan above cannot see): pydantic
+    # would keep the last value, another reader the first.
+    duplicate = strict_json.duplicate_member_path(verified.payload)
+    if duplicate is not None:
+        raise InvalidSubmission(
+            "A member is named twice in one object; the submission was not stored.",
+            errors=[_duplicate_item(duplicate)],
         )
     payload_sha256 = hashlib.sha256(verified.payload).hexdigest()
     lines_safe = copy_lines_safe(verified.payload) and repository.copy_text_supported(session)

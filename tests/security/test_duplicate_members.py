@@ -114,3 +114,61 @@ def test_no_record_field_shares_a_name_with_an_envelope_member() -> None:
     )
     assert {"given_name", "postcode", "number", "type"} <= record_fields  # nested models are walked
     assert not record_fields & set(ENVELOPE_MEMBERS)
+
+
+def _send_text(client: TestClient, session: Session, text: str) -> Any:
+    board = create_partner(session, "W11000023", PartnerKind.local_health_board)
+    create_partner(session, PILOT_LA, PartnerKind.local_authority)
+    signed = sign_compact(text.replace("SENDER", board.id).encode(), board.key, typ=SUBMISSION_TYP).encode()
+    return client.post(
+        "/v1/submissions", content=signed, headers={**JOSE, **auth_header(board.key, board.id)}
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ('"family_name": "Jones", "family_name": "Smith"', "family_name"),  # pydantic would keep Smith
+        ('"date_of_birth": "2015-01-02", "date_of_birth": "2016-03-04"', "date_of_birth"),
+        ('"address": {"postcode": "LL57 1AB", "postcode": "CF10 1AA"}', "address.postcode"),
+        (
+            '"former_names": [{"family_name": "A"}, {"family_name": "B", "family_name": "C"}]',
+            "former_names.1.family_name",
+        ),
+        ('"family_name": "Jones", "family_n\\u0061me": "Smith"', "family_name"),  # the same name escaped
+    ],
+)
+def test_a_member_named_twice_inside_a_record_is_refused_with_its_index_and_field(
+    client: TestClient, session: Session, record: str, field: str
+) -> None:
+    body = payload("SENDER", [child(), child()])
+    good = json.dumps(body["records"][0])
+    text = json.dumps({**body, "records": []}).replace(
+        '"records": []', f'"records": [{good}, {{"given_name": "Aled", {record}}}]'
+    )
+    response = _send_text(client, session, text)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {"record_index": 1, "field": field, "code": "duplicate_member", "message": "Named more than once."}
+    ]
+    assert session.scalar(select(func.count()).select_from(Submission)) == 0
+
+
+def test_an_envelope_member_escaped_differently_is_still_a_duplicate(
+    client: TestClient, session: Session
+) -> None:
+    body = payload("SENDER", [child()])
+    text = json.dumps(body)[:-1] + ', "\\u0073ender": "W11000099"}'  # the byte scan cannot see it
+    response = _send_text(client, session, text)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {"field": "sender", "code": "duplicate_member", "message": "Named more than once."}
+    ]
+
+
+def test_the_path_of_a_duplicate_is_found_at_any_depth() -> None:
+    assert strict_json.duplicate_member_path(b'{"records": [{"a": 1}, {"b": {"c": 1, "c": 2}}]}') == (
+        "records", 1, "b", "c",
+    )  # fmt: skip
+    assert strict_json.duplicate_member_path(b'{"records": [{"a": 1, "b": [1, {"a": 2}]}]}') is None
+    assert strict_json.duplicate_member_path(b'{"records": [') is None  # not JSON: the parser says so
