@@ -12,7 +12,9 @@ With `--variant`, `--tuning` or `--held-out` the population is a named variant (
 decision 0013) at the first seed of its split unless `--seed` says otherwise, and the run ends with one
 line per variant and system: unknown-to-education precision and recall over health rows, link
 precision and recall, the review queue as a share of health rows and its share of true links, twins
-matched to the co-twin's record, and the targets missed (issue 10's on held-out populations).
+matched to the co-twin's record, and the targets missed (issue 10's on held-out populations). When both
+systems ran, a last line per variant says whether the engine's unknown precision is ahead of Splink's at
+equal or better unknown recall (issue 10's comparison).
 """
 
 from __future__ import annotations
@@ -148,6 +150,24 @@ def _summary_line(variant: str, system: str, population: SyntheticPopulation, re
     )
 
 
+def _side_by_side(variant: str, results: dict[str, dict[str, Any]]) -> list[str]:
+    """Issue 10's comparison for one variant: is the engine's unknown precision ahead of Splink's at equal
+    or better unknown recall? Nothing when either system did not run."""
+    if not all(system in results for system in SYSTEMS):
+        return []
+    engine, splink = results["engine"]["report"], results["splink"]["report"]
+    ahead = (
+        engine.unknown_precision > splink.unknown_precision and engine.unknown_recall >= splink.unknown_recall
+    )
+    return [
+        f"{variant:<12} engine - splink: unknown P {engine.unknown_precision - splink.unknown_precision:+.4f}, "
+        f"unknown R {engine.unknown_recall - splink.unknown_recall:+.4f}, "
+        f"link P {engine.link_precision - splink.link_precision:+.5f}, "
+        f"link R {engine.link_recall - splink.link_recall:+.5f}: engine precision "
+        f"{'ahead' if ahead else 'NOT ahead'} of Splink's at equal or better recall"
+    ]
+
+
 SUMMARY_HEADER = (
     f"{'variant':<12} {'split':<8} {'seed':>6} {'system':<6} {'unknown P':>9} {'unknown R':>9} "
     f"{'link P':>8} {'link R':>8} {'review':>8} {'true':>7} twins  targets missed"
@@ -179,6 +199,7 @@ def main() -> None:
             summary += [
                 _summary_line(variant, system, population, r["report"]) for system, r in results.items()
             ]
+            summary += _side_by_side(variant, results)
         print("\n" + "\n".join(summary))
         return
     population, results = _run(args.variant, args.children, args.seed, args.only)
@@ -186,6 +207,8 @@ def main() -> None:
         print("\n" + SUMMARY_HEADER)
         for system, figures in results.items():
             print(_summary_line(args.variant, system, population, figures["report"]))
+        for line in _side_by_side(args.variant, results):
+            print(line)
 
 
 def _run(

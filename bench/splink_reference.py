@@ -1,25 +1,35 @@
-"""Reference linkage with Splink 5 (DuckDB), configured as a careful user would, without the truth.
+"""Reference linkage with Splink 5 (DuckDB), configured as a skilled user would, without the truth.
 
-The point is a yardstick for cme-hub's own engine: same input records, same outcome vocabulary
-(matched / possible / unmatched per health row), scored by the same `app.synthetic.scoring`.
+The point is a yardstick for cme-hub's own engine (issue 10, item 6): same input records, same outcome
+vocabulary (matched / unmatched per health row; this model has no review queue), scored by the same
+`app.synthetic.scoring`.
 
 Model (Fellegi-Sunter, link_only health -> education):
 * names: one combined comparison so that swapped given/family names, known-as forms (Welsh/English
-  equivalents and diminutives from a public-knowledge table, preferred names, middle names) and
-  hyphen/former surnames each get a level of their own; term-frequency adjustment on full name,
-  family name and given name at their exact levels.
+  equivalents and diminutives from a public-knowledge table, preferred names, middle names), one-typo
+  given names and hyphen/former surnames each get a level of their own, plus "given same, family
+  different" (a surname change) and "family same, given different" (a sibling); term-frequency
+  adjustment on full name, family name and given name at their exact levels.
 * date of birth: exact, day/month transposed, one day apart, one edit apart, same day and month a
   year apart.
-* postcode: exact (term-frequency adjusted), sector, district; address line: exact, same number with
-  a similar street.
-* u by random sampling; prior by deterministic rules at an assumed recall; m by EM over three blocking
-  rules, each leaving different comparisons free to train.
-* Prediction blocking: DOB; transposed DOB; postcode; full name; family name + birth year.
-* Decision: one-to-one per health list (a list does not name a child twice; two lists may), greedy by
-  match weight. Match probability >= 0.9 is `matched`, >= 0.5 `possible`, otherwise `unmatched`.
-  Both thresholds are the conventional ones, fixed before looking at any score.
+* address: postcode and address line in ONE comparison (they agree together, so two comparisons
+  would count one dwelling twice and make every sibling look like the child): postcode and line
+  exact, postcode exact (both term-frequency adjusted on postcode), same line with another postcode,
+  sector, district, postcode missing on one side, same town, postcode area.
+* u by random sampling (1e7 pairs); prior by two deterministic rules at an assumed recall of 0.8; m by
+  EM over two blocking rules, full name (trains DOB and address) and DOB (trains names and address).
+  Never a postcode-only training block: its pairs are mostly siblings, and EM then learns "same
+  household" as the match class.
+* Prediction: twelve blocking rules (DOB; transposed DOB; full name with birth year or postcode
+  district; swapped names; postcode; given or family name with birth year and month, or with day and
+  month; given name with postcode sector; address line with postcode district).
+* Decision: best-match assignment at match probability 0.5, greedy by match weight: each health row
+  to at most one education record, each education record to at most one row of each health list (a
+  list does not name a child twice; a health board's list and a GP practice's may both name one).
+  Assigned is `matched`, everything else `unmatched`.
+The model's structure was chosen on the tuning variants only (default, compound; decision 0013).
 
-Run alone: `python bench/splink_reference.py --children 20000` prints a ScoreReport.
+Run alone: `python bench/splink_reference.py --children 20000 [--variant NAME]` prints a ScoreReport.
 """
 
 from __future__ import annotations
@@ -33,11 +43,12 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from splink import DuckDBAPI, Linker, SettingsCreator, block_on
-from splink.internals.blocking_rule_library import CustomRule
+from splink import DuckDBAPI, Linker, SettingsCreator
+from splink.blocking_rule_library import CustomRule
 
-MATCH_PROBABILITY = 0.9
-POSSIBLE_PROBABILITY = 0.5
+MATCH_PROBABILITY = 0.5  # best match at or above this is `matched`; everything else `unmatched`
+U_PAIRS = 1e7  # random pairs for u
+DETERMINISTIC_RECALL = 0.8  # assumed recall of the deterministic rules that set the prior
 
 # Known-as equivalence classes: Welsh/English pairs from the project's domain notes plus common
 # English diminutives. A name may sit in several classes (Ioan is both John and Evan).
@@ -110,8 +121,8 @@ def _flatten(records: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> pl
         name: []
         for name in (
             "unique_id", "list_id", "given", "family", "full_name", "name_tokens", "name_classes",
-            "family_parts", "dob", "dob_days", "dob_year", "dob_swapped", "dob_month_day", "postcode",
-            "postcode_sector", "postcode_district", "address_line", "house_number",
+            "family_parts", "dob", "dob_days", "dob_year", "dob_month", "dob_swapped", "dob_month_day", "postcode",
+            "postcode_sector", "postcode_district", "postcode_area", "town", "address_line", "house_number",
         )
     }  # fmt: skip
     epoch = date(1970, 1, 1)
@@ -147,11 +158,14 @@ def _flatten(records: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> pl
         columns["dob"].append(dob_text)
         columns["dob_days"].append((dob - epoch).days if dob else None)
         columns["dob_year"].append(dob.year if dob else None)
+        columns["dob_month"].append(dob.month if dob else None)
         columns["dob_swapped"].append(f"{dob.year:04d}-{dob.day:02d}-{dob.month:02d}" if dob else None)
         columns["dob_month_day"].append(dob_text[5:] if dob_text else None)
         columns["postcode"].append(postcode)
         columns["postcode_sector"].append(postcode[:-2] if postcode else None)
         columns["postcode_district"].append(postcode.split()[0] if postcode else None)
+        columns["postcode_area"].append(postcode[:2].rstrip("0123456789") if postcode else None)
+        columns["town"].append(_fold(address.get("town")))
         columns["address_line"].append(line)
         columns["house_number"].append(number)
     return pl.DataFrame(columns)
@@ -167,10 +181,15 @@ def _null(sql: str) -> dict[str, Any]:
 
 _SHARES = "len(list_intersect({0}_l, {0}_r)) > 0"
 _GIVEN_KNOWN_AS = "(" + _SHARES.format("name_tokens") + " or " + _SHARES.format("name_classes") + ")"
+_GIVEN_SAME = f"(given_l = given_r or {_GIVEN_KNOWN_AS})"
 _FAMILY_PARTS = _SHARES.format("family_parts")
 
 
-def _settings() -> SettingsCreator:
+def _jw(column: str, at_least: float) -> str:
+    return f"jaro_winkler_similarity({column}_l, {column}_r) >= {at_least}"
+
+
+def _comparisons() -> list[dict[str, Any]]:
     names = {
         "output_column_name": "name",
         "comparison_levels": [
@@ -179,16 +198,16 @@ def _settings() -> SettingsCreator:
             _level("given_l = family_r and family_l = given_r", "given and family swapped"),
             _level(f"family_l = family_r and {_GIVEN_KNOWN_AS}", "family exact, known-as given",
                    tf_adjustment_column="family"),
-            _level("family_l = family_r and jaro_winkler_similarity(given_l, given_r) >= 0.9",
-                   "family exact, given similar", tf_adjustment_column="family"),
-            _level(f"{_FAMILY_PARTS} and (given_l = given_r or {_GIVEN_KNOWN_AS})",
-                   "family part or former family, given same or known-as"),
-            _level("given_l = given_r and jaro_winkler_similarity(family_l, family_r) >= 0.9",
-                   "given exact, family similar"),
-            _level("jaro_winkler_similarity(given_l, given_r) >= 0.88 and "
-                   "jaro_winkler_similarity(family_l, family_r) >= 0.88", "both similar"),
-            _level("family_l = family_r", "family only", tf_adjustment_column="family"),
-            _level(f"given_l = given_r or {_GIVEN_KNOWN_AS}", "given only"),
+            _level(f"family_l = family_r and ({_jw('given', 0.9)} or damerau_levenshtein(given_l, given_r) <= 1)", "family exact, given similar",
+                   tf_adjustment_column="family"),
+            _level(f"{_FAMILY_PARTS} and {_GIVEN_SAME}", "family part or former family, given same or known-as"),
+            _level(f"{_GIVEN_SAME} and {_jw('family', 0.9)}", "given same or known-as, family similar"),
+            _level("jaro_winkler_similarity(given_l, family_r) >= 0.9 and "
+                   "jaro_winkler_similarity(family_l, given_r) >= 0.9", "swapped, similar"),
+            _level(f"{_jw('given', 0.88)} and {_jw('family', 0.88)}", "both similar"),
+            _level("given_l = given_r", "given exact, family different", tf_adjustment_column="given"),
+            _level(_GIVEN_KNOWN_AS, "known-as given, family different"),
+            _level("family_l = family_r", "family exact, given different", tf_adjustment_column="family"),
             _level("ELSE", "else"),
         ],
     }  # fmt: skip
@@ -206,36 +225,57 @@ def _settings() -> SettingsCreator:
             _level("ELSE", "else"),
         ],
     }
-    postcode = {
-        "output_column_name": "postcode",
-        "comparison_levels": [
-            _null("postcode_l is null or postcode_r is null"),
-            _level("postcode_l = postcode_r", "exact", tf_adjustment_column="postcode"),
-            _level("postcode_sector_l = postcode_sector_r", "sector"),
-            _level("postcode_district_l = postcode_district_r", "district"),
-            _level("ELSE", "else"),
-        ],
-    }
+    # Postcode and address line in one comparison: they agree together (same dwelling), so two
+    # comparisons would count one fact twice and make every sibling look like the child.
     address = {
         "output_column_name": "address",
         "comparison_levels": [
-            _null("address_line_l is null or address_line_r is null"),
-            _level("address_line_l = address_line_r", "exact line"),
-            _level("house_number_l = house_number_r and "
-                   "jaro_winkler_similarity(address_line_l, address_line_r) >= 0.8", "number and similar street"),
+            _null("(postcode_l is null or postcode_r is null) and (address_line_l is null or address_line_r is null)"),
+            _level("postcode_l = postcode_r and address_line_l = address_line_r", "postcode and line exact",
+                   tf_adjustment_column="postcode"),
+            _level("postcode_l = postcode_r", "postcode exact", tf_adjustment_column="postcode"),
+            _level("address_line_l = address_line_r or (house_number_l = house_number_r and "
+                   "jaro_winkler_similarity(address_line_l, address_line_r) >= 0.9)", "same line, postcode differs"),
+            _level("postcode_sector_l = postcode_sector_r", "sector"),
+            _level("postcode_district_l = postcode_district_r", "district"),
+            _level("postcode_l is null or postcode_r is null", "postcode missing on one side"),
+            _level("town_l = town_r", "same town"),
+            _level("postcode_area_l = postcode_area_r", "postcode area"),
             _level("ELSE", "else"),
         ],
     }  # fmt: skip
+    return [names, dob, address]
+
+
+# Blocking for prediction: every pair that agrees on two strong things, whatever else disagrees.
+_PREDICTION_RULES: tuple[str, ...] = (
+    "l.dob = r.dob",
+    "l.dob_swapped = r.dob",
+    "l.given = r.given and l.family = r.family and l.dob_year = r.dob_year",
+    "l.given = r.given and l.family = r.family and l.postcode_district = r.postcode_district",
+    "l.given = r.family and l.family = r.given",
+    "l.postcode = r.postcode",
+    "l.given = r.given and l.dob_year = r.dob_year and l.dob_month = r.dob_month",
+    "l.family = r.family and l.dob_year = r.dob_year and l.dob_month = r.dob_month",
+    "l.given = r.given and l.dob_month_day = r.dob_month_day",
+    "l.family = r.family and l.dob_month_day = r.dob_month_day",
+    "l.given = r.given and l.postcode_sector = r.postcode_sector",
+    "l.address_line = r.address_line and l.postcode_district = r.postcode_district",
+)
+# EM: each rule leaves the comparisons it does not use free to train. Never a postcode-only block:
+# its pairs are mostly siblings, and EM would learn "same household" as the match class.
+_TRAINING_RULES: tuple[str, ...] = ("l.given = r.given and l.family = r.family", "l.dob = r.dob")
+_DETERMINISTIC_RULES: tuple[str, ...] = (
+    "l.full_name = r.full_name and l.dob = r.dob",
+    "l.dob = r.dob and l.postcode = r.postcode and l.given = r.given",
+)
+
+
+def _settings() -> SettingsCreator:
     return SettingsCreator(
         link_type="link_only",
-        comparisons=[names, dob, postcode, address],
-        blocking_rules_to_generate_predictions=[
-            block_on("dob"),
-            CustomRule("l.dob_swapped = r.dob"),
-            block_on("postcode"),
-            block_on("full_name"),
-            block_on("family", "dob_year"),
-        ],
+        comparisons=_comparisons(),
+        blocking_rules_to_generate_predictions=[CustomRule(rule) for rule in _PREDICTION_RULES],
         retain_matching_columns=False,
         additional_columns_to_retain=["list_id"],
     )
@@ -262,22 +302,23 @@ def link_with_splink(
     )
     training = linker.training
     training.estimate_probability_two_random_records_match(
-        ["l.full_name = r.full_name and l.dob = r.dob", "l.postcode = r.postcode and l.dob = r.dob"],
-        recall=0.8,
+        list(_DETERMINISTIC_RULES), recall=DETERMINISTIC_RECALL
     )
-    training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
-    for rule in (block_on("dob"), block_on("postcode"), block_on("full_name")):
+    training.estimate_u_using_random_sampling(max_pairs=U_PAIRS, seed=seed)
+    for rule in _TRAINING_RULES:
         training.estimate_parameters_using_expectation_maximisation(rule)
-    predictions = linker.inference.predict(threshold_match_probability=POSSIBLE_PROBABILITY)
+    predictions = linker.inference.predict(threshold_match_probability=MATCH_PROBABILITY)
     pairs = pl.from_arrow(predictions.as_pyarrow_table())
     assert isinstance(pairs, pl.DataFrame)
     return _decide(pairs, health)
 
 
 def _decide(pairs: pl.DataFrame, health: pl.DataFrame) -> pl.DataFrame:
-    """Greedy one-to-one per health list by match weight; leftovers with a candidate are `possible`."""
+    """Best-match assignment: greedy by match weight, each health row to at most one education record
+    and each education record to at most one row of each health list (a list does not name a child
+    twice; a health board's list and a GP practice's may). Assigned is `matched`, the rest `unmatched`."""
     if pairs.is_empty():
-        ordered: list[tuple[int, int, float, float, str]] = []
+        ordered: list[tuple[int, int, float, str]] = []
     else:
         # Splink orders each pair by source dataset name, so health may be on either side.
         health_left = pl.col("source_dataset_l") == "health"
@@ -286,41 +327,27 @@ def _decide(pairs: pl.DataFrame, health: pl.DataFrame) -> pl.DataFrame:
                 pl.when(health_left).then("unique_id_l").otherwise("unique_id_r").alias("health_id"),
                 pl.when(health_left).then("unique_id_r").otherwise("unique_id_l").alias("education_id"),
                 "match_weight",
-                "match_probability",
                 pl.when(health_left).then("list_id_l").otherwise("list_id_r").alias("list_id"),
             )
-            .sort("match_weight", descending=True)
+            .filter(pl.col("match_weight").is_not_nan())
+            .sort(["match_weight", "health_id", "education_id"], descending=[True, False, False])
             .rows()
         )
-    chosen: dict[int, tuple[int, float, float]] = {}
-    best: dict[int, tuple[int, float]] = {}
+    chosen: dict[int, tuple[int, float]] = {}
     taken: set[tuple[str, int]] = set()
-    for health_id, education_id, weight, probability, list_id in ordered:
-        best.setdefault(health_id, (education_id, weight))
+    for health_id, education_id, weight, list_id in ordered:
         if health_id in chosen or (list_id, education_id) in taken:
             continue
-        chosen[health_id] = (education_id, weight, probability)
+        chosen[health_id] = (education_id, weight)
         taken.add((list_id, education_id))
-    health_ids, outcomes, education_ids, weights = [], [], [], []
-    for health_id in health["unique_id"].to_list():
-        health_ids.append(health_id)
-        if health_id in chosen:
-            education_id, weight, probability = chosen[health_id]
-            outcomes.append("matched" if probability >= MATCH_PROBABILITY else "possible")
-        elif health_id in best:
-            education_id, weight = best[health_id]
-            outcomes.append("possible")
-        else:
-            education_id, weight = None, None
-            outcomes.append("unmatched")
-        education_ids.append(education_id)
-        weights.append(weight)
+    health_ids = health["unique_id"].to_list()
+    picks = [chosen.get(health_id) for health_id in health_ids]
     return pl.DataFrame(
         {
             "health_id": health_ids,
-            "outcome": outcomes,
-            "education_id": education_ids,
-            "match_weight": weights,
+            "outcome": ["matched" if pick else "unmatched" for pick in picks],
+            "education_id": [pick[0] if pick else None for pick in picks],
+            "match_weight": [pick[1] if pick else None for pick in picks],
         },
         schema={
             "health_id": pl.Int64,
@@ -334,15 +361,21 @@ def _decide(pairs: pl.DataFrame, health: pl.DataFrame) -> pl.DataFrame:
 def main() -> None:
     from app.synthetic import PopulationConfig, generate
     from app.synthetic.scoring import LinkOutcome, Truth, score
+    from app.synthetic.variants import VARIANTS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--children", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="default 0, or the variant's first seed of its split")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), help="a named population (decision 0013)")
     args = parser.parse_args()
-    population = generate(PopulationConfig(children=args.children, seed=args.seed))
+    if args.variant:
+        config = VARIANTS[args.variant].config(args.children, args.seed)
+    else:
+        config = PopulationConfig(children=args.children, seed=args.seed or 0)
+    population = generate(config)
     started = time.perf_counter()
     result = link_with_splink(
-        population.health_records, population.health_senders, population.education_records, seed=args.seed
+        population.health_records, population.health_senders, population.education_records, seed=config.seed
     )
     print(f"splink: {time.perf_counter() - started:.1f} s")
     outcomes = (
