@@ -22,11 +22,7 @@ from app.cme import repository
 from app.cme.clocks import SUBJECT_ACCESS_EXTENDED_MONTHS, ClockSettings, subject_access_due
 from app.cme.csa import CsaStatus, csa_status
 from app.cme.domain import (
-    ERASURE_ROLES,
-    READ_ROLES,
-    RESTRICTION_ROLES,
     SUBJECT_ACCESS_ROLES,
-    WRITE_ROLES,
     CandidateInput,
     CandidateStatus,
     Cursor,
@@ -119,17 +115,15 @@ class Officer:
 
 
 def officer_from(caller: Caller) -> Officer:
-    """The caller as an LA officer with a role that may read the CME database, or 403."""
+    """The caller as an LA officer. Which officer roles may use which CME operation is decided in one place,
+    the authorisation table (`app.security.authorization.RULES`, applied by `CallerDep` before any CME
+    route runs; tests/security/test_authorization_matrix.py walks it); the services do not check it again.
+    What a role may *see* or *change* within an operation (hidden fields, correctable fields, the subject
+    access requests in the due list) stays here."""
     if caller.partner_kind is not PartnerKind.local_authority or caller.officer_role is None:
+        # Unreachable through the API (the table admits only LA officers); a caller built by other code.
         raise NotAnLaOfficer("These routes serve local authority case systems acting for a named officer.")
-    if caller.officer_role not in READ_ROLES:
-        raise RoleNotAllowed("This role has no access to CME records.")
     return Officer(caller=caller, la_id=caller.partner_id, role=caller.officer_role)
-
-
-def _require_writer(officer: Officer) -> None:
-    if officer.role not in WRITE_ROLES:
-        raise RoleNotAllowed("Only case officers and designated officers change CME data.")
 
 
 def _audit(
@@ -408,7 +402,6 @@ def _close(candidate: CmeCandidate, officer: Officer, outcome: str, now: dt.date
 
 
 def _open_candidate(session: Session, officer: Officer, candidate_id: uuid.UUID) -> CmeCandidate:
-    _require_writer(officer)
     candidate = _candidate(session, officer, candidate_id)
     if candidate.status != CandidateStatus.OPEN:
         raise CandidateClosed()
@@ -631,7 +624,6 @@ def correct_record(
     now: dt.datetime,
 ) -> CmeRecord:
     """Reg 5: correct or complete a record. Optimistic concurrency by ETag; provenance per changed field."""
-    _require_writer(officer)
     record = _record(session, officer, record_id)
     _check_if_match(record, if_match)
     changed = sorted(patch.model_fields_set - {"reason"})
@@ -719,7 +711,6 @@ def transfer_record(
     A receiving pilot LA gets an incoming transfer to accept or decline in its own database; any other
     Welsh or English LA gets a package signed by this service for the sending LA to pass on.
     """
-    _require_writer(officer)
     record = _record(session, officer, record_id)
     if receiving_la == officer.la_id:
         raise TransferNotAllowed("The receiving LA must be another local authority.")
@@ -766,7 +757,6 @@ def incoming_transfers(session: Session, officer: Officer, *, now: dt.datetime) 
 
 
 def _pending_transfer(session: Session, officer: Officer, transfer_id: uuid.UUID) -> CmeTransfer:
-    _require_writer(officer)
     transfer = repository.get_transfer_to(session, officer.la_id, transfer_id)
     if transfer is None or transfer.snapshot is None:
         raise TransferNotFound()
@@ -832,8 +822,6 @@ def set_restriction(
     now: dt.datetime,
 ) -> CmeRecord:
     """Restrict processing (stored, never listed) or lift the restriction, with the reason."""
-    if officer.role not in RESTRICTION_ROLES:
-        raise RoleNotAllowed("Only designated and data protection officers restrict processing.")
     record = _record(session, officer, record_id)
     _check_if_match(record, if_match)
     record.restricted = change.restricted
@@ -864,8 +852,6 @@ def subject_access(
     session: Session, officer: Officer, record_id: uuid.UUID, *, now: dt.datetime
 ) -> SubjectAccess:
     """Everything held about the child, with every access to it (its candidate's included); audited itself."""
-    if officer.role not in SUBJECT_ACCESS_ROLES:
-        raise RoleNotAllowed("Subject-access exports are for the data protection officer.")
     record = _record(session, officer, record_id)
     ids = [str(record.id)] + ([str(record.candidate_id)] if record.candidate_id else [])
     export = SubjectAccess(
@@ -884,8 +870,6 @@ def record_subject_access_request(
     session: Session, officer: Officer, body: SubjectAccessRequestCreate, *, now: dt.datetime
 ) -> CmeSubjectAccessRequest:
     """Start the one-month clock of a subject access request about one of the LA's records (UK GDPR art. 15)."""
-    if officer.role not in SUBJECT_ACCESS_ROLES:
-        raise RoleNotAllowed("Subject access requests are for the data protection officer.")
     record = _record(session, officer, body.record_id)
     deadline = subject_access_due(body.received_on)
     request = CmeSubjectAccessRequest(
@@ -909,8 +893,6 @@ def record_subject_access_request(
 def _subject_access_request(
     session: Session, officer: Officer, request_id: uuid.UUID
 ) -> CmeSubjectAccessRequest:
-    if officer.role not in SUBJECT_ACCESS_ROLES:
-        raise RoleNotAllowed("Subject access requests are for the data protection officer.")
     request = repository.get_subject_access_request(session, officer.la_id, request_id)
     if request is None:
         raise SubjectAccessRequestNotFound()
@@ -1057,7 +1039,6 @@ def add_removal_event(
     clocks: ClockSettings,
 ) -> CmeRemovalEvent:
     """The LA became aware of a removal ground: store the date and evidence, start the legal clocks."""
-    _require_writer(officer)
     record = _record(session, officer, record_id)
     if body.ground is not RemovalGround.MOVED_TO_ANOTHER_LA and (body.left_area_on or body.receiving_la):
         raise RemovalNotReady("left_area_on and receiving_la apply to the moved_to_another_la ground only.")
@@ -1196,7 +1177,6 @@ def remove_record(
     now: dt.datetime,
 ) -> CmeRecordStub:
     """Remove (hard delete) a record on a ground the LA has recorded; a non-identifying stub remains."""
-    _require_writer(officer)
     record = _record(session, officer, record_id)
     _check_if_match(record, if_match)
     event = repository.current_removal_event(session, record.id, ground)
@@ -1248,11 +1228,6 @@ def _replace_with_stub(
     return stub
 
 
-def _require_erasure_role(officer: Officer) -> None:
-    if officer.role not in ERASURE_ROLES:
-        raise RoleNotAllowed("Only the data protection officer decides an erasure.")
-
-
 def erase_record(
     session: Session,
     officer: Officer,
@@ -1265,7 +1240,6 @@ def erase_record(
     """UK GDPR art. 17, where the DPO decided the law allows it: remove the record as a removal does, and
     also the data of the transfers sent from it (a pending one is withdrawn); the reason stays on the stub.
     """
-    _require_erasure_role(officer)
     record = _record(session, officer, record_id)
     _check_if_match(record, if_match)
     for transfer in repository.transfers_from(session, record.id):
@@ -1285,7 +1259,6 @@ def erase_candidate(
     session: Session, officer: Officer, candidate_id: uuid.UUID, erasure: Erasure, *, now: dt.datetime
 ) -> CmeCandidate:
     """UK GDPR art. 17 for an undecided candidate: closed as `erased`, its child data deleted as any close."""
-    _require_erasure_role(officer)
     candidate = _candidate(session, officer, candidate_id)
     if candidate.status != CandidateStatus.OPEN:
         raise CandidateClosed()
