@@ -44,3 +44,8 @@ bench-unmatched: $(BIN)/.bench-installed
 
 clean:
 	rm -rf $(VENV) var
+
+# The JSON Schema of each submission kind, generated from the service's models (a test fails on drift).
+.PHONY: schemas
+schemas: $(BIN)/.installed
+	$(BIN)/cme schemas --out openapi/schemas

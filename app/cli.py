@@ -1,13 +1,15 @@
 """The `cme` admin command. Each domain contributes its sub-commands through `add_commands(subparsers)`.
 
 A sub-command sets `handler` (a function of the parsed arguments returning the exit status) with
-`set_defaults`. Expected errors (`ProblemError`) print as one JSON line on stderr with exit status 1.
+`set_defaults`. Every error prints as one JSON line on stderr (`{"error": slug, "detail": ...}`) with exit
+status 1, never a traceback (`CME_DEBUG=1` re-raises unexpected ones).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -42,8 +44,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ProblemError as exc:
-        print(json.dumps({"error": exc.slug, "detail": exc.detail or exc.title}), file=sys.stderr)
-        return 1
+        return _error(exc.slug, exc.detail or exc.title)
+    except KeyboardInterrupt:
+        return _error("interrupted", "Stopped by the user.", status=130)
+    except OSError as exc:  # a file or socket the command needed
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _error("os-error", f"{where}{exc.strerror or type(exc).__name__}.")
+    except Exception as exc:
+        # Every error is one line, never a traceback; CME_DEBUG=1 shows the traceback for a bug report.
+        if os.environ.get("CME_DEBUG"):
+            raise
+        return _error("unexpected-error", f"{type(exc).__name__}: {exc} (CME_DEBUG=1 shows where)")
+
+
+def _error(slug: str, detail: str, *, status: int = 1) -> int:
+    print(json.dumps({"error": slug, "detail": detail}, ensure_ascii=False), file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from app.core.config import get_settings
-from app.core.errors import InvalidSubmission, ProblemError
-from app.security.jose_adapter import sign_compact
+from app.core.errors import ProblemError
+from app.security.jose_adapter import PrivateKey, sign_compact
 from app.security.jws import SUBMISSION_TYP
 from app.security.keyfiles import load_private_key
 from app.security.roles import OfficerRole
 from app.security.tokens import TOKEN_TYP
+from app.submissions import partner_cli
 
 _DEFAULT_LIFETIME = 120
 
@@ -24,38 +25,53 @@ class LifetimeTooLong(ProblemError):
     status, slug, title = 400, "lifetime-too-long", "The service accepts no token that lives this long"
 
 
-def _token(args: argparse.Namespace) -> int:
+def bearer_token(
+    partner: str,
+    key: PrivateKey,
+    kid: str,
+    *,
+    lifetime: int = _DEFAULT_LIFETIME,
+    officer: str | None = None,
+    role: OfficerRole = OfficerRole.case_officer,
+) -> str:
+    """A fresh bearer token (new jti) signed with the partner's key."""
     settings = get_settings()
-    if not 0 < args.lifetime <= settings.token_max_lifetime_seconds:
+    if not 0 < lifetime <= settings.token_max_lifetime_seconds:
         # Said, not silently shortened: a caller who asked for 600 s would otherwise hold a 300 s token.
         raise LifetimeTooLong(
             f"--lifetime must be between 1 and {settings.token_max_lifetime_seconds} seconds."
         )
     iat = int(dt.datetime.now(dt.UTC).timestamp())
     claims: dict[str, Any] = {
-        "iss": args.partner,
-        "sub": args.partner,
+        "iss": partner,
+        "sub": partner,
         "aud": settings.audience,
         "iat": iat,
-        "exp": iat + args.lifetime,
+        "exp": iat + lifetime,
         "jti": str(uuid.uuid4()),
     }
-    if args.officer is not None:
-        claims["officer"] = {"id": args.officer, "role": args.role.value}
+    if officer is not None:
+        claims["officer"] = {"id": officer, "role": role.value}
     payload = json.dumps(claims, separators=(",", ":")).encode("utf-8")
-    print(sign_compact(payload, load_private_key(Path(args.key)), kid=args.kid, typ=TOKEN_TYP))
+    return sign_compact(payload, key, kid=kid, typ=TOKEN_TYP)
+
+
+def _token(args: argparse.Namespace) -> int:
+    key = load_private_key(Path(args.key))
+    print(
+        bearer_token(
+            args.partner, key, args.kid, lifetime=args.lifetime, officer=args.officer, role=args.role
+        )
+    )
     return 0
 
 
 def _sign(args: argparse.Namespace) -> int:
-    data = Path(args.file).read_bytes()
-    try:
-        document = json.loads(data)  # sign only what parses; the bytes themselves are signed unchanged
-    except ValueError as exc:
-        raise InvalidSubmission("The file is not JSON.") from exc
-    if isinstance(document, dict) and document.get("sender", args.partner) != args.partner:
-        raise InvalidSubmission("The submission's sender is not the signing partner.")
-    print(sign_compact(data, load_private_key(Path(args.key)), kid=args.kid, typ=SUBMISSION_TYP))
+    """Sign a JSON or CSV submission, once the service's own rules find nothing that would refuse it."""
+    loaded = partner_cli.load_input(args, sender=args.partner)
+    partner_cli.refuse_if_invalid(partner_cli.check(loaded, sender=args.partner), loaded, "signed")
+    # The bytes are signed as they are (for CSV: the JSON made from it).
+    print(sign_compact(loaded.payload, load_private_key(Path(args.key)), kid=args.kid, typ=SUBMISSION_TYP))
     return 0
 
 
@@ -76,9 +92,14 @@ def add_commands(subparsers: Any) -> None:
     )
     token.set_defaults(handler=_token)
 
-    sign = subparsers.add_parser("sign", help="Print the compact JWS of a JSON submission file.")
+    sign = subparsers.add_parser(
+        "sign",
+        help="Check a JSON or CSV submission file with the service's rules and print its compact JWS; "
+        "an invalid file is refused with every error named.",
+    )
     sign.add_argument("--partner", required=True, help="The signing partner (its key must be registered).")
     sign.add_argument("--key", required=True, help="The partner's private key (PEM).")
     sign.add_argument("--kid", required=True)
     sign.add_argument("file")
+    partner_cli.add_input_options(sign, sender_option=False)
     sign.set_defaults(handler=_sign)

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -117,6 +118,47 @@ class CompactJws:
 
     def payload(self) -> bytes:
         return _b64url_decode_strict(self.data, self.header_end + 1, self.payload_end, "payload")
+
+
+_B64URL_SEGMENT = re.compile(rb"[A-Za-z0-9_-]+")
+_WHITESPACE = b" \t\r\n"
+
+
+def strip_surrounding_whitespace(data: bytes | bytearray) -> bytes | bytearray:
+    """`data` without leading and trailing whitespace (the newline a file or `echo` adds). A `bytearray` is
+    trimmed in place, and only when there is something to trim: a 130 MB body is not copied for it."""
+    if isinstance(data, bytes):
+        return data.strip(_WHITESPACE)
+    end = len(data)
+    while end and data[end - 1] in _WHITESPACE:
+        end -= 1
+    del data[end:]
+    start = 0
+    while start < end and data[start] in _WHITESPACE:
+        start += 1
+    if start:
+        del data[:start]
+    return data
+
+
+def compact_shape_problem(data: bytes | bytearray) -> str | None:
+    """Why `data` is not shaped as a compact JWS (three base64url segments joined by two dots), or None.
+
+    Only the header and signature segments are scanned; the payload segment (up to the body limit) is left
+    to the strict decoder. A body that has the shape but fails the header rules or the signature is an
+    authentication failure (`parse_compact`, `verify_signature`), not a shape problem.
+    """
+    if not data:
+        return "The body is empty."
+    header_end = data.find(b".", 0, MAX_HEADER_SEGMENT_BYTES + 1)
+    payload_end = data.rfind(b".")
+    if header_end <= 0 or payload_end == header_end:
+        return "Expected three base64url segments joined by two dots (header.payload.signature)."
+    if _B64URL_SEGMENT.fullmatch(data, 0, header_end) is None:
+        return "The header segment is not base64url."
+    if _B64URL_SEGMENT.fullmatch(data, payload_end + 1) is None:
+        return "The signature segment is missing or not base64url."
+    return None
 
 
 def parse_compact(data: bytes, *, typ: str) -> CompactJws:

@@ -25,10 +25,16 @@ class RouteDecision:
     reason: str | None = None
     # For education registers: the LA whose register the records join.
     register_la: str | None = None
+    # Refused only because the payload leaves out a member this sender must fill in (a 422 naming it).
+    missing_field: str | None = None
 
 
 def _refuse(reason: str) -> RouteDecision:
     return RouteDecision(allowed=False, reason=reason)
+
+
+def _missing_recipient(reason: str) -> RouteDecision:
+    return RouteDecision(allowed=False, reason=reason, missing_field="recipient")
 
 
 def decide_route(kind: SubmissionKind, sender: PartnerView, recipient: PartnerView | None) -> RouteDecision:
@@ -38,12 +44,16 @@ def decide_route(kind: SubmissionKind, sender: PartnerView, recipient: PartnerVi
     if kind is SubmissionKind.health_register:
         if sender.kind not in HEALTH_SENDERS:
             return _refuse("Only local health boards and GP practices send health registers.")
-        if recipient is None or not recipient.is_pilot_la:
+        if recipient is None:
+            return _missing_recipient("A health register must name its recipient, a pilot local authority.")
+        if not recipient.is_pilot_la:
             return _refuse("A health register must be addressed to a pilot local authority.")
         return RouteDecision(allowed=True)
     if kind is SubmissionKind.school_roll and sender.kind == "independent_school":
         if recipient is None:
-            return _refuse("An independent school's roll must name the local authority it is sent to.")
+            return _missing_recipient(
+                "An independent school's roll must name the local authority it is sent to as its recipient."
+            )
         return RouteDecision(allowed=True, register_la=recipient.id)
     if sender.kind != "local_authority":
         return _refuse(f"Only local authorities send {kind.value} submissions.")

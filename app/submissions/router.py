@@ -45,7 +45,7 @@ async def signed_body(request: Request) -> bytearray:
             "model": SubmissionStatus,
             "description": "A retry of a stored submission: the original receipt.",
         },
-        **problem_responses(401, 403, 409, 413, 415, 422),
+        **problem_responses(400, 401, 403, 409, 413, 415, 422),
     },
     openapi_extra={
         "requestBody": {

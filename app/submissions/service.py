@@ -20,10 +20,19 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit_service
 from app.core import strict_json
 from app.core.config import Settings
-from app.core.errors import Conflict, Forbidden, InvalidSubmission, NotFound, ProblemItem, validation_items
+from app.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidSubmission,
+    NotFound,
+    ProblemError,
+    ProblemItem,
+    validation_items,
+)
 from app.core.gc_pause import gc_paused
 from app.jobs import service as jobs_service
 from app.partners.repository import PartnerRepository
+from app.security.jose_adapter import compact_shape_problem, strip_surrounding_whitespace
 from app.security.jws import RECEIPT_TYP, SUBMISSION_TYP, verify_jws
 from app.security.service_key import ServiceSigner
 from app.security.tokens import Caller
@@ -78,6 +87,13 @@ EDUCATION_COLUMNS = (
 )  # fmt: skip
 
 
+class NotCompactJws(ProblemError):
+    """The body is not shaped as a compact JWS at all (empty, unsigned JSON, ...): said as such, to a caller
+    whose bearer token was already accepted, so that a partner does not go looking for a key problem."""
+
+    status, slug, title = 400, "not-compact-jws", "The body is not a compact JWS"
+
+
 class SenderMismatch(Forbidden):
     slug, title = "sender-mismatch", "Sender is not the authenticated partner"
 
@@ -101,9 +117,10 @@ class IngestOutcome:
 
 
 def parse_payload(
-    payload: bytes, settings: Settings, *, bulk: bool = False
+    payload: bytes, settings: Settings, *, bulk: bool = False, max_errors: int | None = MAX_REPORTED_ERRORS
 ) -> SubmissionPayload | HealthRegisterBulk:
-    """The validated submission, or InvalidSubmission listing the structural errors.
+    """The validated submission, or InvalidSubmission listing the structural errors (the first
+    `max_errors` of them; None: all, as `cme validate` reports them).
 
     With `bulk`, a health list is first validated as `HealthRegisterBulk` (records as dicts: faster and
     smaller); a payload that fails there is validated again against `SubmissionPayload`, which decides.
@@ -119,10 +136,10 @@ def parse_payload(
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         skip = 1 if errors and errors[0]["loc"] and errors[0]["loc"][0] in _KIND_TAGS else 0
-        items = validation_items(errors[:MAX_REPORTED_ERRORS], skip_prefix=skip)
+        items = validation_items(errors[:max_errors], skip_prefix=skip)
         detail = f"{exc.error_count()} structural error(s); the submission was not stored."
-        if exc.error_count() > MAX_REPORTED_ERRORS:
-            detail += f" The first {MAX_REPORTED_ERRORS} are listed."
+        if max_errors is not None and exc.error_count() > max_errors:
+            detail += f" The first {max_errors} are listed."
         raise InvalidSubmission(detail, errors=items) from None
 
 
@@ -409,6 +426,14 @@ def ingest(
 
     A `bytearray` body is emptied once its signature has been checked (see `router.signed_body`).
     """
+    # Whitespace around the serialisation (the newline `cme sign > file` leaves) is no part of it.
+    body = strip_surrounding_whitespace(body)
+    shape_problem = compact_shape_problem(body)
+    if shape_problem is not None:
+        raise NotCompactJws(
+            f"{shape_problem} A submission is sent as one compact JWS (what `cme sign` prints), "
+            "Content-Type application/jose."
+        )
     # verify_jws reads the body through find/rfind/memoryview/hashlib, which take a bytearray as well.
     signed = cast(bytes, body)
     verified = verify_jws(session, signed, typ=SUBMISSION_TYP, expected_partner=caller.partner_id, now=now)
@@ -450,6 +475,11 @@ def ingest(
     if submission.recipient is not None and recipient_view is None:
         raise RouteRefused("The recipient is not a registered partner.")
     decision = decide_route(submission.kind, sender_view, recipient_view)
+    if decision.missing_field is not None:
+        raise InvalidSubmission(
+            f"{decision.reason} Nothing was stored.",
+            errors=[ProblemItem(field=decision.missing_field, code="missing", message=decision.reason or "")],
+        )
     if not decision.allowed:
         raise RouteRefused(decision.reason)
     # R1.1/R1.2: health bodies share with LAs only under the Regulations, which have an end date; education

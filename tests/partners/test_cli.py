@@ -152,7 +152,11 @@ class TestKeys:
         assert whoami.json()["officer_id"] == "officer-9"
 
         submission = tmp_path / "submission.json"
-        submission.write_bytes(b'{"sender": "W06000001", "records": []}')
+        # A valid (empty) school roll: `cme sign` refuses a file the service would refuse.
+        submission.write_bytes(
+            b'{"submission_id": "6f1c3a52-3c1e-4c43-9a55-2f0f5d0b6f11", "kind": "school_roll", '
+            b'"sender": "W06000001", "as_of": "2025-04-30", "records": []}'
+        )
         compact = run(
             capsys,
             "sign",
@@ -206,7 +210,9 @@ class TestPartnerCliErrors:
         with socket.socket() as sock:  # a port nothing listens on
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        status = main(["submit", str(body), "--token", "a.b.c", "--url", f"http://127.0.0.1:{port}"])
+        # --no-validate: this body is no submission, and `cme submit` checks one before it connects.
+        argv = ["submit", str(body), "--token", "a.b.c", "--url", f"http://127.0.0.1:{port}", "--no-validate"]
+        status = main(argv)
         err = capsys.readouterr().err.strip().splitlines()
         assert status == 1 and len(err) == 1
         assert json.loads(err[0])["error"] == "service-unreachable"

@@ -183,7 +183,6 @@ class TestRouting:
             ("health_board", "health_register", NON_PILOT_LA),  # health lists go to pilot LAs only
             ("gp_practice", "school_roll", None),  # only LAs and independent schools send rolls
             ("health_board", "ehe_register", None),
-            ("independent_school", "school_roll", None),  # must name its LA
             ("pilot_la", "school_roll", "W06000002"),  # an LA sends its own registers
         ],
     )
