@@ -418,18 +418,22 @@ def _decide(
         .join(runner, on=ROW, how="left")
         .join(named.with_columns(named_by_same_child=pl.lit(True)), on=ROW, how="left")
         .join(also, on=ROW, how="left")
-        .join(_closest_to_unclaimed(chosen, assigned), on=ROW, how="left")
+        .join(_closest_to_unclaimed(health, education, chosen, assigned), on=ROW, how="left")
         .sort(ROW)
     )
     return _outcomes(health, education, out, model)
 
 
-def _closest_to_unclaimed(chosen: pl.DataFrame, assigned: pl.DataFrame) -> pl.DataFrame:
-    """Rows left without a record whose best candidate no row holds, one row per record (the closest, then
-    the first): column `unclaimed`."""
+def _closest_to_unclaimed(
+    health: pl.DataFrame, education: pl.DataFrame, chosen: pl.DataFrame, assigned: pl.DataFrame
+) -> pl.DataFrame:
+    """Rows left without a record whose best candidate no row holds, the closest to each record (rows tied
+    at the closest all: a board's and a GP practice's identical rows of one child): column `unclaimed`, and
+    `record_in_row_la` (the register is the LA's the list was sent to)."""
     left = chosen.filter(~pl.col("assigned") & ~pl.col(REF_ROW).is_in(assigned[REF_ROW].implode()))
-    closest = left.sort(["match_weight", ROW], descending=[True, False]).unique(REF_ROW, keep="first")
-    return closest.select(ROW, unclaimed=pl.lit(True))
+    closest = left.filter(pl.col("match_weight") == pl.col("match_weight").max().over(REF_ROW))
+    same_la = health["la"].gather(closest[ROW]) == education["la"].gather(closest[REF_ROW])
+    return closest.select(ROW, unclaimed=pl.lit(True), record_in_row_la=same_la.fill_null(False))
 
 
 def _other_registrations(
@@ -478,14 +482,15 @@ def _outcomes(
     nhs_differs = (pl.col("nhs") == _NHS_DIFFERENT) & pl.lit(model.nhs_different_caps_at_possible)
     close = (pl.col("runner_up_weight") >= pl.col("match_weight") - t.margin_bits).fill_null(False)
     strong = pl.sum_horizontal(pl.col(f).is_in(levels) for f, levels in _STRONG_AGREEMENT.items())
-    # Two strong fields agree and the rest disagree in a way a move explains, on a record no list claims:
-    # an officer decides in a minute, where a flag sends the LA to a family whose child is at school.
+    # Two strong fields agree and the rest disagree in a way a move explains (homes in one postcode area,
+    # or a register of the LA the child lives in), on a record no list claims: an officer decides in a
+    # minute, where a flag sends the LA to a family whose child is at school.
     unclaimed = (
         has_pair
         & ~assigned
         & pl.col("unclaimed").fill_null(False)
         & (strong >= 2)
-        & pl.col("address").is_in(_ONE_AREA)
+        & (pl.col("address").is_in(_ONE_AREA) | pl.col("record_in_row_la"))
         & (p >= t.unclaimed_review)
     )
     eligible = assigned & (p >= t.possible) | unclaimed

@@ -80,17 +80,35 @@ class TestUnclaimedRecordGoesToReview:
         health = {**HEALTH_NEW_HOME, "date_of_birth": "2016-06-29"}
         assert only_row([health], [SCHOOL_OLD_HOME])["outcome"] == "unmatched"
 
-    def test_one_row_per_unclaimed_record(self) -> None:
-        # Two children on no register who both resemble one unclaimed record: only the closer goes to review.
-        other = {
+    def test_only_the_closest_row_to_an_unclaimed_record(self) -> None:
+        # Two children on no register, both living in the LA that holds the record, resemble it: the one
+        # living in its postcode area goes to review, the one across Wales to the LA's candidates.
+        far = {
             **HEALTH_NEW_HOME,
-            "address": {"lines": ["9 Heol Fawr"], "postcode": "CF5 2AA", "town": "Caerdydd"},
+            "family_name": "Price",
+            "address": {"lines": ["3 Ffordd Las"], "postcode": "LL55 4RD", "town": "Bangor"},
         }
-        other["given_name"] = "Ffion"
-        other["family_name"] = "Price"
-        health, education = frames([HEALTH_NEW_HOME, other], [SCHOOL_OLD_HOME])
-        out = link(health.with_columns(register=pl.Series(["W11000028", "W91040"])), education)
-        assert out.filter(pl.col("outcome") == "possible").height <= 1
+        health, education = frames([far, HEALTH_NEW_HOME], [SCHOOL_OLD_HOME])
+        out = link(
+            health.with_columns(register=pl.Series(["W11000028", "W91040"]), la=pl.lit("W06000015")),
+            education.with_columns(la=pl.lit("W06000015")),
+        )
+        assert out["outcome"].to_list() == ["unmatched", "possible"]
+
+    def test_a_register_of_the_childs_own_la_when_the_homes_are_far_apart(self) -> None:
+        far = {
+            **HEALTH_NEW_HOME,
+            "address": {"lines": ["3 Ffordd Las"], "postcode": "LL55 4RD", "town": "Bangor"},
+        }
+        health, education = frames([far], [SCHOOL_OLD_HOME])
+        same_la = link(
+            health.with_columns(la=pl.lit("W06000015")), education.with_columns(la=pl.lit("W06000015"))
+        )
+        other_la = link(
+            health.with_columns(la=pl.lit("W06000001")), education.with_columns(la=pl.lit("W06000015"))
+        )
+        assert (same_la["outcome"][0], same_la["reason"][0]) == ("possible", "unclaimed_record")
+        assert other_la["outcome"][0] == "unmatched"
 
 
 class TestOneNameAtOneHome:
