@@ -17,6 +17,7 @@ from typing import Any
 from app.audit import commands as audit_commands
 from app.core import commands as core_commands
 from app.core.errors import ProblemError
+from app.matching import commands as matching_commands
 from app.partners import commands as partners_commands
 from app.security import commands as security_commands
 from app.submissions import commands as submissions_commands
@@ -27,6 +28,7 @@ COMMAND_MODULES: tuple[Callable[[Any], None], ...] = (
     partners_commands.add_commands,
     security_commands.add_commands,
     submissions_commands.add_commands,
+    matching_commands.add_commands,
 )
 
 

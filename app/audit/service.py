@@ -232,6 +232,25 @@ def record(
     )
 
 
+def record_operator(
+    session: Session,
+    *,
+    operator: str,
+    action: str,
+    object_type: str,
+    object_ids: Sequence[object],
+    purpose: str | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """`record` for the service's operator at the command line (`cme ...`): no partner, the operator's
+    login name as `officer_id` and role `operator`."""
+    event = new_event(
+        actor=None, action=action, object_type=object_type, object_ids=object_ids, purpose=purpose, now=now
+    )
+    event.officer_id, event.role = operator[:64], "operator"
+    _queue(session, event)
+
+
 def _queue(session: Session, *events: PendingEvent) -> None:
     session.connection()  # begins the transaction the events belong to, as any statement would
     transaction = session.get_transaction()

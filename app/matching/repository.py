@@ -61,14 +61,59 @@ def active_model(session: Session) -> MatchModelVersion | None:
 
 
 def add_model(
-    session: Session, *, version: str, content_hash: str, params: dict[str, Any], now: dt.datetime
-) -> None:
-    session.add(
-        MatchModelVersion(
-            version=version, content_hash=content_hash, params=params, created_at=now, active=True
-        )
+    session: Session,
+    *,
+    version: str,
+    content_hash: str,
+    params: dict[str, Any],
+    now: dt.datetime,
+    active: bool = True,
+) -> MatchModelVersion:
+    row = MatchModelVersion(
+        version=version, content_hash=content_hash, params=params, created_at=now, active=active
     )
+    session.add(row)
     session.flush()
+    return row
+
+
+def model_by_hash(session: Session, content_hash: str) -> MatchModelVersion | None:
+    return session.scalars(
+        select(MatchModelVersion).where(MatchModelVersion.content_hash == content_hash).limit(1)
+    ).first()
+
+
+# Arbitrary but fixed key of the advisory lock that serialises changes of the active model.
+_MODEL_LOCK = 7_123_004_019
+
+
+def lock_models(session: Session) -> None:
+    """Serialise changes of the active model (PostgreSQL; SQLite has one writer anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_MODEL_LOCK)))
+
+
+def make_only_active(session: Session, model_id: int) -> None:
+    """One statement: this row active, every other row not."""
+    session.execute(
+        update(MatchModelVersion)
+        .values(active=MatchModelVersion.id == model_id)
+        .execution_options(synchronize_session=False)
+    )
+    for held in list(session.identity_map.values()):
+        if isinstance(held, MatchModelVersion):
+            session.expire(held, ["active"])
+
+
+def decided_reviews(session: Session) -> Sequence[Row[Any]]:
+    """Every decided review: (recipient LA, review status, evidence, match probability). No personal data."""
+    stmt = select(
+        MatchOutcome.recipient_la,
+        MatchOutcome.review_status,
+        MatchOutcome.evidence,
+        MatchOutcome.match_probability,
+    ).where(MatchOutcome.review_status.in_(("confirmed", "rejected")))
+    return session.execute(stmt.order_by(MatchOutcome.created_at, MatchOutcome.id)).all()
 
 
 def model_of_run(session: Session, run_id: uuid.UUID) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -28,11 +29,11 @@ from app.audit.service import ReadEventWriter
 from app.cme import service as cme_service
 from app.cme.domain import CandidateInput
 from app.core.errors import Conflict, InvalidCursor, NotFound, ProblemError
-from app.matching import repository
+from app.matching import labels, repository
 from app.matching.engine import explain_stored, link
 from app.matching.frames import columns_to_frame, former_name_columns
-from app.matching.models import MatchOutcome
-from app.matching.params import DEFAULT_MODEL, MatchModel
+from app.matching.models import MatchModelVersion, MatchOutcome
+from app.matching.params import DEFAULT_MODEL, FIELDS, MatchModel
 from app.matching.realtime import Candidate, EducationIndex
 from app.matching.schemas import (
     CandidateRecord,
@@ -74,23 +75,189 @@ class ReviewDecided(Conflict):
 # --- The model as data ----------------------------------------------------------------------------------
 
 
+MODEL_PURPOSE = "matching_model"
+SHIPPED_DEFAULT = "shipped-default"
+OPERATOR = "operator"
+
+
+def model_from_params(params: Mapping[str, Any]) -> MatchModel:
+    """A stored model's parameters as the `MatchModel` they were stored from, with the same content hash.
+
+    PostgreSQL's JSONB keeps object keys in its own order (shorter keys first), and `fields` is a dict:
+    read back as stored, the model would hash differently from the row's `content_hash`, and runs would
+    name a hash no row holds. The fields go back into `FIELDS` order, the order every model is built in.
+    """
+    model = MatchModel.model_validate(params)
+    return model.model_copy(update={"fields": {name: model.fields[name] for name in FIELDS}})
+
+
+def _is_older_shipped_default(row: MatchModelVersion) -> bool:
+    return row.version.startswith("defaults-") and row.content_hash != DEFAULT_MODEL.content_hash
+
+
 def active_model(session: Session, now: dt.datetime) -> MatchModel:
-    """The active model; the shipped default is stored (and so versioned) on first use."""
+    """The active model; the shipped default is stored (and so versioned) on first use.
+
+    A newer shipped default replaces an older one that is active (audited `match_model.activated`, reason
+    `shipped-default`), once: when this code's default was stored before, someone moved away from it, and
+    a model an operator activated (`cme model activate`) stays until an operator changes it.
+    """
     row = repository.active_model(session)
-    if row is not None:
-        return MatchModel.model_validate(row.params)
+    if row is not None and not (
+        _is_older_shipped_default(row)
+        and repository.model_by_hash(session, DEFAULT_MODEL.content_hash) is None
+    ):
+        return model_from_params(row.params)
+    previous = None if row is None else row.content_hash
     try:
         with session.begin_nested():
-            repository.add_model(
+            stored = repository.add_model(
                 session,
                 version=DEFAULT_MODEL.version,
                 content_hash=DEFAULT_MODEL.content_hash,
                 params=DEFAULT_MODEL.model_dump(mode="json"),
                 now=now,
             )
+            if row is not None:
+                repository.make_only_active(session, stored.id)
+                repository.bump_register_generation(session, now)  # real-time indexes rebuild with it
     except IntegrityError:
-        pass  # a concurrent first use stored it: the same parameters
+        return DEFAULT_MODEL  # a concurrent first use or upgrade stored it: the same parameters
+    if previous is not None:
+        _audit_model(session, "match_model.activated", DEFAULT_MODEL, previous, SHIPPED_DEFAULT, None, now)
     return DEFAULT_MODEL
+
+
+def _audit_model(
+    session: Session,
+    action: str,
+    model: MatchModel,
+    previous: str | None,
+    reason: str,
+    operator: str | None,
+    now: dt.datetime,
+    extra: Sequence[str] = (),
+) -> None:
+    """A model event: the model's hash first, then what it names as `key:value` (no personal data)."""
+    ids = [
+        model.content_hash,
+        f"version:{model.version}",
+        f"previous:{previous or 'none'}",
+        f"reason:{reason}",
+        *extra,
+    ]
+    if operator is None:
+        audit_service.record(
+            session, actor=None, action=action, object_type="match_model", object_ids=ids,
+            purpose=MODEL_PURPOSE, now=now,
+        )  # fmt: skip
+    else:
+        audit_service.record_operator(
+            session, operator=operator, action=action, object_type="match_model", object_ids=ids,
+            purpose=MODEL_PURPOSE, now=now,
+        )  # fmt: skip
+
+
+class ModelVersionTooLong(ProblemError):
+    status, slug, title = 400, "invalid-model", "The model's version label is too long"
+
+
+@dataclass(frozen=True)
+class Activation:
+    model: MatchModel
+    previous: str | None
+    changed: bool
+
+
+def activate_model(session: Session, model: MatchModel, *, now: dt.datetime, operator: str) -> Activation:
+    """Store `model` (unless stored) and make it the only active one, audited `match_model.activated` with
+    the previous hash. Activating the active model again changes nothing and is not audited."""
+    if len(model.version) > 64:
+        raise ModelVersionTooLong("A model's version label has at most 64 characters.")
+    repository.lock_models(session)
+    current = repository.active_model(session)
+    previous = None if current is None else current.content_hash
+    if previous == model.content_hash:
+        return Activation(model=model, previous=previous, changed=False)
+    # The shipped default counts as seen from now on, so it never replaces an operator's choice.
+    if repository.model_by_hash(session, DEFAULT_MODEL.content_hash) is None and (
+        model.content_hash != DEFAULT_MODEL.content_hash
+    ):
+        repository.add_model(
+            session,
+            version=DEFAULT_MODEL.version,
+            content_hash=DEFAULT_MODEL.content_hash,
+            params=DEFAULT_MODEL.model_dump(mode="json"),
+            now=now,
+            active=False,
+        )
+    row = repository.model_by_hash(session, model.content_hash)
+    if row is None:
+        row = repository.add_model(
+            session,
+            version=model.version,
+            content_hash=model.content_hash,
+            params=model.model_dump(mode="json"),
+            now=now,
+            active=False,
+        )
+    repository.make_only_active(session, row.id)
+    repository.bump_register_generation(session, now)  # every process's real-time index rebuilds with it
+    _audit_model(session, "match_model.activated", model, previous, OPERATOR, operator, now)
+    return Activation(model=model, previous=previous, changed=True)
+
+
+def stored_active_model(session: Session) -> MatchModel:
+    """The active model as stored, without storing anything (the shipped default when none is)."""
+    row = repository.active_model(session)
+    return DEFAULT_MODEL if row is None else model_from_params(row.params)
+
+
+def model_status(session: Session) -> dict[str, Any]:
+    """The active model as stored (read only): version, hash, created_at; and the shipped default."""
+    row = repository.active_model(session)
+    shipped = {"version": DEFAULT_MODEL.version, "content_hash": DEFAULT_MODEL.content_hash}
+    if row is None:
+        return {**shipped, "created_at": None, "stored": False, "shipped_default": shipped}
+    pending = _is_older_shipped_default(row) and (
+        repository.model_by_hash(session, DEFAULT_MODEL.content_hash) is None
+    )
+    return {
+        "version": row.version,
+        "content_hash": row.content_hash,
+        "created_at": row.created_at.isoformat(),
+        "stored": True,
+        "shipped_default": shipped,
+        # The shipped default replaces this older one at the next matching run (or index build).
+        "replaced_by_shipped_default_on_next_use": pending,
+    }
+
+
+def estimate_from_reviews(
+    session: Session, *, now: dt.datetime, operator: str, rules: labels.Rules, prior_strength: float
+) -> labels.Proposal:
+    """A model re-estimated from every decided review, with the active model as the prior; audited
+    `match_model.estimated` (hashes and counts only). Never activates. Raises `NotEnoughDecisions`."""
+    base = active_model(session, now)
+    read = [
+        labels.read_label(row.recipient_la, row.review_status, row.evidence, row.match_probability)
+        for row in repository.decided_reviews(session)
+    ]
+    usable = [label for label in read if label is not None]
+    proposal = labels.propose(usable, base, rules=rules, prior_strength=prior_strength)
+    proposal.report["unreadable_decisions"] = len(read) - len(usable)
+    report = proposal.report
+    extra = [
+        f"base:{base.content_hash}",
+        f"decisions:{report['decisions']}",
+        f"confirmed:{report['confirmed']}",
+        f"rejected:{report['rejected']}",
+        f"las:{len(report['by_la'])}",
+        f"prior_strength:{prior_strength:g}",
+        f"labels:{report['labels_digest']}",
+    ]
+    _audit_model(session, "match_model.estimated", proposal.model, None, "reviews", operator, now, extra)
+    return proposal
 
 
 def stored_explanation(session: Session, outcome: MatchOutcome) -> dict[str, Any]:
@@ -101,7 +268,7 @@ def stored_explanation(session: Session, outcome: MatchOutcome) -> dict[str, Any
         outcome=outcome.outcome,
         match_weight=outcome.match_weight,
         match_probability=outcome.match_probability,
-        model=DEFAULT_MODEL if params is None else MatchModel.model_validate(params),
+        model=DEFAULT_MODEL if params is None else model_from_params(params),
     )
 
 
