@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,10 +16,15 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def _dry_run(*args: str) -> list[str]:
-    # -n prints the recipe without running it; -o keeps the venv's install step out of it.
+    # -n prints the recipe without running it; -o keeps the venv's install step out of it. Run from
+    # `make test`, the outer make's variables would make this one a sub-make that announces directories.
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"}
+    }
     result = subprocess.run(
-        ["make", "-n", "-o", ".venv/bin/.installed", *args],
+        ["make", "--no-print-directory", "-n", "-o", ".venv/bin/.installed", *args],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
