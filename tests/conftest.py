@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -25,6 +26,12 @@ from app.core.models_registry import metadata
 from app.main import create_app
 
 ADMIN_DSN = os.environ.get("CME_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# Code under test that reads the default settings (the app factory `cme serve` hands uvicorn, the CLI run
+# in process) keeps its embedded database and service key in a directory of this run, never in the
+# user's own (~/.local/share/cme-hub); removed when the run ends.
+_DATA_DIR = tempfile.TemporaryDirectory(prefix="cme-test-data-")
+os.environ.setdefault("CME_DATA_DIR", _DATA_DIR.name)
 
 
 def _admin_execute(sql: str) -> None:
