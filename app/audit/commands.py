@@ -1,4 +1,5 @@
-"""`cme audit verify`: the audit chain, and the chain against the daily checkpoints kept outside it."""
+"""`cme audit verify`: the audit chain, and the chain against the checkpoints kept outside it (daily and
+every few minutes)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.audit.checkpoints import CheckpointSignatureInvalid, receipt_head, signed_head
+from app.audit.interval import FILE_PREFIX as INTERVAL_FILE_PREFIX
 from app.core.config import get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import ProblemError
@@ -24,7 +26,9 @@ class ServiceKeyMissing(ProblemError):
 def _checkpoint_files(args: argparse.Namespace) -> list[Path]:
     files = [Path(f) for f in args.checkpoint]
     if args.checkpoint_dir is not None:
-        files += sorted(Path(args.checkpoint_dir).glob("audit-checkpoint-*.jws"))
+        directory = Path(args.checkpoint_dir)
+        files += sorted(directory.glob("audit-checkpoint-*.jws"))
+        files += sorted(directory.glob(f"{INTERVAL_FILE_PREFIX}*.jws"))
     return files
 
 
@@ -99,7 +103,10 @@ def add_commands(subparsers: Any) -> None:
         help="Trust the chain up to this (signature-checked) checkpoint, verified before, and recompute "
         "only the events after it.",
     )
-    verify.add_argument("--checkpoint-dir", help="Every audit-checkpoint-*.jws file in this directory.")
+    verify.add_argument(
+        "--checkpoint-dir",
+        help="Every audit-checkpoint-*.jws (daily) and audit-interval-checkpoint-*.jws file in this directory.",
+    )
     verify.add_argument(
         "--receipt",
         action="append",

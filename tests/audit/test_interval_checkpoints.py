@@ -5,6 +5,7 @@ minutes, and the service signs no checkpoint over it. On PostgreSQL, tampering a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from sqlalchemy.orm import Session
 from app.audit import checkpoints, interval
 from app.audit import service as audit_service
 from app.audit.models import AuditIntervalCheckpoint
-from app.core.config import Settings
+from app.cli import main
+from app.core.config import Settings, get_settings
 from app.core.db import make_session_factory
 from app.jobs.handlers import default_ticks
 from app.jobs.worker import Worker
@@ -164,3 +166,40 @@ def test_a_forged_file_is_not_trusted(
     (tmp_path / interval.file_name(T0)).write_text("eyJhbGciOiJFUzI1NiJ9.e30.c2ln\n", encoding="ascii")
     found = _tick(engine, signer, T0 + EVERY, tmp_path)
     assert found.broken and found.taken is None
+
+
+def test_cme_audit_verify_reads_the_interval_files_too(
+    engine: Engine,
+    session: Session,
+    signer: ServiceSigner,
+    superuser: Session,
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    directory = tmp_path / "worm"
+    directory.mkdir()
+    write_events(session, 3, at=T0)
+    assert _tick(engine, signer, T0, directory).taken is not None
+    superuser.execute(text("DELETE FROM audit_event WHERE seq = 3"))  # the newest: the chain alone is fine
+    superuser.commit()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(signer.jwks()))
+    monkeypatch.setenv("CME_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        status = main(["audit", "verify", "--checkpoint-dir", str(directory), "--jwks", str(jwks)])
+    finally:
+        get_settings.cache_clear()
+    report = json.loads(capsys.readouterr().out)
+    assert status == 1 and report["chain"]["ok"] is True
+    assert report["checkpoints"] == [
+        {
+            "file": str(directory / interval.file_name(T0)),
+            "seq": 3,
+            "ok": False,
+            "first_bad_seq": 3,
+            "finding": "truncated",
+        }
+    ]
