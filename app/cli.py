@@ -53,10 +53,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         return _error("os-error", f"{where}{exc.strerror or type(exc).__name__}.")
     except Exception as exc:
+        if _schema_missing(exc):
+            return _error("database-not-set-up", _schema_missing_detail())
         # Every error is one line, never a traceback; CME_DEBUG=1 shows the traceback for a bug report.
         if os.environ.get("CME_DEBUG"):
             raise
         return _error("unexpected-error", f"{type(exc).__name__}: {exc} (CME_DEBUG=1 shows where)")
+
+
+def _schema_missing(exc: Exception) -> bool:
+    """A database without the service's tables: a new empty one, or one `cme migrate` never reached."""
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError) and (
+        "no such table" in str(exc.orig) or type(exc.orig).__name__ == "UndefinedTable"
+    )
+
+
+def _schema_missing_detail() -> str:
+    from sqlalchemy import make_url
+
+    from app.core.config import get_settings
+
+    url = make_url(get_settings().database_url).render_as_string(hide_password=True)
+    return (
+        f"The database {url} has no tables yet: run `cme migrate` (or start `cme serve`) first, or point "
+        "CME_DATABASE_URL (or CME_DATA_DIR) at the service's database."
+    )
 
 
 def _error(slug: str, detail: str, *, status: int = 1) -> int:

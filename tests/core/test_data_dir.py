@@ -98,3 +98,15 @@ def test_cme_database_url_overrides_the_default(tmp_path: Path) -> None:
     assert migrated.returncode == 0, migrated.stderr
     assert elsewhere.exists()
     assert not (tmp_path / "xdg").exists()
+
+
+def test_a_database_without_tables_is_said_in_one_line_not_a_traceback(tmp_path: Path) -> None:
+    env = _env(XDG_DATA_HOME=str(tmp_path / "xdg"), HOME=str(tmp_path / "home"))
+    for attempt in range(2):  # the first run creates the empty file, the second finds it
+        listed = _cme(tmp_path, env, "keys", "list", "--partner", "W11000029")
+        assert listed.returncode == 1
+        assert "Traceback" not in listed.stderr
+        error = json.loads(listed.stderr.strip().splitlines()[-1])
+        assert error["error"] == "database-not-set-up"
+        assert "cme migrate" in error["detail"] and str(tmp_path / "xdg") in error["detail"]
+        assert ("new empty" in listed.stderr) == (attempt == 0)
