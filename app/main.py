@@ -26,6 +26,7 @@ from app.core.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.core.openapi import refine as refine_openapi
 from app.jobs import router as jobs_router
 from app.jobs.handlers import default_handlers, default_ticks
 from app.jobs.worker import BackgroundWorker, Worker
@@ -78,6 +79,7 @@ def _problem_only_openapi(app: FastAPI) -> dict[str, Any]:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
+        refine_openapi(schema)
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -76,7 +76,21 @@ District = Annotated[
 YearGroup = Annotated[
     int | None, Query(ge=-3, le=14, description="National curriculum year in the current school year.")
 ]
-IfMatch = Annotated[str | None, Header(description="ETag of the record as last read (required).")]
+IfMatch = Annotated[
+    str | None,
+    Header(description="ETag of the record as last read (required: 428 without it, 412 when stale)."),
+]
+_ETAG = {
+    "description": "The record's version: send it back as If-Match to change the record.",
+    "required": True,
+    "schema": {"type": "string"},
+}
+_LOCATION = {"description": "The new CME record.", "required": True, "schema": {"type": "string"}}
+# A record's answer carries its ETag; a record created from a candidate or transfer its Location too.
+WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": {"ETag": _ETAG}}}
+CREATED_WITH_ETAG: dict[int | str, dict[str, Any]] = {
+    201: {"headers": {"ETag": _ETAG, "Location": _LOCATION}}
+}
 
 
 def _district(value: str | None) -> str | None:
@@ -180,7 +194,7 @@ def get_candidate_history(
     "/candidates/{candidate_id}/confirm",
     operation_id="confirm_cme_candidate",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(404, 409),
+    responses={**CREATED_WITH_ETAG, **problem_responses(404, 409)},
 )
 def confirm_candidate(
     candidate_id: uuid.UUID,
@@ -274,7 +288,11 @@ def list_records(
     )
 
 
-@router.get("/records/{record_id}", operation_id="get_cme_record", responses=problem_responses(404))
+@router.get(
+    "/records/{record_id}",
+    operation_id="get_cme_record",
+    responses={**WITH_ETAG, **problem_responses(404)},
+)
 def get_record(
     record_id: uuid.UUID, response: Response, officer: OfficerDep, session: SessionDep, clock: ClockDep
 ) -> RecordRead:
@@ -296,7 +314,9 @@ def get_record_history(
 
 
 @router.patch(
-    "/records/{record_id}", operation_id="correct_cme_record", responses=problem_responses(404, 412, 428)
+    "/records/{record_id}",
+    operation_id="correct_cme_record",
+    responses={**WITH_ETAG, **problem_responses(404, 412, 428)},
 )
 def correct_record(
     record_id: uuid.UUID,
@@ -373,7 +393,7 @@ def erase_record(
 @router.put(
     "/records/{record_id}/restriction",
     operation_id="set_cme_record_restriction",
-    responses=problem_responses(404, 412, 428),
+    responses={**WITH_ETAG, **problem_responses(404, 412, 428)},
 )
 def set_restriction(
     record_id: uuid.UUID,
@@ -460,7 +480,7 @@ def _paras_1_to_3(snapshot: dict[str, Any]) -> dict[str, Any]:
     "/transfers/{transfer_id}/accept",
     operation_id="accept_cme_transfer",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(404, 409),
+    responses={**CREATED_WITH_ETAG, **problem_responses(404, 409)},
 )
 def accept_transfer(
     transfer_id: uuid.UUID,

@@ -41,7 +41,7 @@ class FormerName(InModel):
     family_name: Text | None = None
 
 
-class Address(InModel):
+class CmeAddress(InModel):
     """Schedule 2 para 2: address or last known address, including postcode."""
 
     lines: list[Text] = Field(default_factory=list, max_length=6)
@@ -54,7 +54,7 @@ class Parent(InModel):
     """Schedule 2 para 4: every field optional."""
 
     name: Text | None = None
-    address: Address | None = None
+    address: CmeAddress | None = None
     phone: Phone | None = None
     email: Email | None = None
 
@@ -63,7 +63,7 @@ class EducationProvider(InModel):
     """Schedule 2 para 5."""
 
     name: Text
-    address: Address | None = None
+    address: CmeAddress | None = None
 
 
 class LearningNeeds(InModel):
@@ -92,7 +92,7 @@ class ChildOut(OutModel):
     national_curriculum_year: int | None = Field(
         description="Year group in the current school year, from DOB."
     )
-    address: Address | None = Field(description="Absent when hidden from the caller's role.")
+    address: CmeAddress | None = Field(description="Absent when hidden from the caller's role.")
 
 
 class CandidateRead(ChildOut):
@@ -174,7 +174,7 @@ class RecordPatch(InModel):
     family_name: Text | None = None
     former_names: list[FormerName] | None = Field(default=None, max_length=10)
     date_of_birth: BirthDate | None = None
-    address: Address | None = None
+    address: CmeAddress | None = None
     parents: list[Parent] | None = Field(default=None, max_length=10)
     education_providers: list[EducationProvider] | None = Field(default=None, max_length=10)
     additional_learning_needs: LearningNeeds | None = None

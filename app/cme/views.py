@@ -9,8 +9,8 @@ from app.cme.csa import national_curriculum_year
 from app.cme.domain import ADDRESS_FIELDS, CONTACT_AND_ALN_FIELDS, hidden_fields
 from app.cme.models import CmeCandidate, CmeRecord
 from app.cme.schemas import (
-    Address,
     CandidateRead,
+    CmeAddress,
     EducationProvider,
     FormerName,
     LearningNeeds,
@@ -22,10 +22,10 @@ from app.cme.schemas import (
 from app.security.roles import OfficerRole
 
 
-def _address(row: CmeCandidate | CmeRecord) -> Address | None:
+def _address(row: CmeCandidate | CmeRecord) -> CmeAddress | None:
     if not (row.address_lines or row.town or row.postcode):
         return None
-    return Address(
+    return CmeAddress(
         lines=list(row.address_lines or []),
         town=row.town,
         postcode=row.postcode,

@@ -9,11 +9,12 @@ request the system clock's UTC date stands in.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 # The CME pilot starts in 2025: nothing it records (awareness, receipt, notification, answer) happened before.
@@ -89,9 +90,23 @@ BIRTH = DateRange("a child's date of birth", years_back=25)
 HORIZON = DateRange("a day up to which clocks are listed", not_before=PILOT_START, years_ahead=20)
 
 
-EventDate = Annotated[dt.date, AfterValidator(EVENT.check), Field(json_schema_extra=EVENT.document)]
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date_only(value: Any) -> Any:
+    """A date arrives as YYYY-MM-DD (`format: date`), nothing else: pydantic would also read a number as
+    seconds since 1970 (`?before=0` as 1970-01-01) and a datetime string as its day."""
+    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise PydanticCustomError("date_format", "Must be a date written YYYY-MM-DD.")
+
+
+_ISO = BeforeValidator(iso_date_only)
+EventDate = Annotated[dt.date, _ISO, AfterValidator(EVENT.check), Field(json_schema_extra=EVENT.document)]
 DepartureDate = Annotated[
-    dt.date, AfterValidator(DEPARTURE.check), Field(json_schema_extra=DEPARTURE.document)
+    dt.date, _ISO, AfterValidator(DEPARTURE.check), Field(json_schema_extra=DEPARTURE.document)
 ]
-BirthDate = Annotated[dt.date, AfterValidator(BIRTH.check), Field(json_schema_extra=BIRTH.document)]
-HorizonDate = Annotated[dt.date, AfterValidator(HORIZON.check), Field(json_schema_extra=HORIZON.document)]
+BirthDate = Annotated[dt.date, _ISO, AfterValidator(BIRTH.check), Field(json_schema_extra=BIRTH.document)]
+HorizonDate = Annotated[
+    dt.date, _ISO, AfterValidator(HORIZON.check), Field(json_schema_extra=HORIZON.document)
+]

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from app.core.dependencies import SessionDep
 from app.core.errors import problem_responses
@@ -19,6 +19,7 @@ from app.matching.schemas import (
     ReviewDetail,
     ReviewPage,
     ReviewSummary,
+    bind_nhs_number_enabled,
 )
 from app.security.dependencies import CallerDep
 
@@ -76,11 +77,17 @@ def list_dual_registrations(
     return service.list_dual_registrations(session, caller, cursor=cursor, limit=limit)
 
 
+async def _nhs_numbers_as_configured(request: Request) -> None:
+    """Before the body is validated (async: a sync dependency's context would not reach validation)."""
+    bind_nhs_number_enabled(request.app.state.settings.nhs_number_enabled)
+
+
 @router.post(
     "/v1/match",
     operation_id="match_records",
     responses=problem_responses(401, 403, 422),
     response_model_exclude_none=True,
+    dependencies=[Depends(_nhs_numbers_as_configured)],
 )
 async def match_records(request: Request, body: MatchRequest, caller: CallerDep) -> MatchResponse:
     """Register records 1-100 children may be: full detail from the caller's own LA, only the LA otherwise."""

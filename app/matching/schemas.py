@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from app.submissions.schemas import Address, FormerName, HealthRecord
 
@@ -104,10 +105,32 @@ class ReviewDetail(ReviewSummary):
     candidate_id: uuid.UUID | None = Field(default=None, description="The CME candidate a rejection opened.")
 
 
+_nhs_number_enabled: ContextVar[bool] = ContextVar("match_nhs_number_enabled", default=False)
+
+
+def bind_nhs_number_enabled(enabled: bool) -> None:
+    """Whether `MatchRecord.nhs_number` is accepted for the rest of the current request (the deployment's
+    CME_NHS_NUMBER_ENABLED; bound by the route before the body is validated)."""
+    _nhs_number_enabled.set(enabled)
+
+
+class MatchRecord(HealthRecord):
+    """A child to match: the items of a health-list record. `nhs_number` is accepted, and matched on, only
+    where the deployment has switched NHS numbers on (CME_NHS_NUMBER_ENABLED); otherwise it is a 422."""
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _nhs_number_switched_on(cls, value: str | None, info: ValidationInfo) -> str | None:
+        enabled = (info.context or {}).get("nhs_number_enabled", _nhs_number_enabled.get())
+        if value is not None and not enabled:
+            raise ValueError("NHS numbers are not accepted by this deployment")
+        return value
+
+
 class MatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    records: list[HealthRecord] = Field(min_length=1, max_length=100)
+    records: list[MatchRecord] = Field(min_length=1, max_length=100)
 
 
 class MatchCandidate(BaseModel):

@@ -154,6 +154,7 @@ RULES: Final[dict[str, Rule]] = {
     "extend_cme_subject_access_request": SUBJECT_ACCESS,
     # Oversight.
     "get_statistics": Rule(frozenset({CallerKind.welsh_government, CallerKind.la_statistics})),
+    "get_statistics_csv": Rule(frozenset({CallerKind.welsh_government, CallerKind.la_statistics})),
     # The only check of this role: `app.audit.checkpoints` does not repeat it.
     "list_audit_checkpoints": Rule(_officers({OfficerRole.data_protection_officer})),
 }

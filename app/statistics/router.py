@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Annotated, Literal
 
-from fastapi import Query, Response
+from fastapi import Depends, Query, Response
 
 from app.core.dependencies import SessionDep, SettingsDep
 from app.core.errors import problem_responses
@@ -40,45 +41,37 @@ def _csv(table: service.Table, period: Period) -> str:
     return out.getvalue()
 
 
-@router.get(
-    "",
-    operation_id="get_statistics",
-    response_model=StatisticsRead,
-    responses={
-        200: {"content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "JSON or CSV."},
-        **problem_responses(403, 404),
-    },
-)
-def get_statistics(
+LaParam = Annotated[
+    str | None, Query(pattern=r"^W06[0-9]{6}$", description="One LA (GSS code); default: every LA.")
+]
+AsOfParam = Annotated[
+    str | None,
+    Query(
+        pattern=MONTH_PATTERN,
+        description=(
+            "Month (YYYY-MM) whose end the figures are as of; it must have ended, and not be before the "
+            "service's first month. Default: the last month ended before today (UTC)."
+        ),
+    ),
+]
+PeriodParam = Annotated[
+    Period, Query(description="`cumulative` to the month end, or `month`: what happened in that month.")
+]
+
+
+class CsvResponse(Response):
+    media_type = CSV_MEDIA_TYPE
+
+
+def _table(
     caller: CallerDep,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    la: Annotated[
-        str | None, Query(pattern=r"^W06[0-9]{6}$", description="One LA (GSS code); default: every LA.")
-    ] = None,
-    format: Annotated[Literal["json", "csv"], Query(description="Response format.")] = "json",
-    as_of: Annotated[
-        str | None,
-        Query(
-            pattern=MONTH_PATTERN,
-            description=(
-                "Month (YYYY-MM) whose end the figures are as of; it must have ended, and not be before the "
-                "service's first month. Default: the last month ended before today (UTC)."
-            ),
-        ),
-    ] = None,
-    period: Annotated[
-        Period, Query(description="`cumulative` to the month end, or `month`: what happened in that month.")
-    ] = Period.cumulative,
-) -> StatisticsRead | Response:
-    """Counts per LA and for Wales as of a month end, small counts suppressed, counts rounded to 5.
-
-    Figures never run to today: two reads in the same month give the same figures, so their difference
-    reveals nothing. Welsh Government sees every LA; an LA's statistics role sees its own LA (another LA
-    answers 404). Other callers get 403. A month not ended, or before the service, answers 422. Every read
-    is audited.
-    """
+    la: LaParam = None,
+    as_of: AsOfParam = None,
+    period: PeriodParam = Period.cumulative,
+) -> tuple[service.Table, Period, dt.datetime]:
     now = clock.now()
     table = service.statistics_for(
         session,
@@ -90,13 +83,43 @@ def get_statistics(
         service_start=settings.legal_window_start,
         now=now,
     )
+    return table, period, now
+
+
+TableDep = Annotated[tuple[service.Table, Period, dt.datetime], Depends(_table)]
+
+
+@router.get(
+    "",
+    operation_id="get_statistics",
+    response_model=StatisticsRead,
+    responses={
+        200: {
+            "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "JSON, or CSV with `format=csv` (generated clients: `GET /v1/statistics.csv`).",
+        },
+        **problem_responses(403, 404),
+    },
+)
+def get_statistics(
+    table: TableDep,
+    format: Annotated[Literal["json", "csv"], Query(description="Response format.")] = "json",
+) -> StatisticsRead | Response:
+    """Counts per LA and for Wales as of a month end, small counts suppressed, counts rounded to 5.
+
+    Figures never run to today: two reads in the same month give the same figures, so their difference
+    reveals nothing. Welsh Government sees every LA; an LA's statistics role sees its own LA (another LA
+    answers 404). Other callers get 403. A month not ended, or before the service, answers 422. Every read
+    is audited.
+    """
+    figures, period, now = table
     if format == "csv":
-        return Response(_csv(table, period), media_type=CSV_MEDIA_TYPE)
+        return CsvResponse(_csv(figures, period))
     return StatisticsRead(
-        as_of=table.window.last,
+        as_of=figures.window.last,
         period=period,
         generated_at=now,
-        measures=table.measures,
+        measures=figures.measures,
         suppression=Suppression(
             threshold=service.THRESHOLD, rounding=service.ROUNDING_BASE, rule=service.SUPPRESSION_RULE
         ),
@@ -104,8 +127,28 @@ def get_statistics(
             AreaStatistics(
                 area=area.code,
                 name=area.name,
-                measures={measure: _cell(area.cells[measure]) for measure in table.measures},
+                measures={measure: _cell(area.cells[measure]) for measure in figures.measures},
             )
-            for area in table.areas
+            for area in figures.areas
         ],
     )
+
+
+@router.get(
+    ".csv",
+    operation_id="get_statistics_csv",
+    response_class=CsvResponse,
+    responses={
+        200: {
+            "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "One row per area: area, name, as_of, period, then one column per measure; a "
+            'withheld figure reads "c".',
+        },
+        **problem_responses(403, 404),
+    },
+)
+def get_statistics_csv(table: TableDep) -> CsvResponse:
+    """The figures of `GET /v1/statistics` as CSV only (the same access, suppression and audit): an operation
+    of its own, so that a client generated from this document reads CSV as text."""
+    figures, period, _ = table
+    return CsvResponse(_csv(figures, period))

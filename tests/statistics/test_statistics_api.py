@@ -267,6 +267,25 @@ class TestCsv:
         assert by_area[WALES]["candidates"] == "15"  # 13, rounded
         assert by_area[WALES]["name"] == "Wales"
 
+    def test_the_csv_operation_answers_what_format_csv_answers(
+        self, client: TestClient, headers: Headers, session: Session
+    ) -> None:
+        """`GET /v1/statistics.csv`: the same figures, access and audit, as an operation whose only answer is
+        CSV, so that a generated client reads it as text (issue 12)."""
+        _candidates(session, LA_A, 4)
+        _candidates(session, LA_B, 9)
+        params = {"period": "month"}
+        by_format = client.get("/v1/statistics", params={**params, "format": "csv"}, headers=headers(WG))
+        by_path = client.get("/v1/statistics.csv", params=params, headers=headers(WG))
+        assert by_path.status_code == 200
+        assert by_path.headers["content-type"].startswith("text/csv")
+        assert by_path.text == by_format.text
+        reads = session.scalars(select(AuditEvent).where(AuditEvent.object_type == "statistics_month")).all()
+        assert len(reads) == 2
+        refused = client.get("/v1/statistics.csv", headers=headers(LA_A, "case_officer"))
+        assert refused.status_code == 403
+        assert refused.headers["content-type"] == "application/problem+json"
+
     def test_an_unknown_format_is_a_problem(self, client: TestClient, headers: Headers) -> None:
         response = client.get("/v1/statistics", params={"format": "xlsx"}, headers=headers(WG))
         assert response.status_code == 422
