@@ -6,7 +6,7 @@ PORT ?= 8000
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint openapi bench-ingest bench-matching bench-pipeline bench-unmatched clean
+.PHONY: run test lint openapi client bench-ingest bench-matching bench-pipeline bench-unmatched clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ test: $(BIN)/.installed
 
 openapi: $(BIN)/.installed
 	$(BIN)/cme openapi > openapi/openapi.json
+
+# A Python client generated from the committed document (openapi-python-client 0.29, docs/clients.md),
+# into a directory git ignores; `pip install build/client` installs it as `cme_hub_client`.
+CLIENT_DIR ?= build/client
+client: $(BIN)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --path openapi/openapi.json \
+		--config openapi/client-config.yaml --output-path $(CLIENT_DIR) --meta setup --overwrite
 
 bench-ingest: $(BIN)/.bench-installed
 	$(BIN)/python bench/ingest.py
