@@ -10,7 +10,7 @@ its rate gets 429 with Retry-After, other partners do not.
 from __future__ import annotations
 
 import json
-import resource
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,10 +45,6 @@ def port(settings: Settings, engine: Engine) -> Iterator[int]:
         yield port
 
 
-def _max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
-
-
 def _refused_before_the_body(port: int, token: str) -> tuple[int, dict[str, str], float]:
     """POST a declared 200 MB body to /v1/match, sending only the head: the answer must come without it."""
     started = time.perf_counter()
@@ -70,13 +66,48 @@ def _refused_before_the_body(port: int, token: str) -> tuple[int, dict[str, str]
 
 
 def test_a_token_signed_by_another_key_is_refused_before_the_body(port: int, la: TestPartner) -> None:
-    forged = bearer_token(new_key("ES256", la.key.kid), la.id, claims=OFFICER)  # the LA's kid, not its key
-    before = _max_rss_bytes()
-    status, headers, elapsed = _refused_before_the_body(port, forged)
-    assert status == 401 and headers["www-authenticate"] == "Bearer"
-    assert headers["connection"] == "close"
-    assert elapsed < 1.0, elapsed  # the issue's target is 100 ms; the machine is shared, so a margin
-    assert _max_rss_bytes() - before < 10 * 1024 * 1024
+    elapsed = []
+    for _ in range(5):
+        forged = bearer_token(
+            new_key("ES256", la.key.kid), la.id, claims=OFFICER
+        )  # the LA's kid, not its key
+        status, headers, seconds = _refused_before_the_body(port, forged)
+        assert status == 401 and headers["www-authenticate"] == "Bearer"
+        assert headers["connection"] == "close"
+        elapsed.append(seconds)
+    # The issue's target is 100 ms. The machine is shared with other suites (one attempt took 1.6 s while
+    # they ran), so the median is held to it, and no attempt may come near reading 200 MB.
+    assert sorted(elapsed)[2] < 0.1 and max(elapsed) < 5.0, elapsed
+
+
+def test_a_client_pushing_its_200_mb_body_gets_401_and_little_of_it_in(port: int, la: TestPartner) -> None:
+    """The client sends the body as fast as it can: the server answers and closes, and what the client got
+    into the connection by then (kernel buffers included) is a few megabytes, not 200: the server's memory
+    cannot have grown by more (the issue's target: < 10 MB)."""
+    forged = bearer_token(new_key("ES256", la.key.kid), la.id, claims=OFFICER)
+    headers = {"Authorization": f"Bearer {forged}", "Content-Length": str(BODY_200_MB)}
+    connection = send_head(port, "POST", "/v1/match", {**headers, "Content-Type": "application/json"})
+    pushed = 0
+
+    def push() -> None:
+        nonlocal pushed
+        chunk = b"x" * 65536
+        try:
+            while pushed < BODY_200_MB:
+                connection.sendall(chunk)
+                pushed += len(chunk)
+        except OSError:
+            pass  # the server closed the connection
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    try:
+        status, headers_in, _ = read_response(connection)
+        pusher.join(30)
+    finally:
+        connection.close()
+    assert status == 401 and headers_in["connection"] == "close"
+    assert not pusher.is_alive() and pushed < 10 * 1024 * 1024, pushed
 
 
 def test_a_replayed_token_is_refused_before_the_body(port: int, la: TestPartner) -> None:
