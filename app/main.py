@@ -32,6 +32,7 @@ from app.jobs.handlers import default_handlers, default_ticks
 from app.jobs.worker import BackgroundWorker, Worker
 from app.matching import router as matching_router
 from app.matching.service import RealtimeIndexHolder
+from app.observability import router as metrics_router
 from app.security import router as security_router
 from app.security.clock import ClockDep, SystemClock
 from app.security.middleware import AuthenticateFirstMiddleware
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cme_router.router)
     app.include_router(statistics_router.router)
     app.include_router(audit_router.router)
+    app.include_router(metrics_router.router)
     app.openapi = lambda: _problem_only_openapi(app)  # type: ignore[method-assign]
     return app
 

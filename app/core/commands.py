@@ -88,6 +88,10 @@ def _worker(args: argparse.Namespace) -> int:
     if args.once:
         print(json.dumps({"jobs_run": worker.run_until_idle()}))
         return 0
+    if args.metrics_port is not None:
+        from app.observability.metrics import serve_worker_metrics
+
+        serve_worker_metrics(args.metrics_port, args.metrics_host)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -129,6 +133,16 @@ def add_commands(subparsers: Any) -> None:
 
     worker = subparsers.add_parser("worker", help="Run a job worker process (scale out matching).")
     worker.add_argument("--once", action="store_true", help="Run due jobs until idle, then exit.")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        help="Expose this worker's job metrics (Prometheus, unauthenticated) on this port (decision 0020).",
+    )
+    worker.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="Where the worker's metrics listen: keep it a bind only the operator's scraper reaches.",
+    )
     worker.set_defaults(handler=_worker)
 
     openapi = subparsers.add_parser("openapi", help="Print the OpenAPI document.")

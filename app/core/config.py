@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.db import is_sqlite
@@ -172,6 +172,13 @@ class Settings(BaseSettings):
     pilot_las: list[str] = Field(default_factory=_default_pilot_las)
     legal_window_start: dt.date = dt.date(2025, 4, 8)
     legal_window_end: dt.date = dt.date(2026, 4, 8)
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The operator's scrape token for GET /metrics (`Authorization: Bearer <token>`); unset, nobody "
+            "reads the metrics. No partner token is ever let in (decision 0020)."
+        ),
+    )
 
     @field_validator("data_dir")
     @classmethod

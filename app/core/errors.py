@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from app.core.logging import request_id_var
+from app.core.logging import note_auth_failure, request_id_var
 from app.core.text import CONTROL_PATTERNS
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -86,6 +86,7 @@ class Unauthorized(ProblemError):
     def __init__(self, reason: str) -> None:
         super().__init__("The request could not be authenticated.", headers={"WWW-Authenticate": "Bearer"})
         self.reason = reason
+        note_auth_failure(reason)  # counted by reason if the request is answered 401
 
 
 class PayloadTooLarge(ProblemError):

@@ -9,6 +9,8 @@ import logging
 import re
 import time
 import uuid
+import weakref
+from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,7 +24,8 @@ from app.core.errors import (
     internal_error_response,
     problem_response,
 )
-from app.core.logging import request_id_var
+from app.core.logging import RequestFacts, request_facts_var, request_id_var
+from app.observability import metrics
 
 logger = logging.getLogger("cme.access")
 error_logger = logging.getLogger("cme.errors")
@@ -48,6 +51,8 @@ class RequestContextMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
         token = request_id_var.set(request_id)
+        facts = RequestFacts()
+        facts_token = request_facts_var.set(facts)
         started = time.perf_counter()
         status: int | None = None
 
@@ -61,21 +66,60 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
+            facts.route = route_template(scope)  # the error's log line names its route too
             error_logger.exception("unhandled error")
             if status is not None:
                 raise
             await internal_error_response(scope["path"])(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            facts.route = route_template(scope)
+            if status == 401:
+                metrics.authentication_failed(facts.auth_failure or "unknown")
+            metrics.observe_request(facts.route, scope["method"], status, seconds)
+            # The partner (an id, never a personal field) once authenticated; `route` is the template.
             logger.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                 },
             )
+            request_facts_var.reset(facts_token)
             request_id_var.reset(token)
+
+
+def route_template(scope: Scope) -> str | None:
+    """The path template of the route that answered (`/v1/cme/records/{record_id}`), never the raw path;
+    for a request answered before routing (refused by a middleware), the template it would have reached;
+    None when no route matches."""
+    template = getattr(scope.get("route"), "path_format", None)
+    if isinstance(template, str):
+        return template
+    app = scope.get("app")
+    if app is None or not hasattr(app, "openapi"):
+        return None
+    for pattern, documented in _documented_templates(app):
+        if pattern.fullmatch(scope["path"]):
+            return documented
+    return None
+
+
+_templates: weakref.WeakKeyDictionary[Any, list[tuple[re.Pattern[str], str]]] = weakref.WeakKeyDictionary()
+
+
+def _documented_templates(app: Any) -> list[tuple[re.Pattern[str], str]]:
+    """The app's documented path templates as patterns (a `{name}` segment matches one path segment)."""
+    known = _templates.get(app)
+    if known is None:
+        known = [
+            (re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))), path)
+            for path in app.openapi().get("paths", {})
+        ]
+        _templates[app] = known
+    return known
 
 
 class _BodyTooLarge(StarletteHTTPException):

@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.jobs import service
+from app.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +100,11 @@ class Worker:
             target=self._heartbeat, args=(job_id, alive), name="cme-job-heartbeat", daemon=True
         )
         beating.start()
+        started = time.monotonic()
         try:
             result = self.handlers[kind](context)
         except Deferred as deferred:
+            metrics.job_ran(kind, "deferred", time.monotonic() - started)
             with self.session_factory.begin() as session:
                 service.defer(session, job_id, until=deferred.until, stage=deferred.stage)
             # Look again when it is due, not at the next poll (a matching round waits seconds, not more).
@@ -109,6 +112,7 @@ class Worker:
             self._next_due = min(self._next_due or math.inf, time.monotonic() + max(due_in, 0.0))
             return True
         except Exception as exc:
+            metrics.job_ran(kind, "failed", time.monotonic() - started)
             logger.exception("job failed", extra={"job_id": str(job_id), "kind": kind})
             with self.session_factory.begin() as session:
                 service.fail(session, job_id, error=type(exc).__name__, now=self.now())
@@ -118,6 +122,7 @@ class Worker:
             beating.join()
         with self.session_factory.begin() as session:
             service.complete(session, job_id, result=result, now=self.now())
+        metrics.job_ran(kind, "succeeded", time.monotonic() - started, result)
         return True
 
     def _heartbeat(self, job_id: uuid.UUID, done: threading.Event) -> None:

@@ -157,6 +157,9 @@ RULES: Final[dict[str, Rule]] = {
     "get_statistics_csv": Rule(frozenset({CallerKind.welsh_government, CallerKind.la_statistics})),
     # The only check of this role: `app.audit.checkpoints` does not repeat it.
     "list_audit_checkpoints": Rule(_officers({OfficerRole.data_protection_officer})),
+    # Operations: the metrics describe every partner's traffic, so no partner reads them; the operator's
+    # scrape token is outside the partner model (app/observability/router.py, decision 0020).
+    "metrics": Rule(frozenset()),
 }
 
 

@@ -31,6 +31,7 @@ from app.core.errors import (
 )
 from app.core.gc_pause import gc_paused
 from app.jobs import service as jobs_service
+from app.observability import metrics
 from app.partners.repository import PartnerRepository
 from app.security.jose_adapter import compact_shape_problem, strip_surrounding_whitespace
 from app.security.jws import RECEIPT_TYP, SUBMISSION_TYP, verify_jws
@@ -411,7 +412,6 @@ def _duplicate_item(path: tuple[str | int, ...]) -> ProblemItem:
     )
 
 
-@gc_paused()
 def ingest(
     session: Session,
     *,
@@ -424,8 +424,44 @@ def ingest(
 ) -> IngestOutcome:
     """Store a signed submission and all its accepted records in the caller's transaction, or nothing.
 
-    A `bytearray` body is emptied once its signature has been checked (see `router.signed_body`).
+    A `bytearray` body is emptied once its signature has been checked (see `router.signed_body`). Counted
+    in the metrics by kind and fate, and records by fate (labels: enums and problem types only).
     """
+    try:
+        outcome = _ingest(
+            session,
+            caller=caller,
+            body=body,
+            settings=settings,
+            signer=signer,
+            now=now,
+            request_id=request_id,
+        )
+    except ProblemError as exc:
+        metrics.submission_refused(exc.slug)
+        raise
+    receipt = outcome.status.receipt
+    if outcome.created:
+        metrics.submission_stored(
+            receipt.kind.value,
+            {"accepted": receipt.accepted, "flagged": receipt.flagged, "rejected": receipt.rejected},
+        )
+    else:
+        metrics.submission_replayed(receipt.kind.value)
+    return outcome
+
+
+@gc_paused()
+def _ingest(
+    session: Session,
+    *,
+    caller: Caller,
+    body: bytes | bytearray,
+    settings: Settings,
+    signer: ServiceSigner,
+    now: dt.datetime,
+    request_id: str | None,
+) -> IngestOutcome:
     # Whitespace around the serialisation (the newline `cme sign > file` leaves) is no part of it.
     body = strip_surrounding_whitespace(body)
     shape_problem = compact_shape_problem(body)
