@@ -253,7 +253,10 @@ def _submit(args: argparse.Namespace) -> int:
     if args.no_wait or not document.get("job_id"):
         pass
     elif tokens is None:
-        progress.say("not waiting for the job: --token is good for one request; give --key to follow it")
+        print(
+            "not waiting for the job: --token is good for one request; give --key to follow it",
+            file=sys.stderr,
+        )
     else:
         progress.say(f"stored; waiting for job {document['job_id']}")
         job = _wait_for_job(base, str(document["job_id"]), tokens, args, progress)
