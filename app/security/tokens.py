@@ -20,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 from app.core import strict_json
 from app.core.config import Settings
 from app.core.errors import Overloaded, Unauthorized
-from app.core.logging import note_partner
 from app.core.lru import LruCache
 from app.partners import service as partners_service
 from app.partners.models import PartnerKind
@@ -160,7 +159,6 @@ async def authenticate_token(
     burned = await burner.burn(burn)
     if not burned:
         await run_in_threadpool(_explain_refused_burn, sessions, signer, now)
-    note_partner(signer.partner_id)  # the access log names the partner
     return Caller(
         partner_id=signer.partner_id,
         partner_kind=signer.partner_kind,
@@ -172,8 +170,8 @@ async def authenticate_token(
 
 
 def _known_signer(jws: CompactJws, issuer: str) -> SigningKeyStatus | None:
-    """The key this process knows under (issuer, kid), if the signature checks with it (else forgotten:
-    it may have been replaced under the same kid)."""
+    """The key this process knows under (issuer, kid), if the signature checks with it; else None, and the
+    registry is read (the key may have been replaced under the same kid)."""
     known = _known_keys.get((issuer, jws.kid))
     if known is None:
         return None
@@ -182,7 +180,9 @@ def _known_signer(jws: CompactJws, issuer: str) -> SigningKeyStatus | None:
             jws, known.public_jwk, known.alg, partner_id=known.partner_id, jwk_thumbprint=known.thumbprint
         )
     except Unauthorized:
-        _known_keys.forget((issuer, jws.kid))
+        # Not forgotten here: a forged token naming this partner's kid would otherwise push the partner's
+        # own requests onto the registry path (a few look-ups at once, then 503). The registry decides; a
+        # key replaced under the same kid is put over this one by `_registered_signer`.
         return None
     return known
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.partners.models import PartnerKind
 from app.security import tokens
 from tests.security.conftest import WHOAMI, add_test_routes
+from tests.support.keys import new_key
 from tests.support.partners import create_partner, register_test_key
 from tests.support.tokens import auth_header
 
@@ -51,3 +52,18 @@ def test_with_a_slot_free_an_unknown_key_is_looked_up_as_before(whoami: TestClie
     la = create_partner(session, "W06000002", PartnerKind.local_authority)
     fresh = register_test_key(session, la.id, kid="new-key")
     assert whoami.get(WHOAMI, headers=auth_header(fresh, la.id)).status_code == 200
+
+
+def test_a_forged_token_naming_a_partners_kid_does_not_push_the_partner_off_the_fast_path(
+    whoami: TestClient, session: Session, request: pytest.FixtureRequest
+) -> None:
+    """A token signed by another key under the LA's own kid fails against the key this process knows. It
+    used to make the process forget that key, so the LA's next request needed a registry look-up: with the
+    look-ups taken by a flood, the LA itself got 503. Now the forged one alone pays."""
+    la = create_partner(session, "W06000003", PartnerKind.local_authority)
+    assert whoami.get(WHOAMI, headers=auth_header(la.key, la.id)).status_code == 200  # now known here
+    forged = auth_header(new_key("ES256", la.key.kid), la.id)
+    assert whoami.get(WHOAMI, headers=forged).status_code == 401  # read the registry: a bad signature
+    request.getfixturevalue("lookups_busy")
+    assert whoami.get(WHOAMI, headers=auth_header(new_key("ES256", la.key.kid), la.id)).status_code == 503
+    assert whoami.get(WHOAMI, headers=auth_header(la.key, la.id)).status_code == 200
