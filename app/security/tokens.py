@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from app.core import strict_json
 from app.core.config import Settings
 from app.core.errors import Overloaded, Unauthorized
+from app.core.logging import note_partner
 from app.core.lru import LruCache
 from app.partners import service as partners_service
 from app.partners.models import PartnerKind
@@ -159,6 +160,7 @@ async def authenticate_token(
     burned = await burner.burn(burn)
     if not burned:
         await run_in_threadpool(_explain_refused_burn, sessions, signer, now)
+    note_partner(signer.partner_id)  # the access log names the partner
     return Caller(
         partner_id=signer.partner_id,
         partner_kind=signer.partner_kind,
