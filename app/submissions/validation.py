@@ -1,7 +1,7 @@
 """Checking a submission offline with the service's own rules, before anything is signed (`cme validate`).
 
 Nothing here re-states a rule: the payload goes through the same steps intake takes once the signature is
-checked (`strict_json.repeated_member`, `service.parse_payload`, the record limit, the recipient the route
+checked (`strict_json.repeated_member` and `duplicate_member_path`, `service.parse_payload`, the record limit, the recipient the route
 requires, `rules.assess_*_record`), so a file that passes here is refused by the service only for what
 cannot be known offline (the signer's key, who the sender is, the legal window, the recipient's status).
 """
@@ -25,7 +25,9 @@ from app.submissions.schemas import (
     SubmissionKind,
     SubmissionPayload,
 )
-from app.submissions.service import parse_payload
+
+# The service's own steps (`_duplicate_item` names a member named twice the way intake's 422 does).
+from app.submissions.service import _duplicate_item, parse_payload
 
 Severity = Literal["error", "rejected", "flagged"]
 
@@ -110,6 +112,11 @@ def check_payload(payload: bytes, settings: Settings) -> Report:
     repeated = strict_json.repeated_member(payload, ENVELOPE_MEMBERS)
     if repeated is not None:
         report.findings.append(Finding("error", None, repeated, "duplicate_member", "Named more than once."))
+        return report
+    duplicate = strict_json.duplicate_member_path(payload)
+    if duplicate is not None:
+        item = _duplicate_item(duplicate)
+        report.findings.append(Finding("error", item.record_index, item.field, item.code, item.message))
         return report
     try:
         submission = parse_payload(payload, settings, max_errors=None)

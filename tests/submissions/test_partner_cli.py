@@ -90,6 +90,20 @@ class TestValidate:
         findings = json.loads(capsys.readouterr().out)["findings"]
         assert [(f["field"], f["code"]) for f in findings] == [("recipient", "missing")]
 
+    def test_a_member_named_twice_inside_a_record_is_named_as_intake_names_it(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        text = json.dumps(payload(BOARD, [child(), child()])).replace(
+            '"family_name": "Prys-Jones",', '"family_name": "Prys-Jones", "family_name": "Jones",', 1
+        )
+        (tmp_path / "twice.json").write_text(text, encoding="utf-8")
+        assert text.count('"family_name"') == 3
+        assert main(["validate", "--json", str(tmp_path / "twice.json")]) == 1
+        findings = json.loads(capsys.readouterr().out)["findings"]
+        assert [(f["record_index"], f["field"], f["code"]) for f in findings] == [
+            (0, "family_name", "duplicate_member")
+        ]
+
     def test_a_file_that_is_not_there_or_not_json_is_one_line(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
