@@ -23,7 +23,7 @@ from app.audit.models import AuditEvent
 from app.cli import main
 from app.core.config import get_settings
 from app.matching import labels, repository, service
-from app.matching.models import MatchModelVersion, MatchOutcome
+from app.matching.models import MatchModelVersion, MatchOutcome, MatchRun
 from app.matching.params import DEFAULT_MODEL, FIELD_LEVELS, FIELDS, FieldParams, MatchModel, level_code
 from tests.matching.test_matching_api import World, as_officer, world_fixture  # noqa: F401
 
@@ -436,3 +436,27 @@ def test_a_real_decision_is_a_label(
     assert label.levels[FIELDS.index("given")] == level_code("given", "different")
     error = run_failing(capsys, "model", "estimate-from-reviews", "--out", str(tmp_path / "m.json"))
     assert "1 decided review(s), at least 200 needed" in error["detail"]
+
+
+def test_matching_runs_with_the_activated_model(
+    world: World, session: Session, client: TestClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rounds use the model an operator activated, and name a hash its stored row holds."""
+    thresholds = DEFAULT_MODEL.thresholds.model_copy(update={"possible": 0.69})
+    model = DEFAULT_MODEL.model_copy(update={"version": "hand-1", "thresholds": thresholds})
+    path = tmp_path / "hand.json"
+    path.write_text(model.model_dump_json())
+    run(capsys, "model", "activate", str(path))
+    world.worker.run_until_idle()
+    session.expire_all()
+    match_run = session.scalars(
+        select(MatchRun).where(MatchRun.submission_id == world.health_submission)
+    ).one()
+    assert (match_run.model_version, match_run.model_hash) == ("hand-1", model.content_hash)
+    assert repository.model_of_run(session, match_run.id) is not None
+    review_id = client.get("/v1/matching/reviews", headers=as_officer(world.la)).json()["items"][0]["id"]
+    explanation = client.get(f"/v1/matching/reviews/{review_id}", headers=as_officer(world.la)).json()[
+        "explanation"
+    ]
+    assert (explanation["model_version"], explanation["model_hash"]) == ("hand-1", model.content_hash)
+    assert explanation["thresholds"]["possible"] == 0.69
