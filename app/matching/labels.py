@@ -72,15 +72,22 @@ class Label:
 @dataclass(frozen=True, slots=True)
 class Rules:
     """When labels are enough: at least `min_decisions` in all, from at least `min_las` LAs, and no LA
-    supplying more than `max_la_share` of them (the last two also over the confirmed decisions)."""
+    supplying more than `max_la_share` of them (the last two also over the confirmed decisions).
+
+    The rules can be made stricter or looser, but never so loose that one LA's decisions alone would do:
+    at least two LAs, and no LA's share allowed to be all.
+    """
 
     min_decisions: int = 200
     min_las: int = 3
     max_la_share: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.min_decisions < 1 or self.min_las < 1 or not 0 < self.max_la_share <= 1:
-            raise ValueError("need min_decisions >= 1, min_las >= 1 and 0 < max_la_share <= 1")
+        if self.min_decisions < 1 or self.min_las < 2 or not 0 < self.max_la_share < 1:
+            raise ValueError(
+                "need at least 1 decision, at least 2 LAs and a largest LA share above 0 and below 1: "
+                "never one LA's decisions alone"
+            )
 
 
 DEFAULT_RULES = Rules()

@@ -146,8 +146,9 @@ class TestRefusals:
 
     def test_rules_are_parameters(self) -> None:
         assert refusals(labels(20, las=LAS[:2]), Rules(min_decisions=20, min_las=2)) == []
-        with pytest.raises(ValueError):
-            Rules(max_la_share=0)
+        for loose in ({"max_la_share": 0}, {"max_la_share": 1.0}, {"min_las": 1}, {"min_decisions": 0}):
+            with pytest.raises(ValueError, match="never one LA's decisions alone"):
+                Rules(**loose)  # type: ignore[arg-type]
 
 
 class TestReadLabel:

@@ -260,6 +260,10 @@ class TestEstimate:
         )
         assert error["error"] == "invalid-option"
         error = run_failing(
+            capsys, "model", "estimate-from-reviews", "--min-las", "1", "--out", str(tmp_path / "m.json")
+        )
+        assert error["error"] == "invalid-option" and "never one LA's decisions alone" in error["detail"]
+        error = run_failing(
             capsys, "model", "estimate-from-reviews", "--out", str(tmp_path / "no-such-dir" / "m.json")
         )
         assert error["error"] == "file-error"
