@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from app.audit import commands as audit_commands
 from app.core import commands as core_commands
@@ -32,8 +32,16 @@ COMMAND_MODULES: tuple[Callable[[Any], None], ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too (exit status 2, as argparse's own)."""
+
+    def error(self, message: str) -> NoReturn:
+        _error("usage", f"{self.prog}: {message} (`{self.prog} --help` lists the options)")
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cme", description="Administer the cme-hub service.")
+    parser = _Parser(prog="cme", description="Administer the cme-hub service.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_commands in COMMAND_MODULES:
         add_commands(subparsers)

@@ -284,3 +284,11 @@ class TestJsonSchemas:
             {k: v for k, v in payload(BOARD, [child()]).items() if k != "as_of"}
         )
         assert jsonschema_rs.validator_for(roll).is_valid(payload("W06000001", [pupil()], kind="school_roll"))
+
+
+def test_a_usage_error_is_one_line_too(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["validate", "list.json", "--no-such-flag"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and json.loads(err[0])["error"] == "usage" and "--no-such-flag" in err[0]
