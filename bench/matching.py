@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -132,7 +133,10 @@ def _measure(system: str, variant: str | None, population: SyntheticPopulation) 
             print(f"[{system}] failed (exit {completed.returncode}):\n{completed.stderr[-3000:]}")
             return None
         figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-        figures["report"] = _score(population, pl.read_parquet(out))
+        result = pl.read_parquet(out)
+        figures["report"] = _score(population, result)
+        if system == "splink":
+            figures["result"] = result
     return figures
 
 
@@ -150,22 +154,54 @@ def _summary_line(variant: str, system: str, population: SyntheticPopulation, re
     )
 
 
-def _side_by_side(variant: str, results: dict[str, dict[str, Any]]) -> list[str]:
+def _precision_at_recall(
+    population: SyntheticPopulation, result: pl.DataFrame, recall: float
+) -> tuple[float, float] | None:
+    """Splink's unknown precision at the lowest match threshold that keeps its unknown recall at least
+    `recall`, and that threshold as a probability. A row is unknown when its assigned pair (greedy over
+    every scored pair, so the same as assigning above the threshold) is below the threshold or it has none.
+    None when no threshold down to the scored floor reaches `recall`."""
+    on_a_register = set(population.education_person_ids)
+    unknown = np.array([person not in on_a_register for person in population.health_person_ids])
+    weights = result.sort("health_id")["match_weight"].fill_null(-np.inf).to_numpy()
+    order = np.argsort(weights, kind="stable")
+    right = np.cumsum(unknown[order])
+    reached = np.flatnonzero(right >= recall * unknown.sum())
+    if not len(reached):
+        return None
+    k = int(reached[0])
+    weight = float(weights[order][k])
+    return float(right[k] / (k + 1)), 1 / (1 + 2 ** (-weight)) if np.isfinite(weight) else 0.0
+
+
+def _side_by_side(
+    variant: str, population: SyntheticPopulation, results: dict[str, dict[str, Any]]
+) -> list[str]:
     """Issue 10's comparison for one variant: is the engine's unknown precision ahead of Splink's at equal
-    or better unknown recall? Nothing when either system did not run."""
+    or better unknown recall? Also Splink's precision with its threshold moved to the engine's unknown
+    recall. Nothing when either system did not run."""
     if not all(system in results for system in SYSTEMS):
         return []
     engine, splink = results["engine"]["report"], results["splink"]["report"]
     ahead = (
         engine.unknown_precision > splink.unknown_precision and engine.unknown_recall >= splink.unknown_recall
     )
-    return [
+    lines = [
         f"{variant:<12} engine - splink: unknown P {engine.unknown_precision - splink.unknown_precision:+.4f}, "
         f"unknown R {engine.unknown_recall - splink.unknown_recall:+.4f}, "
         f"link P {engine.link_precision - splink.link_precision:+.5f}, "
         f"link R {engine.link_recall - splink.link_recall:+.5f}: engine precision "
         f"{'ahead' if ahead else 'NOT ahead'} of Splink's at equal or better recall"
     ]
+    moved = _precision_at_recall(population, results["splink"]["result"], engine.unknown_recall)
+    if moved is not None:
+        precision, probability = moved
+        lines.append(
+            f"{variant:<12} splink at the engine's unknown recall {engine.unknown_recall:.4f}: unknown P "
+            f"{precision:.4f} (match probability >= {probability:.3g}); engine "
+            f"{'ahead' if engine.unknown_precision > precision else 'NOT ahead'} at equal recall"
+        )
+    return lines
 
 
 SUMMARY_HEADER = (
@@ -199,7 +235,7 @@ def main() -> None:
             summary += [
                 _summary_line(variant, system, population, r["report"]) for system, r in results.items()
             ]
-            summary += _side_by_side(variant, results)
+            summary += _side_by_side(variant, population, results)
         print("\n" + "\n".join(summary))
         return
     population, results = _run(args.variant, args.children, args.seed, args.only)
@@ -207,7 +243,7 @@ def main() -> None:
         print("\n" + SUMMARY_HEADER)
         for system, figures in results.items():
             print(_summary_line(args.variant, system, population, figures["report"]))
-        for line in _side_by_side(args.variant, results):
+        for line in _side_by_side(args.variant, population, results):
             print(line)
 
 

@@ -47,6 +47,10 @@ from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.blocking_rule_library import CustomRule
 
 MATCH_PROBABILITY = 0.5  # best match at or above this is `matched`; everything else `unmatched`
+# Pairs down to this probability are scored and assigned too, so that the weight each row's assigned pair
+# would need is known (matching.py reads Splink's precision at another recall from it). Greedy assignment
+# takes pairs in descending weight, so the pairs it assigns above 0.5 are the same either way.
+SCORED_PROBABILITY = 0.01
 U_PAIRS = 1e7  # random pairs for u
 DETERMINISTIC_RECALL = 0.8  # assumed recall of the deterministic rules that set the prior
 
@@ -307,7 +311,7 @@ def link_with_splink(
     training.estimate_u_using_random_sampling(max_pairs=U_PAIRS, seed=seed)
     for rule in _TRAINING_RULES:
         training.estimate_parameters_using_expectation_maximisation(rule)
-    predictions = linker.inference.predict(threshold_match_probability=MATCH_PROBABILITY)
+    predictions = linker.inference.predict(threshold_match_probability=SCORED_PROBABILITY)
     pairs = pl.from_arrow(predictions.as_pyarrow_table())
     assert isinstance(pairs, pl.DataFrame)
     return _decide(pairs, health)
@@ -316,9 +320,10 @@ def link_with_splink(
 def _decide(pairs: pl.DataFrame, health: pl.DataFrame) -> pl.DataFrame:
     """Best-match assignment: greedy by match weight, each health row to at most one education record
     and each education record to at most one row of each health list (a list does not name a child
-    twice; a health board's list and a GP practice's may). Assigned is `matched`, the rest `unmatched`."""
+    twice; a health board's list and a GP practice's may). Assigned at match probability >= 0.5 is
+    `matched`, the rest `unmatched`; a row assigned below 0.5 keeps its pair and weight (not a link)."""
     if pairs.is_empty():
-        ordered: list[tuple[int, int, float, str]] = []
+        ordered: list[tuple[int, int, float, float, str]] = []
     else:
         # Splink orders each pair by source dataset name, so health may be on either side.
         health_left = pl.col("source_dataset_l") == "health"
@@ -327,25 +332,26 @@ def _decide(pairs: pl.DataFrame, health: pl.DataFrame) -> pl.DataFrame:
                 pl.when(health_left).then("unique_id_l").otherwise("unique_id_r").alias("health_id"),
                 pl.when(health_left).then("unique_id_r").otherwise("unique_id_l").alias("education_id"),
                 "match_weight",
+                "match_probability",
                 pl.when(health_left).then("list_id_l").otherwise("list_id_r").alias("list_id"),
             )
             .filter(pl.col("match_weight").is_not_nan())
             .sort(["match_weight", "health_id", "education_id"], descending=[True, False, False])
             .rows()
         )
-    chosen: dict[int, tuple[int, float]] = {}
+    chosen: dict[int, tuple[int, float, bool]] = {}
     taken: set[tuple[str, int]] = set()
-    for health_id, education_id, weight, list_id in ordered:
+    for health_id, education_id, weight, probability, list_id in ordered:
         if health_id in chosen or (list_id, education_id) in taken:
             continue
-        chosen[health_id] = (education_id, weight)
+        chosen[health_id] = (education_id, weight, probability >= MATCH_PROBABILITY)
         taken.add((list_id, education_id))
     health_ids = health["unique_id"].to_list()
     picks = [chosen.get(health_id) for health_id in health_ids]
     return pl.DataFrame(
         {
             "health_id": health_ids,
-            "outcome": ["matched" if pick else "unmatched" for pick in picks],
+            "outcome": ["matched" if pick and pick[2] else "unmatched" for pick in picks],
             "education_id": [pick[0] if pick else None for pick in picks],
             "match_weight": [pick[1] if pick else None for pick in picks],
         },
