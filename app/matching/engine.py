@@ -51,8 +51,11 @@ _STRONG_AGREEMENT = {
     "dob": [level_code("dob", "exact")],
     "address": [level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")],
 }
-# Addresses no further apart than one postcode area (a move across town, not across Wales).
-_ONE_AREA = [level_code("address", lv) for lv in FIELD_LEVELS["address"] if lv != "different"]
+# Homes no further apart than one postcode sector: a record of another LA's register is only this close
+# to a child's home when the child goes to school across the border.
+_ONE_SECTOR = [
+    level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street", "sector")
+]
 _EXACT = level_code("given", "exact")
 
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
@@ -482,15 +485,16 @@ def _outcomes(
     nhs_differs = (pl.col("nhs") == _NHS_DIFFERENT) & pl.lit(model.nhs_different_caps_at_possible)
     close = (pl.col("runner_up_weight") >= pl.col("match_weight") - t.margin_bits).fill_null(False)
     strong = pl.sum_horizontal(pl.col(f).is_in(levels) for f, levels in _STRONG_AGREEMENT.items())
-    # Two strong fields agree and the rest disagree in a way a move explains (homes in one postcode area,
-    # or a register of the LA the child lives in), on a record no list claims: an officer decides in a
-    # minute, where a flag sends the LA to a family whose child is at school.
+    # Two strong fields agree and the rest disagree in a way a move explains (a register of the LA the child
+    # lives in, or homes in one postcode sector), on a record no list claims: an officer decides in a
+    # minute, where a flag sends the LA to a family whose child is at school. Another LA's record in the
+    # same postcode area is not enough: at 500,000 children such namesakes outnumber the children moved.
     unclaimed = (
         has_pair
         & ~assigned
         & pl.col("unclaimed").fill_null(False)
         & (strong >= 2)
-        & (pl.col("address").is_in(_ONE_AREA) | pl.col("record_in_row_la"))
+        & (pl.col("record_in_row_la") | pl.col("address").is_in(_ONE_SECTOR))
         & (p >= t.unclaimed_review)
     )
     eligible = assigned & (p >= t.possible) | unclaimed

@@ -55,60 +55,54 @@ class TestBlockingKeepsCompoundPairs:
 # The school holds the old address and the new surname; the health list the new address and the old one.
 HEALTH_NEW_HOME = child("Ffion", "Evans", "2016-06-28", postcode="CF14 3AB", line="7 Heol Isaf")
 SCHOOL_OLD_HOME = child("Ffion", "Morgan", "2016-06-28", postcode="CF10 1AA", line="12 Heol y Bont")
+FAR_HOME = {"lines": ["3 Ffordd Las"], "postcode": "LL55 4RD", "town": "Bangor"}
+CARDIFF, GWYNEDD = "W06000015", "W06000002"
+
+
+def linked(
+    health: list[dict[str, Any]], education: list[dict[str, Any]], row_la: str | None, register_la: str | None
+) -> pl.DataFrame:
+    """`link` with each health row on its own list (a board's, then GP practices') sent to `row_la`, and
+    the records on registers of `register_la`."""
+    health_frame, education_frame = frames(health, education)
+    registers = pl.Series([f"W9{i:04d}" for i in range(len(health))])
+    return link(
+        health_frame.with_columns(register=registers, la=pl.lit(row_la)),
+        education_frame.with_columns(la=pl.lit(register_la)),
+    )
 
 
 class TestUnclaimedRecordGoesToReview:
-    def test_stale_address_and_a_new_surname_on_an_unclaimed_record(self) -> None:
-        row = only_row([HEALTH_NEW_HOME], [SCHOOL_OLD_HOME])
+    def test_stale_address_and_a_new_surname_on_a_record_of_the_childs_la(self) -> None:
+        row = linked([HEALTH_NEW_HOME], [SCHOOL_OLD_HOME], CARDIFF, CARDIFF).row(0, named=True)
         assert (row["outcome"], row["education_id"], row["reason"]) == ("possible", 101, "unclaimed_record")
+
+    def test_even_when_the_family_moved_far(self) -> None:
+        row = linked([{**HEALTH_NEW_HOME, "address": FAR_HOME}], [SCHOOL_OLD_HOME], CARDIFF, CARDIFF).row(
+            0, named=True
+        )
+        assert (row["outcome"], row["reason"]) == ("possible", "unclaimed_record")
+
+    def test_not_another_las_record_beyond_the_postcode_sector(self) -> None:
+        # Another LA's register in the same postcode area is where namesakes are found at scale.
+        assert linked([HEALTH_NEW_HOME], [SCHOOL_OLD_HOME], GWYNEDD, CARDIFF)["outcome"][0] == "unmatched"
 
     def test_not_when_another_row_holds_the_record(self) -> None:
         holder = child("Ffion", "Morgan", "2016-06-28", postcode="CF10 1AA", line="12 Heol y Bont")
-        health, education = frames([HEALTH_NEW_HOME, holder], [SCHOOL_OLD_HOME])
-        out = link(health.with_columns(register=pl.Series(["W11000028", "W91040"])), education)
+        out = linked([HEALTH_NEW_HOME, holder], [SCHOOL_OLD_HOME], CARDIFF, CARDIFF)
         assert out.select("outcome", "education_id").rows() == [("unmatched", 101), ("matched", 101)]
-
-    def test_not_when_the_homes_are_in_different_postcode_areas(self) -> None:
-        far = {
-            **HEALTH_NEW_HOME,
-            "address": {"lines": ["3 Ffordd Las"], "postcode": "LL55 4RD", "town": "Bangor"},
-        }
-        assert only_row([far], [SCHOOL_OLD_HOME])["outcome"] == "unmatched"
 
     def test_not_on_one_strong_field(self) -> None:
         # Given name alone agrees outright; the birth date is a day out.
         health = {**HEALTH_NEW_HOME, "date_of_birth": "2016-06-29"}
-        assert only_row([health], [SCHOOL_OLD_HOME])["outcome"] == "unmatched"
+        assert linked([health], [SCHOOL_OLD_HOME], CARDIFF, CARDIFF)["outcome"][0] == "unmatched"
 
     def test_only_the_closest_row_to_an_unclaimed_record(self) -> None:
         # Two children on no register, both living in the LA that holds the record, resemble it: the one
         # living in its postcode area goes to review, the one across Wales to the LA's candidates.
-        far = {
-            **HEALTH_NEW_HOME,
-            "family_name": "Price",
-            "address": {"lines": ["3 Ffordd Las"], "postcode": "LL55 4RD", "town": "Bangor"},
-        }
-        health, education = frames([far, HEALTH_NEW_HOME], [SCHOOL_OLD_HOME])
-        out = link(
-            health.with_columns(register=pl.Series(["W11000028", "W91040"]), la=pl.lit("W06000015")),
-            education.with_columns(la=pl.lit("W06000015")),
-        )
+        far = {**HEALTH_NEW_HOME, "family_name": "Price", "address": FAR_HOME}
+        out = linked([far, HEALTH_NEW_HOME], [SCHOOL_OLD_HOME], CARDIFF, CARDIFF)
         assert out["outcome"].to_list() == ["unmatched", "possible"]
-
-    def test_a_register_of_the_childs_own_la_when_the_homes_are_far_apart(self) -> None:
-        far = {
-            **HEALTH_NEW_HOME,
-            "address": {"lines": ["3 Ffordd Las"], "postcode": "LL55 4RD", "town": "Bangor"},
-        }
-        health, education = frames([far], [SCHOOL_OLD_HOME])
-        same_la = link(
-            health.with_columns(la=pl.lit("W06000015")), education.with_columns(la=pl.lit("W06000015"))
-        )
-        other_la = link(
-            health.with_columns(la=pl.lit("W06000001")), education.with_columns(la=pl.lit("W06000015"))
-        )
-        assert (same_la["outcome"][0], same_la["reason"][0]) == ("possible", "unclaimed_record")
-        assert other_la["outcome"][0] == "unmatched"
 
 
 class TestOneNameAtOneHome:
