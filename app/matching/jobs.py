@@ -36,9 +36,9 @@ def match_health_list(timing: rounds.RoundTiming) -> Handler:
 
 
 def rematch_after_register_change(context: JobContext) -> dict[str, Any]:
-    with gc_paused(), context.session_factory.begin() as session:
+    with gc_paused():
         result = service.rematch_after_register_change(
-            session, job_id=context.job_id, now=context.now(), progress=context.progress
+            context.session_factory, job_id=context.job_id, now=context.now(), progress=context.progress
         )
     return {"submission_id": str(context.payload.get("submission_id")), **result}
 

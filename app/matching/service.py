@@ -376,37 +376,45 @@ Progress = Callable[[str, int, int | None], None]
 
 
 def rematch_after_register_change(
-    session: Session, *, job_id: uuid.UUID, now: dt.datetime, progress: Progress
+    factory: sessionmaker[Session], *, job_id: uuid.UUID, now: dt.datetime, progress: Progress
 ) -> dict[str, Any]:
     """Bump the register generation (real-time indexes rebuild) and re-match open CME children.
 
     Health lists are not re-run: their matched rows are gone by design. Open candidates and CME records
     found on a register now are reported to the CME domain. When a later register change is already
     queued, that job will see this change too, so the (full-register) matching is left to it.
+
+    Three short transactions, none open while the job reports progress or while the engine links: on
+    SQLite (one writer) a progress write inside the job's own write transaction would wait for itself.
+    A retry after a crash bumps the generation again (harmless) and reports what is still found.
     """
-    generation = repository.bump_register_generation(session, now)
-    result: dict[str, Any] = {"register_generation": generation}
-    if repository.later_job_queued(session, job_id):
-        return {**result, "deferred_to_later_job": True}
-    model = active_model(session, now)
-    candidates, records = repository.open_cme_children(session)
-    total = len(candidates) + len(records)
+    with factory.begin() as session:
+        generation = repository.bump_register_generation(session, now)
+        if repository.later_job_queued(session, job_id):
+            return {"register_generation": generation, "deferred_to_later_job": True}
+        model = active_model(session, now)
+        candidates, records = repository.open_cme_children(session)
+        total = len(candidates) + len(records)
+        education = (
+            rows_to_frame(
+                repository.education_rows(session), repository.EDUCATION_MATCH_COLUMNS, la_column="la_id"
+            )
+            if total
+            else None
+        )
     progress("rematch", 0, total)
     found: dict[str, list[tuple[uuid.UUID, str]]] = {"candidates": [], "records": []}
-    if total:
-        education = rows_to_frame(
-            repository.education_rows(session), repository.EDUCATION_MATCH_COLUMNS, la_column="la_id"
-        )
+    if education is not None:
         found = {
             "candidates": _found_on_register(candidates, education, model),
             "records": _found_on_register(records, education, model),
         }
-        _report_found_on_register(
-            session, candidates=found["candidates"], records=found["records"], run_id=job_id, now=now
-        )
-    progress("rematch", total, total)
+        with factory.begin() as session:
+            _report_found_on_register(
+                session, candidates=found["candidates"], records=found["records"], run_id=job_id, now=now
+            )
     return {
-        **result,
+        "register_generation": generation,
         "model_version": model.version,
         "candidates_checked": len(candidates),
         "records_checked": len(records),

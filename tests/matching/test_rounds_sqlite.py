@@ -112,3 +112,33 @@ def test_readyz_says_so_when_the_sqlite_writer_is_held(
         holder.execute("ROLLBACK")
         holder.close()
     assert client.get("/readyz").status_code == 200
+
+
+def _wait_for(client: TestClient, partner: TestPartner, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        job: dict[str, Any] = client.get(
+            f"/v1/jobs/{job_id}", headers=auth_header(partner.key, partner.id)
+        ).json()
+        if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
+def test_a_register_change_rematches_on_sqlite(
+    embedded: tuple[TestClient, TestPartner, TestPartner],
+) -> None:
+    # The re-match job once reported progress from inside its own write transaction: on SQLite that
+    # write waited for the job's own lock until the busy timeout, five attempts, then failed.
+    client, board, la = embedded
+    children = unknown_children(3)
+    listed = send(client, board, payload(board.id, children, submission_id=uuid.uuid4()))
+    assert listed.status_code == 201, listed.text
+    assert _wait_for(client, board, listed.json()["job_id"])["status"] == "succeeded"
+    on_roll = {**children[0], "sex": "F", "school": {"number": "6602001", "name": "Ysgol Gynradd Synthetig"}}
+    roll = send(client, la, payload(la.id, [on_roll], kind="school_roll", recipient=None))
+    assert roll.status_code == 201, roll.text
+    job = _wait_for(client, la, roll.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["candidates_checked"] == 3
+    assert job["result"]["candidates_on_register"] == 1
