@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from app.cme.csa import CSA_START_AGE
+from app.core import identifiers
 from app.matching import normalise
 from app.security.roles import OfficerRole
 
@@ -127,7 +128,7 @@ def identity_key(
 
 def postcode_district(raw: str | None) -> str | None:
     """Outward code of a well-formed postcode ("CF10"), for filtering without reading addresses."""
-    return normalise.postcode_parts(normalise.postcode(raw))[1]
+    return identifiers.postcode_parts(identifiers.normalise_postcode(raw))[1]
 
 
 def birth_range_for_year(year_group: int, on: dt.date) -> tuple[dt.date, dt.date]:

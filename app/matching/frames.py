@@ -17,6 +17,7 @@ import jellyfish
 import numpy as np
 import polars as pl
 
+from app.core import identifiers
 from app.matching import normalise
 from app.matching.names import given_groups
 
@@ -257,7 +258,7 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
         )
     }
     address_text = raw["address_lines"].list.join("\n")
-    postcode = _map_unique(raw["postcode"], normalise.postcode, s)
+    postcode = _map_unique(raw["postcode"], identifiers.normalise_postcode, s)
     frame = pl.DataFrame(
         {
             "id": raw["id"],
@@ -276,7 +277,7 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
             "house_no": _map_unique(address_text, normalise.house_number_in_text, s),
             "street": _street_keys(raw["address_lines"]),
             "sex": raw["sex"].str.to_uppercase().str.strip_chars(),
-            "nhs": _map_unique(raw["nhs_number"], normalise.nhs_number, s),
+            "nhs": _map_unique(raw["nhs_number"], identifiers.nhs_digits, s),
         }
     )
     frame = frame.with_columns(

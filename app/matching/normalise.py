@@ -15,7 +15,6 @@ _SPACES = re.compile(r"\s+")
 # Apostrophes and dots join (O'Brien -> obrien, St. -> st); hyphens and other punctuation separate tokens.
 _JOINERS = re.compile("['\u2019`.]")
 _SEPARATORS = re.compile("[-\u2010\u2011\u2013\u2014_/,]+")  # hyphen, dashes, slash, comma
-_POSTCODE = re.compile(r"^([A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-Z]?)([0-9][ABD-HJLNP-UW-Z]{2})$")
 _HOUSE_NUMBER = re.compile(r"\b(\d+[a-z]?)\b")
 # Street-type words in both languages and their abbreviations carry little identity: dropped from the
 # street key so "Heol y Bont" and "Heol-y-Bont Road" still compare on their distinctive words.
@@ -73,26 +72,6 @@ def compact(value: str | None) -> str | None:
     return folded.replace(" ", "") if folded else None
 
 
-def postcode(value: str | None) -> str | None:
-    """Canonical "AA9A 9AA" form, or None when the value is not a well-formed UK postcode."""
-    if value is None:
-        return None
-    squashed = re.sub(r"[^0-9A-Za-z]", "", anyascii(value)).upper()
-    found = _POSTCODE.match(squashed)
-    if found is None:
-        return None
-    return f"{found.group(1)} {found.group(2)}"
-
-
-def postcode_parts(canonical: str | None) -> tuple[str | None, str | None, str | None]:
-    """(sector, district, area) of a canonical postcode: "CF10 1", "CF10", "CF"."""
-    if canonical is None:
-        return None, None, None
-    outward, inward = canonical.split(" ")
-    area = re.match(r"[A-Z]+", outward)
-    return f"{outward} {inward[0]}", outward, area.group(0) if area else None
-
-
 def house_number(lines: list[str]) -> str | None:
     """The first house number (digits, maybe one letter) of the first line that has one."""
     return house_number_in_text("\n".join(lines))
@@ -114,16 +93,3 @@ def street_key(lines: list[str]) -> str | None:
         if word and word not in _ADDRESS_STOPWORDS
     }
     return " ".join(sorted(words)) or None
-
-
-def nhs_number(value: str | None) -> str | None:
-    """The ten digits if the modulus-11 check digit is right, else None (an invalid number is no evidence)."""
-    if value is None:
-        return None
-    digits = re.sub(r"[\s-]", "", anyascii(value))
-    if not re.fullmatch(r"[0-9]{10}", digits):
-        return None
-    total = sum(int(d) * (10 - i) for i, d in enumerate(digits[:9]))
-    check = 11 - total % 11
-    check = 0 if check == 11 else check
-    return digits if check != 10 and check == int(digits[9]) else None

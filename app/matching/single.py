@@ -22,6 +22,7 @@ import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from app.core import identifiers
 from app.matching import normalise
 from app.matching.compare import FUZZY_HIGH, FUZZY_LOW, STREET_SIMILAR
 from app.matching.frames import SEXES
@@ -100,7 +101,7 @@ def canonical_record(record: Mapping[str, Any]) -> Canonical:
         if (compact := normalise.compact(name)) is not None
     ]
     address_lines = "\n".join(_newline_split(list(address.get("lines") or []))).split("\n")
-    postcode = normalise.postcode(address.get("postcode"))
+    postcode = identifiers.normalise_postcode(address.get("postcode"))
     sector, district, area = None, None, None
     if postcode is not None:
         district = postcode.split(" ")[0]
@@ -131,7 +132,7 @@ def canonical_record(record: Mapping[str, Any]) -> Canonical:
         "house_no": normalise.house_number(address_lines),
         "street": normalise.street_key(address_lines),
         "sex": sex if sex in SEXES else None,
-        "nhs": normalise.nhs_number(record.get("nhs_number")),
+        "nhs": identifiers.nhs_digits(record.get("nhs_number")),
         "given1": given1,
         "pref_given1": pref_given1,
         "middle1": _first(middle_tokens),

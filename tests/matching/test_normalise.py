@@ -59,30 +59,6 @@ class TestFold:
         )
 
 
-class TestPostcode:
-    @pytest.mark.parametrize(
-        "raw",
-        ["cf10 1aa", "CF101AA", " CF10  1AA ", "cf10-1aa", "CF10\u200b1AA", "\uff23\uff26\uff11\uff10 1AA"],
-    )
-    def test_spacing_and_case(self, raw: str) -> None:
-        assert normalise.postcode(raw) == "CF10 1AA"
-
-    def test_invalid_is_none(self) -> None:
-        assert normalise.postcode("QQ1 1AA") is None
-        assert normalise.postcode("hello") is None
-
-    def test_parts(self) -> None:
-        assert normalise.postcode_parts("LL57 2DG") == ("LL57 2", "LL57", "LL")
-
-
-class TestNhsNumber:
-    def test_valid_check_digit(self) -> None:
-        assert normalise.nhs_number("943 476 5919") == "9434765919"
-
-    def test_invalid_check_digit(self) -> None:
-        assert normalise.nhs_number("9434765918") is None
-
-
 class TestAddress:
     def test_house_number_and_street_words(self) -> None:
         assert normalise.house_number(["Flat 2", "14 Heol y Bont"]) == "2"
