@@ -53,6 +53,7 @@ _STRONG_AGREEMENT = {
 }
 # Homes no further apart than one postcode sector: a record of another LA's register is only this close
 # to a child's home when the child goes to school across the border.
+_ADDRESS_DIFFERENT = level_code("address", "different")
 _ONE_SECTOR = [
     level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street", "sector")
 ]
@@ -415,28 +416,28 @@ def _decide(
         ],
         how="diagonal",
     )  # fmt: skip
+    # Whether the record's register is the LA the row's list was sent to (null where either LA is unknown).
+    chosen = chosen.with_columns(
+        record_in_row_la=health["la"].gather(chosen[ROW]) == education["la"].gather(chosen[REF_ROW])
+    )
     out = (
         pl.DataFrame({ROW: np.arange(health.height, dtype=np.uint32)})
         .join(chosen, on=ROW, how="left")
         .join(runner, on=ROW, how="left")
         .join(named.with_columns(named_by_same_child=pl.lit(True)), on=ROW, how="left")
         .join(also, on=ROW, how="left")
-        .join(_closest_to_unclaimed(health, education, chosen, assigned), on=ROW, how="left")
+        .join(_closest_to_unclaimed(chosen, assigned), on=ROW, how="left")
         .sort(ROW)
     )
     return _outcomes(health, education, out, model)
 
 
-def _closest_to_unclaimed(
-    health: pl.DataFrame, education: pl.DataFrame, chosen: pl.DataFrame, assigned: pl.DataFrame
-) -> pl.DataFrame:
+def _closest_to_unclaimed(chosen: pl.DataFrame, assigned: pl.DataFrame) -> pl.DataFrame:
     """Rows left without a record whose best candidate no row holds, the closest to each record (rows tied
-    at the closest all: a board's and a GP practice's identical rows of one child): column `unclaimed`, and
-    `record_in_row_la` (the register is the LA's the list was sent to)."""
+    at the closest all: a board's and a GP practice's identical rows of one child): column `unclaimed`."""
     left = chosen.filter(~pl.col("assigned") & ~pl.col(REF_ROW).is_in(assigned[REF_ROW].implode()))
     closest = left.filter(pl.col("match_weight") == pl.col("match_weight").max().over(REF_ROW))
-    same_la = health["la"].gather(closest[ROW]) == education["la"].gather(closest[REF_ROW])
-    return closest.select(ROW, unclaimed=pl.lit(True), record_in_row_la=same_la.fill_null(False))
+    return closest.select(ROW, unclaimed=pl.lit(True))
 
 
 def _other_registrations(
@@ -494,12 +495,19 @@ def _outcomes(
         & ~assigned
         & pl.col("unclaimed").fill_null(False)
         & (strong >= 2)
-        & (pl.col("record_in_row_la") | pl.col("address").is_in(_ONE_SECTOR))
+        & (pl.col("record_in_row_la").fill_null(False) | pl.col("address").is_in(_ONE_SECTOR))
         & (p >= t.unclaimed_review)
     )
-    eligible = assigned & (p >= t.possible) | unclaimed
+    # A record of another LA's register whose home is in another postcode area: at the size of Wales a
+    # child of the same name and birthday elsewhere is likelier than a family that moved that far with
+    # neither side told (tuning default at 500,000: 113 such matches were namesakes, 22 the child).
+    far_away = (
+        has_pair & (pl.col("address") == _ADDRESS_DIFFERENT) & ~pl.col("record_in_row_la").fill_null(True)
+    )
+    eligible = (assigned & (p >= t.possible) | unclaimed) & ~far_away
     reason = (
         pl.when(~has_pair).then(pl.lit("no_candidate"))
+        .when(far_away & (assigned | unclaimed)).then(pl.lit("far_in_another_la"))
         .when(unclaimed).then(pl.lit("unclaimed_record"))
         .when(~assigned & (p >= t.possible)).then(pl.lit("candidate_taken"))
         .when(~eligible).then(pl.lit("below_threshold"))

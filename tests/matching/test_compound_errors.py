@@ -116,3 +116,20 @@ class TestOneNameAtOneHome:
         out = link(health, education)
         assert out.select("education_id").to_series().to_list() == [101, 101]
         assert "unmatched" not in out["outcome"].to_list()
+
+
+class TestFarAwayOnAnotherLasRegister:
+    # The child the list names lives in Gwynedd; a child of the same name and birthday is on a Cardiff
+    # school's roll, with a Cardiff home.
+    ROW = child("Ffion", "Evans", "2016-06-28", postcode="LL55 4RD", line="3 Ffordd Las")
+    RECORD = child("Ffion", "Evans", "2016-06-28", postcode="CF10 1AA", line="12 Heol y Bont")
+
+    def test_is_not_the_child(self) -> None:
+        row = linked([self.ROW], [self.RECORD], GWYNEDD, CARDIFF).row(0, named=True)
+        assert (row["outcome"], row["reason"]) == ("unmatched", "far_in_another_la")
+
+    def test_is_the_child_on_a_register_of_the_childs_own_la(self) -> None:
+        assert linked([self.ROW], [self.RECORD], GWYNEDD, GWYNEDD)["outcome"][0] == "matched"
+
+    def test_is_the_child_when_the_las_are_not_known(self) -> None:
+        assert linked([self.ROW], [self.RECORD], None, None)["outcome"][0] == "matched"
