@@ -8,8 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from app.audit import service as audit
 from app.audit.checkpoints import CheckpointSignatureInvalid, receipt_head, signed_head
 from app.audit.interval import FILE_PREFIX as INTERVAL_FILE_PREFIX
@@ -67,7 +65,7 @@ def _verify(args: argparse.Namespace) -> int:
                 entry: dict[str, Any] = {"file": str(path)}
                 try:
                     seq, head = read_head(path.read_text(), jwks)
-                    entry |= _against_log(session, seq, head, last_seq)
+                    entry |= audit.check_head(session, seq=seq, hash=head, last_seq=last_seq)
                 except CheckpointSignatureInvalid as exc:
                     entry |= {"ok": False, "error": exc.slug}
                 ok = ok and entry["ok"]
@@ -77,17 +75,6 @@ def _verify(args: argparse.Namespace) -> int:
     report["ok"] = ok
     print(json.dumps(report, indent=2))
     return 0 if ok else 1
-
-
-def _against_log(session: Session, seq: int, head: str, last_seq: int) -> dict[str, Any]:
-    """One signed head held outside the database against the log: it holds, the log was cut short after
-    it (`truncated`: the first missing event is named), or the event it names now has another hash
-    (`rewritten`: that event or one before it was changed, and every later hash recomputed)."""
-    if audit.holds(session, seq=seq, hash=head):
-        return {"seq": seq, "ok": True, "first_bad_seq": None}
-    if seq > last_seq:
-        return {"seq": seq, "ok": False, "first_bad_seq": last_seq + 1, "finding": "truncated"}
-    return {"seq": seq, "ok": False, "first_bad_seq": seq, "finding": "rewritten"}
 
 
 def add_commands(subparsers: Any) -> None:

@@ -438,14 +438,14 @@ def holds(session: Session, *, seq: int, hash: str) -> bool:
     return session.execute(select(AuditEvent.hash).where(AuditEvent.seq == seq)).scalar_one_or_none() == hash
 
 
-def verify_against_checkpoint(session: Session, *, seq: int, hash: str) -> ChainVerification:
-    """`verify_chain`, and the event a trusted checkpoint names must still be there with the same hash."""
-    result = verify_chain(session)
-    if not result.ok or seq == 0:
-        return result
-    stored = session.execute(select(AuditEvent.hash).where(AuditEvent.seq == seq)).scalar_one_or_none()
-    if stored != hash:
-        return ChainVerification(
-            checked=min(result.checked, seq - 1), first_bad_seq=seq, head_hash=result.head_hash
-        )
-    return result
+def check_head(session: Session, *, seq: int, hash: str, last_seq: int | None = None) -> dict[str, Any]:
+    """One signed head held outside the database (a checkpoint, a receipt) against the log: it holds, the
+    log was cut short after it (`truncated`: the first missing event is named), or the event it names now
+    has another hash (`rewritten`: that event or one before it was changed, and every later hash
+    recomputed). `last_seq` is the log's head, read once by a caller checking many heads."""
+    if holds(session, seq=seq, hash=hash):
+        return {"seq": seq, "ok": True, "first_bad_seq": None}
+    newest = head(session)[0] if last_seq is None else last_seq
+    if seq > newest:
+        return {"seq": seq, "ok": False, "first_bad_seq": newest + 1, "finding": "truncated"}
+    return {"seq": seq, "ok": False, "first_bad_seq": seq, "finding": "rewritten"}

@@ -195,9 +195,6 @@ class SyntheticPopulation:
     education_schools: list[str | None] = field(default_factory=list)  # school number for school rolls
     schools: dict[str, School] = field(default_factory=dict)
 
-    def people_on_a_register(self) -> set[int]:
-        return set(self.education_person_ids)
-
 
 _EXTRA_MIDDLE_NAMES = ("Ann", "Mai", "Wyn", "Lloyd", "Rose", "Grace", "Glyn", "Jac", "Lynn", "Haf")
 _PROVISION_NAMES = ("Canolfan Addysg", "Pupil Referral Unit", "Tuition Centre", "Education Centre")

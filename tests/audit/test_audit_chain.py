@@ -232,7 +232,7 @@ class TestCheckpoints:
         claims = self._claims(audit.checkpoint(session, signer, now=AT))
         head = session.scalars(select(AuditEvent).where(AuditEvent.seq == 3)).one()
         assert (claims["seq"], claims["hash"], claims["signed_at"]) == (3, head.hash, AT.isoformat())
-        assert audit.verify_against_checkpoint(session, seq=3, hash=claims["hash"]).ok
+        assert audit.check_head(session, seq=3, hash=claims["hash"])["ok"]
 
     def test_deleted_tail_is_caught_by_the_checkpoint(
         self, session: Session, superuser: Session, signer: ServiceSigner
@@ -242,7 +242,7 @@ class TestCheckpoints:
         superuser.execute(text("DELETE FROM audit_event WHERE seq = 3"))
         superuser.commit()
         assert audit.verify_chain(session).ok
-        assert audit.verify_against_checkpoint(session, seq=3, hash=claims["hash"]).first_bad_seq == 3
+        assert audit.check_head(session, seq=3, hash=claims["hash"])["first_bad_seq"] == 3
 
     def test_recomputed_chain_is_caught_by_the_checkpoint(
         self, session: Session, superuser: Session, signer: ServiceSigner
@@ -263,7 +263,7 @@ class TestCheckpoints:
             prev = new_hash
         superuser.commit()
         assert audit.verify_chain(session).ok
-        assert audit.verify_against_checkpoint(session, seq=3, hash=claims["hash"]).first_bad_seq == 3
+        assert audit.check_head(session, seq=3, hash=claims["hash"])["first_bad_seq"] == 3
 
 
 class TestReadOnlyCommits:
