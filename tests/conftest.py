@@ -36,7 +36,7 @@ os.environ.setdefault("CME_DATA_DIR", _DATA_DIR.name)
 
 def _admin_execute(sql: str) -> None:
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 @pytest.fixture(scope="session")

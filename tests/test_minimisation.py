@@ -44,7 +44,10 @@ HEALTH_ONLY_VALUES = ("Eirlyswen", "44 Lon Newydd Unigryw", "Benllech", "LL74 8Z
 
 def _send(client: TestClient, partner: TestPartner, body: dict[str, Any]) -> httpx.Response:
     headers = {"Content-Type": "application/jose", **auth_header(partner.key, partner.id)}
-    return client.post("/v1/submissions", content=signed_body(partner.key, body), headers=headers)
+    response: httpx.Response = client.post(
+        "/v1/submissions", content=signed_body(partner.key, body), headers=headers
+    )
+    return response
 
 
 def _every_table_as_text(session: Session) -> dict[str, str]:

@@ -282,6 +282,7 @@ class TestReadOnlyCommits:
         info = {} if policy is None else {audit.READS_WAIT_FOR_FLUSH: policy}
         with sessionmaker(bind=engine, info=info).begin() as session:
             driver = session.connection().connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
             driver.cursor_factory = Recording
             if change:
                 session.execute(text("CREATE TEMP TABLE touched (x int)"))

@@ -119,7 +119,12 @@ def test_a_dead_workers_job_is_taken_over_once_its_lease_has_run_out(
         job = service.enqueue(session, "work", {}, now=NOW)
         assert service.claim_next(session, worker_id="dead", now=NOW, kinds=frozenset({"work"})) is not None
     ran: list[str] = []
-    handlers = {"work": lambda context: ran.append("ran") or {}}
+
+    def work(context: JobContext) -> dict[str, Any]:
+        ran.append("ran")
+        return {}
+
+    handlers = {"work": work}
     assert not Worker(factory, handlers, now=lambda: NOW + service.LEASE / 2).run_once()
     assert Worker(factory, handlers, now=lambda: NOW + service.LEASE + dt.timedelta(seconds=1)).run_once()
     session.expire_all()

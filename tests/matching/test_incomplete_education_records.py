@@ -180,7 +180,10 @@ TOMOS = health_record(
 
 def send(client: TestClient, partner: TestPartner, body: dict[str, Any]) -> httpx.Response:
     headers = {"Content-Type": "application/jose", **auth_header(partner.key, partner.id)}
-    return client.post("/v1/submissions", content=signed_body(partner.key, body), headers=headers)
+    response: httpx.Response = client.post(
+        "/v1/submissions", content=signed_body(partner.key, body), headers=headers
+    )
+    return response
 
 
 class TestService:

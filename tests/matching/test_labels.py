@@ -148,7 +148,7 @@ class TestRefusals:
         assert refusals(labels(20, las=LAS[:2]), Rules(min_decisions=20, min_las=2)) == []
         for loose in ({"max_la_share": 0}, {"max_la_share": 1.0}, {"min_las": 1}, {"min_decisions": 0}):
             with pytest.raises(ValueError, match="never one LA's decisions alone"):
-                Rules(**loose)  # type: ignore[arg-type]
+                Rules(**loose)
 
 
 class TestReadLabel:

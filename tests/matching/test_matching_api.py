@@ -68,7 +68,10 @@ def on_roll(record: dict[str, Any], school: str) -> dict[str, Any]:
 
 def send(client: TestClient, partner: TestPartner, body: dict[str, Any]) -> httpx.Response:
     headers = {**JOSE, **auth_header(partner.key, partner.id)}
-    return client.post("/v1/submissions", content=signed_body(partner.key, body), headers=headers)
+    response: httpx.Response = client.post(
+        "/v1/submissions", content=signed_body(partner.key, body), headers=headers
+    )
+    return response
 
 
 def levels(explanation: dict[str, Any]) -> dict[str, str]:
@@ -284,7 +287,10 @@ class TestReviews:
 
 class TestRealtime:
     def query(self, client: TestClient, partner: TestPartner, *records: dict[str, Any]) -> httpx.Response:
-        return client.post("/v1/match", json={"records": list(records)}, headers=as_officer(partner))
+        response: httpx.Response = client.post(
+            "/v1/match", json={"records": list(records)}, headers=as_officer(partner)
+        )
+        return response
 
     def test_own_la_sees_detail_other_la_only_known(
         self, world: World, session: Session, client: TestClient

@@ -25,7 +25,7 @@ from app.jobs import service as jobs_service
 from app.jobs.handlers import default_handlers
 from app.jobs.models import Job
 from app.jobs.worker import Worker, utcnow
-from app.matching import rounds
+from app.matching import repository, rounds
 from app.matching.models import MatchOutcome, MatchRun
 from app.partners.models import PartnerKind
 from app.submissions.models import Submission
@@ -200,7 +200,7 @@ def test_a_crash_in_the_round_leaves_nothing_and_the_retry_completes(
         raise RuntimeError("worker died")
 
     with monkeypatch.context() as patch:
-        patch.setattr(rounds.repository, "delete_staging_rows", crash)
+        patch.setattr(repository, "delete_staging_rows", crash)
         worker(engine, settings).run_until_idle()
     assert session.scalar(select(func.count()).select_from(MatchOutcome)) == 0
     assert session.scalar(select(func.count()).select_from(CmeCandidate)) == 0
@@ -254,6 +254,7 @@ def test_the_job_reports_each_stage_with_its_counts(
     session.expire_all()
     job = session.get(Job, uuid.UUID(sent["job_id"]))
     assert job is not None and (job.stage, job.progress_done, job.progress_total) == ("done", 3, 3)
+    assert job.result is not None
     assert set(job.result["seconds"]) == {"load", "link", "candidates", "outcomes", "minimise", "total"}
 
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
@@ -31,7 +32,7 @@ OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
 JOSE = {"Content-Type": "application/jose"}
 PILOT_LA = "W06000001"
 # Synthetic children whose every value is searched for in the metrics output.
-CHILDREN = [
+CHILDREN: list[dict[str, Any]] = [
     {
         "given_name": "Gwenllian",
         "middle_names": "Eirlys",
@@ -68,7 +69,7 @@ def board(session: Any) -> TestPartner:
 
 
 def scrape(client: TestClient) -> str:
-    response = client.get("/metrics", headers=OPERATOR)
+    response: httpx.Response = client.get("/metrics", headers=OPERATOR)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return response.text
@@ -86,7 +87,7 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def submit(client: TestClient, board: TestPartner, records: list[dict[str, Any]]) -> Any:
+def submit(client: TestClient, board: TestPartner, records: list[dict[str, Any]]) -> httpx.Response:
     body = {
         "submission_id": "0b4f6a52-6c1e-4c43-9a55-2f0f5d0b6f11",
         "kind": "health_register",
@@ -95,11 +96,12 @@ def submit(client: TestClient, board: TestPartner, records: list[dict[str, Any]]
         "as_of": "2025-04-30",
         "records": records,
     }
-    return client.post(
+    response: httpx.Response = client.post(
         "/v1/submissions",
         content=signed_body(board.key, body),
         headers={**JOSE, **auth_header(board.key, board.id)},
     )
+    return response
 
 
 class TestWhoMayRead:

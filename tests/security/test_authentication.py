@@ -48,7 +48,8 @@ def refusals(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 def get_whoami(client: TestClient, token: str) -> Response:
-    return client.get(WHOAMI, headers={"Authorization": f"Bearer {token}"})
+    response: Response = client.get(WHOAMI, headers={"Authorization": f"Bearer {token}"})
+    return response
 
 
 def assert_refused(response: Response, refusals: pytest.LogCaptureFixture, reason: str) -> None:

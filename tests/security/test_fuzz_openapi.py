@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -51,6 +52,8 @@ OPENAPI = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 EXAMPLES = int(os.environ.get("CME_FUZZ_EXAMPLES", "12"))
 DERANDOMIZE = os.environ.get("CME_FUZZ_SEED", "") != "random"
 SUBMISSIONS = ("POST", "/v1/submissions")
+# A case schemathesis draws for one operation of the OpenAPI document.
+FuzzCase = schemathesis.Case[schemathesis.APIOperation[Any, Any, Any, Any]]
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -120,7 +123,7 @@ def _cases() -> list[Any]:
     return cases
 
 
-def _send(client: TestClient, case: schemathesis.Case, headers: dict[str, str]) -> Any:
+def _send(client: TestClient, case: FuzzCase, headers: dict[str, str]) -> httpx.Response:
     """Send `case` through the app's TestClient (schemathesis' requests-style kwargs, translated)."""
     kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=headers)
     request_headers = dict(kwargs.get("headers") or {})
@@ -133,9 +136,10 @@ def _send(client: TestClient, case: schemathesis.Case, headers: dict[str, str]) 
         body["content"] = kwargs["data"]
     elif kwargs.get("data") is not None:
         body["data"] = kwargs["data"]
-    return client.request(
+    response: httpx.Response = client.request(
         kwargs["method"], kwargs["url"], params=kwargs.get("params"), headers=request_headers, **body
     )
+    return response
 
 
 # schemathesis draws from `random` inside its strategies; hypothesis warns about it (harmless here).
@@ -167,11 +171,11 @@ def test_fuzz_operation(
             print_blob=True,
         )
         @given(case=operation.as_strategy(generation_mode=mode))
-        def run(case: schemathesis.Case) -> None:
+        def run(case: FuzzCase) -> None:
             headers = {
                 "Authorization": f"Bearer {bearer_token(partner.key, partner.id, claims=caller.claims)}"
             }
-            case.headers = {**(case.headers or {}), **headers}
+            case.headers.update(headers)
             response = _send(client, case, headers)
             statuses.append(response.status_code)
             case.validate_response(response, checks=CHECKS, headers=headers)

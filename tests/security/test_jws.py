@@ -197,7 +197,7 @@ class TestPublicKeyValidation:
     )
     def test_key_type_must_fit_the_algorithm(self, jwk_alg: KeyAlg, registered: KeyAlg) -> None:
         with pytest.raises(InvalidKey, match="kty"):
-            validate_public_jwk(new_key(jwk_alg.value).public_jwk, registered)  # type: ignore[arg-type]
+            validate_public_jwk(new_key(jwk_alg.value).public_jwk, registered)
 
     def test_jwk_naming_another_alg_is_refused(self) -> None:
         with pytest.raises(InvalidKey, match="different alg"):

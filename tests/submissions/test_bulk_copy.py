@@ -238,20 +238,21 @@ class TestFastRulesPath:
     def test_same_assessment_as_the_full_rules(self) -> None:
         population = generate(PopulationConfig(children=3000, seed=11))
         records = [HealthRecord.model_validate(r) for r in population.health_records]
+        variations: tuple[dict[str, Any], ...] = (
+            {},
+            {"nhs_number": "9434765919"},
+            {"nhs_number": "9434765918"},
+            {"date_of_birth": "2025-04-30"},
+            {"date_of_birth": "2025-05-01"},
+            {"date_of_birth": "2008-01-01"},
+            {"address": {"lines": [], "postcode": "ll77 7aa"}},
+            {"address": {"lines": []}},
+            {"given_name": None},
+            {"family_name": None},
+        )
         extra = [
             HealthRecord.model_validate(child(**overrides), context={"nhs_number_enabled": True})
-            for overrides in (
-                {},
-                {"nhs_number": "9434765919"},
-                {"nhs_number": "9434765918"},
-                {"date_of_birth": "2025-04-30"},
-                {"date_of_birth": "2025-05-01"},
-                {"date_of_birth": "2008-01-01"},
-                {"address": {"lines": [], "postcode": "ll77 7aa"}},
-                {"address": {"lines": []}},
-                {"given_name": None},
-                {"family_name": None},
-            )
+            for overrides in variations
         ]
         for as_of in (AS_OF, dt.date(2025, 9, 1)):
             for record in records + extra:

@@ -29,7 +29,8 @@ AS_CHILD_DOB = dt.date(2014, 6, 2)  # `child()`'s birth date
 def send(client: TestClient, partner: TestPartner, body: dict[str, Any] | bytes, **kw: Any) -> httpx.Response:
     signed = body if isinstance(body, bytes) else signed_body(partner.key, body)
     headers = {**JOSE, **auth_header(partner.key, partner.id), **kw.pop("headers", {})}
-    return client.post("/v1/submissions", content=signed, headers=headers, **kw)
+    response: httpx.Response = client.post("/v1/submissions", content=signed, headers=headers, **kw)
+    return response
 
 
 def count(session: Session, model: type[Any]) -> int:

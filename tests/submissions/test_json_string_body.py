@@ -17,7 +17,8 @@ from tests.support.tokens import auth_header, signed_body
 
 def _post(client: TestClient, partner: TestPartner, content: bytes, content_type: str) -> httpx.Response:
     headers = {"Content-Type": content_type, **auth_header(partner.key, partner.id)}
-    return client.post("/v1/submissions", content=content, headers=headers)
+    response: httpx.Response = client.post("/v1/submissions", content=content, headers=headers)
+    return response
 
 
 def test_a_json_string_is_taken_as_the_jws_it_holds(
