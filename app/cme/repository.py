@@ -264,9 +264,12 @@ def events(session: Session, la_id: str, subject_id: uuid.UUID) -> Sequence[CmeE
     ).all()
 
 
-def duties_of_event(session: Session, removal_event_id: uuid.UUID) -> Sequence[CmeDuty]:
+def duties_of_events(session: Session, removal_event_ids: Sequence[uuid.UUID]) -> Sequence[CmeDuty]:
+    """The running clocks of these removal events, soonest first."""
+    if not removal_event_ids:
+        return []
     return session.scalars(
-        select(CmeDuty).where(CmeDuty.removal_event_id == removal_event_id).order_by(CmeDuty.due_on)
+        select(CmeDuty).where(CmeDuty.removal_event_id.in_(removal_event_ids)).order_by(CmeDuty.due_on)
     ).all()
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import service as audit
-from app.cme import service as cme_service
+from app.cme import removals as cme_removals
 from app.cme.clocks import ClockSettings
 from app.cme.config import get_cme_settings
 from app.cme.domain import CandidateStatus, Purpose, SubjectType
@@ -98,7 +98,7 @@ def run_daily_work(
 ) -> dict[str, Any]:
     """One day's work, under the daily lock so two runs can never overlap (each step is also idempotent)."""
     _lock(session)
-    surfaced = cme_service.surface_due(session, now.date(), now=now, clocks=clocks)
+    surfaced = cme_removals.surface_due(session, now.date(), now=now, clocks=clocks)
     escalated = escalate_stale_candidates(session, now=now, max_age_days=max_age_days)
     return {"day": now.date().isoformat(), "surfaced": len(surfaced), "escalated": len(escalated)}
 

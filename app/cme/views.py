@@ -1,23 +1,34 @@
-"""Turn candidates and records into response models, leaving out what the caller's role may not see."""
+"""Turn candidates, records, their histories and clocks into response models, leaving out what the caller's
+role may not see."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from app.cme.clocks import Deadline, DeadlineBasis, deadline_state
 from app.cme.csa import national_curriculum_year
-from app.cme.domain import ADDRESS_FIELDS, CONTACT_AND_ALN_FIELDS, hidden_fields
-from app.cme.models import CmeCandidate, CmeRecord
+from app.cme.domain import ADDRESS_FIELDS, CONTACT_AND_ALN_FIELDS, ExtensionReason, hidden_fields
+from app.cme.models import CmeCandidate, CmeDuty, CmeEvent, CmeRecord, CmeSubjectAccessRequest
+from app.cme.removal import Confidence, RemovalAction, RemovalGround
+from app.cme.removals import RemovalEventDuties
 from app.cme.schemas import (
     CandidateRead,
     CmeAddress,
+    DutyRead,
     EducationProvider,
+    EventRead,
     FormerName,
+    History,
     LearningNeeds,
     Parent,
     Provenance,
     RecordFlags,
     RecordRead,
+    RemovalEventRead,
+    SubjectAccessRequestRead,
 )
 from app.security.roles import OfficerRole
 
@@ -90,4 +101,55 @@ def record_read(
             name: Provenance(**origin) for name, origin in record.provenance.items() if name not in hidden
         },
         **_child(record, today, show_address=not (hidden & ADDRESS_FIELDS)),
+    )
+
+
+def history_read(subject_id: uuid.UUID, events: Sequence[CmeEvent]) -> History:
+    return History(id=subject_id, events=[EventRead.model_validate(event) for event in events])
+
+
+def duty_read(duty: CmeDuty, today: dt.date) -> DutyRead:
+    deadline = Deadline(due_on=duty.due_on, warn_from=duty.warn_from, basis=DeadlineBasis(duty.basis))
+    return DutyRead(
+        id=duty.id,
+        record_id=duty.record_id,
+        ground=RemovalGround(duty.ground),
+        action=RemovalAction(duty.action),
+        regulation=duty.regulation,
+        confidence=Confidence(duty.confidence),
+        basis=deadline.basis,
+        due_on=duty.due_on,
+        warn_from=duty.warn_from,
+        state=deadline_state(deadline, today),
+    )
+
+
+def removal_event_read(removal: RemovalEventDuties, today: dt.date) -> RemovalEventRead:
+    event = removal.event
+    return RemovalEventRead(
+        id=event.id,
+        record_id=event.record_id,
+        ground=RemovalGround(event.ground),
+        became_aware_on=event.became_aware_on,
+        left_area_on=event.left_area_on,
+        receiving_la=event.receiving_la,
+        duties=[duty_read(duty, today) for duty in removal.duties],
+    )
+
+
+def subject_access_request_read(request: CmeSubjectAccessRequest, today: dt.date) -> SubjectAccessRequestRead:
+    deadline = Deadline(due_on=request.due_on, warn_from=request.warn_from, basis=DeadlineBasis.STATUTORY)
+    return SubjectAccessRequestRead(
+        id=request.id,
+        record_id=request.record_id,
+        received_on=request.received_on,
+        due_on=request.due_on,
+        warn_from=request.warn_from,
+        extended_due_on=request.extended_due_on,
+        extended_on=request.extended_on,
+        extension_reason=None
+        if request.extension_reason is None
+        else ExtensionReason(request.extension_reason),
+        answered_on=request.answered_on,
+        state=None if request.answered_on is not None else deadline_state(deadline, today),
     )

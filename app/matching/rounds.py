@@ -30,7 +30,7 @@ import orjson
 import polars as pl
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.cme import service as cme_service
+from app.cme import candidates as cme_candidates
 from app.cme.domain import CandidateInput
 from app.core import bulk
 from app.core.gc_pause import gc_paused
@@ -328,7 +328,7 @@ def write_round(
     repository.delete_unfinished_outcomes(session, submission_ids)
     candidate_ids: dict[int, uuid.UUID] = {}
     for la_id, children in sorted(plan.candidates.items()):
-        ids = cme_service.open_candidates(
+        ids = cme_candidates.open_candidates(
             session,
             la_id=la_id,
             submission_ids=[uuid.UUID(result["submission_id"][position]) for position, _ in children],

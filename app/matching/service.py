@@ -26,7 +26,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.audit import service as audit_service
 from app.audit.service import ReadEventWriter
-from app.cme import service as cme_service
+from app.cme import candidates as cme_candidates
+from app.cme import removals as cme_removals
 from app.cme.domain import CandidateInput
 from app.core.errors import Conflict, InvalidCursor, NotFound, ProblemError
 from app.matching import labels, repository
@@ -341,7 +342,7 @@ def _report_found_on_register(
     for child_id, la_id in records:
         by_la.setdefault(la_id, ([], []))[1].append(child_id)
     for la_id, (candidate_ids, record_ids) in sorted(by_la.items()):
-        cme_service.found_on_register(
+        cme_removals.found_on_register(
             session,
             la_id=la_id,
             candidate_ids=candidate_ids,
@@ -541,7 +542,7 @@ def decide_review(
     else:
         row = repository.health_row(session, outcome.health_child_id)
         if row is not None:
-            (outcome.candidate_id,) = cme_service.open_candidates(
+            (outcome.candidate_id,) = cme_candidates.open_candidates(
                 session,
                 la_id=outcome.recipient_la,
                 submission_ids=[outcome.submission_id],

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.cme import service
+from app.cme import candidates
 from app.cme.domain import CandidateInput
 from app.partners import service as partners_service
 from app.partners.models import PartnerKind
@@ -108,7 +108,7 @@ def open_candidates(
     now: dt.datetime = FROZEN_AT,
 ) -> list[uuid.UUID]:
     submission_ids = [submission_id or uuid.uuid4()] * len(children)
-    ids = service.open_candidates(
+    ids = candidates.open_candidates(
         session, la_id=la_id, submission_ids=submission_ids, children=children, now=now
     )
     session.commit()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.cme.models import CmeCandidate, CmeEvent, CmeRecord
-from app.cme.service import CHILD_FIELDS
+from app.cme.records import CHILD_FIELDS
 from tests.cme.conftest import CONFIRM, LA_A, LA_B, Headers, child, confirm, open_candidates
 
 

@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from app.cme import repository, service
+from app.cme import records, repository
 from app.cme.schemas import RecordPatch
+from app.cme.shared import officer_from
 from app.core.db import make_session_factory
 from app.core.errors import PreconditionFailed
 from app.partners.models import PartnerKind
@@ -183,18 +184,18 @@ def test_r5_concurrent_writers_passing_the_etag_check_together_one_gets_412(
     record_id, etag = record
     caller = Caller(partner_id=LA_A, partner_kind=PartnerKind.local_authority, kid="key-1", jti="j",
                     officer_id="officer-1", officer_role=OfficerRole.case_officer)  # fmt: skip
-    officer = service.officer_from(caller)
+    officer = officer_from(caller)
     factory = make_session_factory(engine)
     with factory() as first, factory() as second:
         # The second writer has the record loaded (version 1) before the first one commits.
         assert repository.get_record(second, LA_A, uuid.UUID(record_id)) is not None
-        one = service.correct_record(
+        one = records.correct_record(
             first, officer, uuid.UUID(record_id), RecordPatch(**FIX), if_match=etag, now=FROZEN_AT
         )
         first.commit()
         two_patch = RecordPatch(reason="Typo in the surname", family_name="Pritchard-Jones")
         with pytest.raises(PreconditionFailed):
-            service.correct_record(
+            records.correct_record(
                 second, officer, uuid.UUID(record_id), two_patch, if_match=etag, now=FROZEN_AT
             )
     assert one.family_name == "Prydderch"

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.cme import service
+from app.cme import removals
 from app.cme.clocks import ClockSettings
 from app.cme.config import CmeSettings, get_cme_settings
 from app.cme.models import CmeRecord, CmeRecordStub
@@ -167,11 +167,11 @@ class TestSurfaceDue:
         self, session: Session, client: TestClient, headers: Headers
     ) -> None:
         record_id = make_record(session, client, headers)  # born 2 March 2014: CSA ends Fri 28 June 2030
-        assert service.surface_due(session, dt.date(2030, 6, 28), now=NOW) == []
-        surfaced = service.surface_due(session, dt.date(2030, 6, 29), now=NOW)
+        assert removals.surface_due(session, dt.date(2030, 6, 28), now=NOW) == []
+        surfaced = removals.surface_due(session, dt.date(2030, 6, 29), now=NOW)
         session.commit()
         assert [str(i) for i in surfaced] == [record_id]
-        assert service.surface_due(session, dt.date(2030, 7, 1), now=NOW) == []
+        assert removals.surface_due(session, dt.date(2030, 7, 1), now=NOW) == []
         due = client.get("/v1/cme/due?before=2030-12-31", headers=headers()).json()["items"]
         # Saturday 29 June + five working days.
         assert [(d["ground"], d["regulation"], d["due_on"], d["warn_from"]) for d in due] == [
@@ -182,7 +182,9 @@ class TestSurfaceDue:
         self, session: Session, client: TestClient, headers: Headers
     ) -> None:
         make_record(session, client, headers)
-        service.surface_due(session, dt.date(2030, 6, 29), now=NOW, clocks=ClockSettings(asap_working_days=1))
+        removals.surface_due(
+            session, dt.date(2030, 6, 29), now=NOW, clocks=ClockSettings(asap_working_days=1)
+        )
         session.commit()
         due = client.get("/v1/cme/due?before=2030-12-31", headers=headers()).json()["items"]
         assert [d["due_on"] for d in due] == ["2030-07-01"]
@@ -191,7 +193,7 @@ class TestSurfaceDue:
         self, session: Session, client: TestClient, headers: Headers
     ) -> None:
         make_record(session, client, headers, dob=None)
-        assert service.surface_due(session, dt.date(2040, 1, 1), now=NOW) == []
+        assert removals.surface_due(session, dt.date(2040, 1, 1), now=NOW) == []
 
 
 PERSONAL_VALUES = (
@@ -324,7 +326,7 @@ class TestFoundOnRegister:
         foreign_record = make_record(session, client, headers, LA_B, given="Nia")
         (candidate_id,) = open_candidates(session, LA_A, [child("Elin")])
         run_id = uuid.uuid4()
-        service.found_on_register(
+        removals.found_on_register(
             session, la_id=LA_A, candidate_ids=[candidate_id], record_ids=[uuid.UUID(record_id), uuid.UUID(foreign_record)],
             run_id=run_id, today=dt.date(2025, 10, 6), now=NOW,
         )  # fmt: skip

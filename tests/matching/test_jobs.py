@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from app.cme import service as cme_service
+from app.cme import candidates as cme_candidates
 from app.cme.models import CmeCandidate, CmeEvent
 from app.core.db import make_session_factory
 from app.jobs import service as jobs_service
@@ -55,7 +55,7 @@ class TestIdempotence:
             raise RuntimeError("worker died")
 
         with monkeypatch.context() as patch:
-            patch.setattr(cme_service, "open_candidates", crash)
+            patch.setattr(cme_candidates, "open_candidates", crash)
             world.worker.run_until_idle()
         session.expire_all()
         job = session.get(Job, world.health_job)
