@@ -13,7 +13,8 @@ RESTRICT = {"restricted": True, "reason": "Parent disputes accuracy (UK GDPR art
 
 
 def _etag(client: TestClient, headers: Headers, record_id: str) -> str:
-    return client.get(f"/v1/cme/records/{record_id}", headers=headers()).headers["ETag"]
+    etag: str = client.get(f"/v1/cme/records/{record_id}", headers=headers()).headers["ETag"]
+    return etag
 
 
 def _restrict(
@@ -21,7 +22,8 @@ def _restrict(
 ) -> int:
     etag = _etag(client, headers, record_id)
     url = f"/v1/cme/records/{record_id}/restriction"
-    return client.put(url, json=body, headers=headers(LA_A, role) | {"If-Match": etag}).status_code
+    status: int = client.put(url, json=body, headers=headers(LA_A, role) | {"If-Match": etag}).status_code
+    return status
 
 
 def _listed(client: TestClient, headers: Headers) -> list[str]:

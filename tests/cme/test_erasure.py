@@ -67,7 +67,7 @@ def test_erasure_deletes_the_record_and_what_cascades_leaving_the_stub(
     # The receiving pilot LA no longer has anything to decide on.
     assert client.get("/v1/cme/transfers", headers=headers(LA_B)).json()["items"] == []
     dump = _dump_my_tables(session)
-    left = [value for value in (*PERSONAL_VALUES, "Osian", EVIDENCE, CONFIRM["basis"]) if value in dump]
+    left = [value for value in (*PERSONAL_VALUES, "Osian", EVIDENCE, str(CONFIRM["basis"])) if value in dump]
     assert left == []
 
 

@@ -23,33 +23,45 @@ def record_id(session: Session, client: TestClient, headers: Headers) -> str:
     return make_record(session, client, headers)
 
 
+def _response(value: Any) -> httpx.Response:
+    """The test client's answer, typed (starlette's client types are not visible to mypy)."""
+    assert isinstance(value, httpx.Response)
+    return value
+
+
 def _send(client: TestClient, headers: Headers, record_id: str, field: str, value: str) -> httpx.Response:
     """One request about the record carrying `value` in `field`, everything else valid."""
     record_url = f"/v1/cme/records/{record_id}"
     sar_url = "/v1/cme/subject-access-requests"
     if field in ("became_aware_on", "left_area_on"):
         body = {"ground": "moved_to_another_la", "became_aware_on": "2025-10-01", "evidence": EVIDENCE}
-        return client.post(f"{record_url}/removal-events", json=body | {field: value}, headers=headers())
+        return _response(
+            client.post(f"{record_url}/removal-events", json=body | {field: value}, headers=headers())
+        )
     if field == "received_on":
-        return client.post(sar_url, json={"record_id": record_id, field: value}, headers=headers(role=DPO))
+        return _response(
+            client.post(sar_url, json={"record_id": record_id, field: value}, headers=headers(role=DPO))
+        )
     if field == "erasure.received_on":
         body = {"received_on": value, "reason": "Art. 17(1)(d): never missing education."}
-        return client.post(f"{record_url}/erasure", json=body, headers=headers(role=DPO))
+        return _response(client.post(f"{record_url}/erasure", json=body, headers=headers(role=DPO)))
     if field in ("informed_on", "answered_on"):
         body = {"record_id": record_id, "received_on": "2025-10-01"}
         sar_id = client.post(sar_url, json=body, headers=headers(role=DPO)).json()["id"]
         action, extra = ("extension", {"reason": "complex"}) if field == "informed_on" else ("answer", {})
-        return client.post(
-            f"{sar_url}/{sar_id}/{action}", json=extra | {field: value}, headers=headers(role=DPO)
+        return _response(
+            client.post(
+                f"{sar_url}/{sar_id}/{action}", json=extra | {field: value}, headers=headers(role=DPO)
+            )
         )
     if field == "date_of_birth":
         etag = client.get(record_url, headers=headers()).headers["ETag"]
         body = {"reason": "Birth certificate seen", field: value}
-        return client.patch(record_url, json=body, headers=headers() | {"If-Match": etag})
+        return _response(client.patch(record_url, json=body, headers=headers() | {"If-Match": etag}))
     if field == "query.before":
-        return client.get(f"/v1/cme/due?before={value}", headers=headers())
+        return _response(client.get(f"/v1/cme/due?before={value}", headers=headers()))
     assert field == "query.due_before"
-    return client.get(f"/v1/cme/records?due_before={value}", headers=headers())
+    return _response(client.get(f"/v1/cme/records?due_before={value}", headers=headers()))
 
 
 EARLY, LATE = "date_too_early", "date_too_late"

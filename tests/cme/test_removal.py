@@ -32,7 +32,8 @@ def _ground(client: TestClient, headers: Headers, record_id: str, **body: Any) -
 
 
 def _etag(client: TestClient, headers: Headers, record_id: str) -> str:
-    return client.get(f"/v1/cme/records/{record_id}", headers=headers()).headers["ETag"]
+    etag: str = client.get(f"/v1/cme/records/{record_id}", headers=headers()).headers["ETag"]
+    return etag
 
 
 def _duties(event: dict[str, Any]) -> list[tuple[str, int, str, str, str]]:
