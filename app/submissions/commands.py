@@ -32,9 +32,20 @@ _FINISHED_JOB = frozenset({"succeeded", "failed"})
 
 
 def _generate(args: argparse.Namespace) -> int:
+    # Stages and timings on stderr (100,000 children take a while); the files written on stdout.
+    started = time.perf_counter()
+    print(f"generating {args.children:,} children (seed {args.seed})...", file=sys.stderr, flush=True)
     population = generate(PopulationConfig(children=args.children, seed=args.seed))
-    for path in write_submission_files(population, Path(args.out)):
+    print(
+        f"generated in {time.perf_counter() - started:.1f} s: {len(population.health_records):,} health "
+        f"rows, {len(population.education_records):,} education rows; writing to {args.out}",
+        file=sys.stderr,
+        flush=True,
+    )
+    paths = write_submission_files(population, Path(args.out))
+    for path in paths:
         print(path)
+    print(f"{len(paths)} files in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0
 
 
