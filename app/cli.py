@@ -15,15 +15,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from app.audit import commands as audit_commands
-from app.core import commands as core_commands
 from app.core.errors import ProblemError
 from app.matching import commands as matching_commands
 from app.partners import commands as partners_commands
 from app.security import commands as security_commands
 from app.submissions import commands as submissions_commands
+from app.wiring import commands as wiring_commands
 
 COMMAND_MODULES: tuple[Callable[[Any], None], ...] = (
-    core_commands.add_commands,
+    wiring_commands.add_commands,
     audit_commands.add_commands,
     partners_commands.add_commands,
     security_commands.add_commands,

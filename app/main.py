@@ -28,10 +28,10 @@ from app.core.middleware import (
 )
 from app.core.openapi import refine as refine_openapi
 from app.jobs import router as jobs_router
-from app.jobs.handlers import default_handlers, default_ticks
 from app.jobs.worker import BackgroundWorker, Worker
 from app.matching import router as matching_router
 from app.matching.service import RealtimeIndexHolder
+from app.observability import metrics
 from app.observability import router as metrics_router
 from app.security import router as security_router
 from app.security.clock import ClockDep, SystemClock
@@ -41,6 +41,7 @@ from app.security.replay import jti_burner
 from app.security.service_key import load_or_create_service_signer
 from app.statistics import router as statistics_router
 from app.submissions import router as submissions_router
+from app.wiring.jobs import default_handlers, default_ticks
 
 
 async def _bind_service_today(clock: ClockDep) -> None:
@@ -185,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         AdmissionLimitMiddleware, limit=settings.request_threads, wait_seconds=settings.admission_wait_seconds
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, observe=metrics.observe_answered)
     # Outermost: the headers reach every response, the 500 that RequestContextMiddleware answers included.
     docs = (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url, app.openapi_url)
     app.add_middleware(

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from app.core.config import get_settings
 from app.core.db import made_on, make_engine
-from app.core.models_registry import metadata
+from app.wiring.models import metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

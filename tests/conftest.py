@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
-from app.core.models_registry import metadata
 from app.main import create_app
+from app.wiring.models import metadata
 
 ADMIN_DSN = os.environ.get("CME_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.db import make_session_factory
-from app.core.models_registry import metadata
-from app.jobs.handlers import default_handlers
 from app.jobs.worker import Worker
 from app.partners.models import PartnerKind
 from app.submissions.models import Submission
+from app.wiring.jobs import default_handlers
+from app.wiring.models import metadata
 from tests.submissions.conftest import PILOT_LA, child, payload, pupil
 from tests.support.partners import TestPartner, create_partner
 from tests.support.tokens import auth_header, signed_body

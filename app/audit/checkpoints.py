@@ -30,7 +30,7 @@ from app.core.config import Settings
 from app.core.errors import InvalidCursor, ProblemError
 from app.jobs import daily
 from app.jobs.worker import Handler, JobContext
-from app.security.dependencies import Caller
+from app.security.caller import Caller
 from app.security.jose_adapter import KeyAlg, parse_compact, thumbprint, verify_signature
 from app.security.jws import RECEIPT_TYP
 from app.security.service_key import ServiceSigner, load_or_create_service_signer

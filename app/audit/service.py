@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from app.audit.models import AuditEvent
 from app.core.db import AsyncPoolOwner, NoAsyncPool, is_sqlite, make_async_pool
 from app.core.logging import request_id_var
-from app.security.dependencies import Caller
+from app.security.caller import Caller
 from app.security.service_key import ServiceSigner
 
 GENESIS_HASH = "0" * 64

@@ -24,8 +24,8 @@ from app.cme.exceptions import CandidateNotFound, NotAnLaOfficer, RecordNotFound
 from app.cme.models import CmeCandidate, CmeEvent, CmeRecord
 from app.core.errors import InvalidCursor, PreconditionFailed, PreconditionRequired, ProblemError
 from app.partners.models import PartnerKind
+from app.security.caller import Caller
 from app.security.roles import OfficerRole
-from app.security.tokens import Caller
 
 
 @dataclass(frozen=True, slots=True)

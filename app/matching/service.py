@@ -52,7 +52,7 @@ from app.matching.schemas import (
     ReviewSummary,
     dump_child,
 )
-from app.security.dependencies import Caller
+from app.security.caller import Caller
 from app.submissions.models import EducationChild
 from app.submissions.schemas import HealthRecord
 

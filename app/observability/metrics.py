@@ -22,6 +22,8 @@ from prometheus_client.exposition import start_http_server
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.core.logging import RequestFacts
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -100,6 +102,13 @@ def reason_label(reason: str) -> str:
 
 def authentication_failed(reason: str) -> None:
     AUTH_FAILURES.labels(reason=reason_label(reason)).inc()
+
+
+def observe_answered(facts: RequestFacts, method: str, status: int | None, seconds: float) -> None:
+    """`RequestContextMiddleware`'s observer (wired in app/main.py): one answered request's metrics."""
+    if status == 401:
+        authentication_failed(facts.auth_failure or "unknown")
+    observe_request(facts.route, method, status, seconds)
 
 
 def observe_request(route: str | None, method: str, status: int | None, seconds: float) -> None:

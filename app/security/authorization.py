@@ -37,8 +37,8 @@ from app.cme.domain import (
 )
 from app.core.errors import Forbidden, NotFound
 from app.partners.models import PartnerKind
+from app.security.caller import Caller
 from app.security.roles import OfficerRole
-from app.security.tokens import Caller
 
 
 class CallerKind(StrEnum):

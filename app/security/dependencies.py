@@ -11,9 +11,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.core.dependencies import SettingsDep
 from app.core.errors import Unauthorized, problem_responses
 from app.security.authorization import authorize
+from app.security.caller import Caller
 from app.security.clock import ClockDep
 from app.security.middleware import authenticated_caller
-from app.security.tokens import Caller, authenticate_token
+from app.security.tokens import authenticate_token
 
 __all__ = ["Caller", "CallerDep", "authenticate", "authenticated_router", "authorized_caller"]
 

@@ -12,8 +12,9 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.errors import ProblemError, TooManyRequests, Unauthorized, problem_response
+from app.security.caller import Caller
 from app.security.rate_limit import PartnerRateLimiter
-from app.security.tokens import Caller, authenticate_token
+from app.security.tokens import authenticate_token
 
 logger = logging.getLogger("cme.errors")
 

@@ -11,7 +11,6 @@ import datetime as dt
 import re
 import threading
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +24,7 @@ from app.core.lru import LruCache
 from app.partners import service as partners_service
 from app.partners.models import PartnerKind
 from app.partners.repository import SigningKeyStatus
+from app.security.caller import Caller
 from app.security.jose_adapter import CompactJws, parse_compact, verify_signature
 from app.security.jws import require_usable, verify_parsed
 from app.security.replay import JtiBurn, JtiBurner
@@ -41,18 +41,6 @@ KNOWN_KEYS_SIZE = 1024
 # still be used is checked by the jti burn itself (`app.security.replay`), in the same round trip, on every
 # request.
 _known_keys: LruCache[tuple[str, str], SigningKeyStatus] = LruCache(KNOWN_KEYS_SIZE)
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling: the authenticated partner and, for LA case systems, the acting officer."""
-
-    partner_id: str
-    partner_kind: PartnerKind
-    kid: str
-    jti: str
-    officer_id: str | None
-    officer_role: OfficerRole | None
 
 
 def _numeric_date(claims: dict[str, Any], name: str) -> float:

@@ -20,7 +20,7 @@ from app.cme.removal import RemovalGround
 from app.core.config import wales_reference
 from app.core.errors import NotFound
 from app.partners.models import PartnerKind
-from app.security.dependencies import Caller
+from app.security.caller import Caller
 from app.statistics import repository
 from app.statistics.disclosure import (
     ROUNDING_BASE,

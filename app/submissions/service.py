@@ -33,10 +33,10 @@ from app.core.gc_pause import gc_paused
 from app.jobs import service as jobs_service
 from app.observability import metrics
 from app.partners.repository import PartnerRepository
+from app.security.caller import Caller
 from app.security.jose_adapter import compact_shape_problem, strip_surrounding_whitespace
 from app.security.jws import RECEIPT_TYP, SUBMISSION_TYP, verify_jws
 from app.security.service_key import ServiceSigner
-from app.security.tokens import Caller
 from app.submissions import repository
 from app.submissions.models import EducationChild, HealthChild, Submission
 from app.submissions.policy import PartnerView, decide_route

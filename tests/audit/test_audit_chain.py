@@ -20,9 +20,9 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.core.db import make_engine
 from app.partners.models import PartnerKind
+from app.security.caller import Caller
 from app.security.roles import OfficerRole
 from app.security.service_key import ServiceSigner
-from app.security.tokens import Caller
 
 AT = dt.datetime(2025, 10, 6, 9, 30, 0, 123456, tzinfo=dt.UTC)
 OFFICER = Caller(

@@ -19,9 +19,9 @@ from app.audit.models import AuditIntervalCheckpoint
 from app.cli import main
 from app.core.config import Settings, get_settings
 from app.core.db import make_session_factory
-from app.jobs.handlers import default_ticks
 from app.jobs.worker import Worker
 from app.security.service_key import ServiceSigner, load_or_create_service_signer
+from app.wiring.jobs import default_ticks
 from tests.audit.conftest import write_events
 
 T0 = dt.datetime(2026, 12, 7, 14, 0, tzinfo=dt.UTC)

@@ -16,8 +16,8 @@ from app.cme.shared import officer_from
 from app.core.db import make_session_factory
 from app.core.errors import PreconditionFailed
 from app.partners.models import PartnerKind
+from app.security.caller import Caller
 from app.security.roles import OfficerRole
-from app.security.tokens import Caller
 from tests.cme.conftest import FROZEN_AT, LA_A, Headers, make_record
 
 

@@ -14,9 +14,9 @@ from app.cme import scheduler
 from app.cme.models import CmeDuty, CmeEvent
 from app.cme.removal import RemovalGround
 from app.core.db import make_session_factory
-from app.jobs.handlers import default_handlers
 from app.jobs.models import Job
 from app.jobs.worker import Worker
+from app.wiring.jobs import default_handlers
 from tests.cme.conftest import FROZEN_AT, LA_A, Headers, child, make_record, open_candidates
 
 # Born 1 Oct 2009: turns 16 in the 2025/26 school year, so compulsory school age ends on the last Friday

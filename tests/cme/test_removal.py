@@ -16,7 +16,7 @@ from app.cme import removals
 from app.cme.clocks import ClockSettings
 from app.cme.config import CmeSettings, get_cme_settings
 from app.cme.models import CmeRecord, CmeRecordStub
-from app.core.models_registry import metadata
+from app.wiring.models import metadata
 from tests.cme.conftest import LA_A, Headers, make_record
 from tests.support.clock import FrozenClock
 

@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 
 from app.core.db import made_on, make_engine
 from app.core.migrate import alembic_config, downgrade, upgrade
-from app.core.models_registry import metadata
+from app.wiring.models import metadata
 from tests.conftest import ADMIN_DSN, _admin_execute
 
 

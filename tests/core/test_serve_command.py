@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from app.cli import main
-from app.core import commands
+from app.wiring import commands
 
 
 @pytest.fixture

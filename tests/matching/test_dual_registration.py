@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.core.config import Settings
 from app.core.db import make_session_factory
-from app.jobs.handlers import default_handlers
 from app.jobs.worker import Worker
 from app.matching.models import MatchOutcome
 from app.partners.models import PartnerKind
+from app.wiring.jobs import default_handlers
 from tests.matching.test_matching_api import as_officer, on_roll, send
 from tests.submissions.conftest import OTHER_PILOT_LA, PILOT_LA, child, payload
 from tests.support.partners import TestPartner, create_partner

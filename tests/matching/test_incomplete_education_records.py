@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from app.cme.models import CmeCandidate
 from app.core.config import Settings
 from app.core.db import make_session_factory
-from app.jobs.handlers import default_handlers
 from app.jobs.worker import Worker
 from app.matching import blocking
 from app.matching.engine import REF_ROW, explain, link, score_pairs
@@ -32,6 +31,7 @@ from app.matching.score import TermFrequencies
 from app.partners.models import PartnerKind
 from app.submissions.models import EducationChild
 from app.synthetic.population import PopulationConfig, generate
+from app.wiring.jobs import default_handlers
 from tests.matching.helpers import child, frames
 from tests.submissions.conftest import PILOT_LA, payload, pupil
 from tests.submissions.conftest import child as health_record

@@ -17,7 +17,6 @@ from app.audit.models import AuditEvent
 from app.cme.models import CmeCandidate
 from app.core.config import Settings
 from app.core.db import make_session_factory
-from app.jobs.handlers import default_handlers
 from app.jobs.models import Job
 from app.jobs.worker import Worker
 from app.matching import service
@@ -25,6 +24,7 @@ from app.matching.models import MatchOutcome, MatchRun
 from app.matching.service import RealtimeIndexHolder
 from app.partners.models import PartnerKind
 from app.submissions.models import HealthChild, Submission
+from app.wiring.jobs import default_handlers
 from tests.submissions.conftest import OTHER_PILOT_LA, PILOT_LA, child, payload, pupil
 from tests.support.partners import TestPartner, create_partner
 from tests.support.tokens import auth_header, signed_body

@@ -22,13 +22,13 @@ from app.cme.models import CmeCandidate
 from app.core.config import Settings
 from app.core.db import make_session_factory
 from app.jobs import service as jobs_service
-from app.jobs.handlers import default_handlers
 from app.jobs.models import Job
 from app.jobs.worker import Worker, utcnow
 from app.matching import repository, rounds
 from app.matching.models import MatchOutcome, MatchRun
 from app.partners.models import PartnerKind
 from app.submissions.models import Submission
+from app.wiring.jobs import default_handlers
 from tests.matching.test_matching_api import as_officer, on_roll, send
 from tests.submissions.conftest import OTHER_PILOT_LA, PILOT_LA, child, payload
 from tests.support.partners import TestPartner, create_partner

@@ -22,11 +22,11 @@ from fastapi.testclient import TestClient
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
-from app.jobs.handlers import default_handlers
 from app.jobs.worker import BackgroundWorker, Worker
 from app.main import create_app
 from app.partners.models import PartnerKind
 from app.synthetic.names import GIRLS, SURNAMES
+from app.wiring.jobs import default_handlers
 from tests.matching.test_matching_api import as_officer, send
 from tests.submissions.conftest import PILOT_LA, payload
 from tests.support.partners import TestPartner, create_partner

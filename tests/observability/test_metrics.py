@@ -18,12 +18,12 @@ from sqlalchemy import Engine
 
 from app.core.config import Settings
 from app.core.logging import JsonFormatter
-from app.jobs.handlers import default_handlers
 from app.jobs.worker import Worker
 from app.main import create_app
 from app.observability import metrics
 from app.partners.models import PartnerKind
 from app.security.dependencies import authenticate
+from app.wiring.jobs import default_handlers
 from tests.support.partners import TestPartner, create_partner
 from tests.support.tokens import auth_header, signed_body
 

@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 from app.core.config import Settings
 from app.core.errors import Conflict
 from app.main import create_app
-from app.security.dependencies import Caller, authenticate
+from app.security.caller import Caller
+from app.security.dependencies import authenticate
 from tests.support.clock import FrozenClock
 
 WHOAMI = "/_test/whoami"

@@ -76,8 +76,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from app.jobs.handlers import default_handlers, default_ticks
     from app.jobs.worker import Worker
+    from app.wiring.jobs import default_handlers, default_ticks
 
     settings = get_settings()
     configure_logging(settings.log_level)

@@ -1,0 +1,72 @@
+"""The import graph's floors (issue 13 item 4, decision 0021): `app.core` imports no domain, composition
+lives in `app.wiring` (beside `app.main` and `app.cli`), and services take the plain `Caller`."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent.parent / "app"
+ABOVE_CORE = (
+    "app.audit",
+    "app.cme",
+    "app.jobs",
+    "app.matching",
+    "app.observability",
+    "app.partners",
+    "app.security",
+    "app.statistics",
+    "app.submissions",
+    "app.synthetic",
+    "app.wiring",
+    "app.main",
+    "app.cli",
+)
+
+
+def _imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module is not None:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return names
+
+
+def _under(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == package or name.startswith(package + ".") for package in packages)
+
+
+def test_core_imports_no_domain() -> None:
+    upward = [
+        f"{path.relative_to(APP)}: {name}"
+        for path in sorted((APP / "core").rglob("*.py"))
+        for name in _imports(path)
+        if _under(name, ABOVE_CORE)
+    ]
+    assert upward == []
+
+
+def test_only_the_top_imports_composition() -> None:
+    top = {APP / "main.py", APP / "cli.py"}
+    importers = [
+        str(path.relative_to(APP))
+        for path in sorted(APP.rglob("*.py"))
+        if path not in top
+        and path.parent != APP / "wiring"
+        and any(_under(name, ("app.wiring", "app.main", "app.cli")) for name in _imports(path))
+    ]
+    assert importers == []
+
+
+def test_services_take_the_plain_caller() -> None:
+    services = [
+        path
+        for path in sorted(APP.rglob("*.py"))
+        if path.name not in {"router.py", "dependencies.py"} and path.parent.name != "wiring"
+    ]
+    through_fastapi = [
+        str(path.relative_to(APP)) for path in services if "app.security.dependencies" in _imports(path)
+    ]
+    assert through_fastapi == []
