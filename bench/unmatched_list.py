@@ -74,8 +74,8 @@ from pipeline import (
     running_service,
 )
 
-from app.cme.csa import is_compulsory_school_age
 from app.cme.domain import identity_key
+from app.core.csa import is_compulsory_school_age
 from app.security.jose_adapter import sign_compact
 from app.security.jws import SUBMISSION_TYP
 

@@ -70,3 +70,13 @@ def test_services_take_the_plain_caller() -> None:
         str(path.relative_to(APP)) for path in services if "app.security.dependencies" in _imports(path)
     ]
     assert through_fastapi == []
+
+
+def _domain_imports(domain: str) -> set[str]:
+    return {name for path in (APP / domain).rglob("*.py") for name in _imports(path)}
+
+
+def test_no_back_edges_between_the_flow_domains() -> None:
+    """Intake feeds matching, matching feeds cme: matching may call cme, never the other way."""
+    assert not any(_under(name, ("app.matching",)) for name in _domain_imports("cme"))
+    assert not any(_under(name, ("app.matching", "app.cme")) for name in _domain_imports("submissions"))

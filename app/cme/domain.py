@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from app.cme.csa import CSA_START_AGE
-from app.core import identifiers
-from app.matching import normalise
+from app.core import folding, identifiers
+from app.core.csa import CSA_START_AGE
 from app.security.roles import OfficerRole
 
 
@@ -120,7 +119,7 @@ def identity_key(
 
     Hashed so the index holds no readable names.
     """
-    given, family = normalise.compact(given_name), normalise.compact(family_name)
+    given, family = folding.compact(given_name), folding.compact(family_name)
     if given is None or family is None or date_of_birth is None:
         return None
     return hashlib.sha256(f"{given}|{family}|{date_of_birth.isoformat()}".encode()).hexdigest()

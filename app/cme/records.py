@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.cme import repository
-from app.cme.csa import CsaStatus, csa_status
 from app.cme.domain import (
     ADDRESS_FIELDS,
     Purpose,
@@ -38,6 +37,7 @@ from app.cme.shared import (
     paginate,
     record_of,
 )
+from app.core.csa import CsaStatus, csa_status
 from app.core.errors import PreconditionFailed
 
 # Fields that hold personal data on candidates and records; cleared when a candidate closes.

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from app.cme.clocks import ClockSettings, Deadline, asap_due, reg6_notify_due
-from app.cme.csa import SchoolYearStart, csa_end, first_of_september
+from app.core.csa import SchoolYearStart, csa_end, first_of_september
 
 
 class Confidence(StrEnum):

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.cme.clocks import Deadline, DeadlineBasis, deadline_state
-from app.cme.csa import national_curriculum_year
 from app.cme.domain import ADDRESS_FIELDS, CONTACT_AND_ALN_FIELDS, ExtensionReason, hidden_fields
 from app.cme.models import CmeCandidate, CmeDuty, CmeEvent, CmeRecord, CmeSubjectAccessRequest
 from app.cme.removal import Confidence, RemovalAction, RemovalGround
@@ -30,6 +29,7 @@ from app.cme.schemas import (
     RemovalEventRead,
     SubjectAccessRequestRead,
 )
+from app.core.csa import national_curriculum_year
 from app.security.roles import OfficerRole
 
 

@@ -2,19 +2,17 @@
 
 These are the single source of truth for cleaning: the frame builder applies them to the *unique* values of
 a column (so 500,000 rows cost one call per distinct value), and the real-time path uses the same frames.
+Name folding (`fold`, `compact`) lives one floor down, in `app.core.folding`, which the CME domain reads too
+(decision 0021); it is re-exported here.
 """
 
 from __future__ import annotations
 
 import re
 
-from anyascii import anyascii
+from app.core.folding import compact as compact
+from app.core.folding import fold as fold
 
-_NON_LETTER = re.compile(r"[^a-z ]+")
-_SPACES = re.compile(r"\s+")
-# Apostrophes and dots join (O'Brien -> obrien, St. -> st); hyphens and other punctuation separate tokens.
-_JOINERS = re.compile("['\u2019`.]")
-_SEPARATORS = re.compile("[-\u2010\u2011\u2013\u2014_/,]+")  # hyphen, dashes, slash, comma
 _HOUSE_NUMBER = re.compile(r"\b(\d+[a-z]?)\b")
 # Street-type words in both languages and their abbreviations carry little identity: dropped from the
 # street key so "Heol y Bont" and "Heol-y-Bont Road" still compare on their distinctive words.
@@ -25,22 +23,6 @@ _ADDRESS_STOPWORDS = frozenset(
         "terrace", "ter", "gardens", "gdns", "heol", "ffordd", "stryd", "lon", "y", "yr", "r", "the", "and",
     }
 )  # fmt: skip
-
-
-def fold(value: str | None) -> str | None:
-    """Latin letters without accents (ŵ -> w, ô -> o, ł -> l), lowercase, single spaces; None if empty.
-
-    `anyascii` transliterates every script (Олександр -> oleksandr: one list may hold the name as written
-    at home, the other as on a passport), so a look-alike letter from another alphabet (a Cyrillic o in
-    "Jones") reads as the Latin one, and it drops invisible characters (zero-width spaces and joiners, soft
-    hyphens, direction marks), which would otherwise split a name in two.
-    """
-    if value is None:
-        return None
-    text = anyascii(value).lower()
-    text = _SEPARATORS.sub(" ", _JOINERS.sub("", text))
-    text = _SPACES.sub(" ", _NON_LETTER.sub(" ", text)).strip()
-    return text or None
 
 
 # What systems write where a name is not known (unnamed newborns, data entry that had to fill the field):
@@ -64,12 +46,6 @@ def person_name(value: str | None) -> str | None:
 def tokens(value: str | None) -> list[str]:
     folded = fold(value)
     return folded.split(" ") if folded else []
-
-
-def compact(value: str | None) -> str | None:
-    """Folded with no separators, so "Jones-Evans", "Jones Evans" and "JonesEvans" are one key."""
-    folded = fold(value)
-    return folded.replace(" ", "") if folded else None
 
 
 def house_number(lines: list[str]) -> str | None:

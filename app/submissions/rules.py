@@ -22,7 +22,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
 
-from app.cme.csa import CsaStatus, csa_status
+from app.core.csa import CsaStatus, csa_status
 from app.core.identifiers import is_valid_nhs_number, normalise_postcode
 from app.submissions.schemas import EducationRecord, HealthRecord, HealthRecordItem, SchoolRollRecord
 

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from app.cme.csa import is_compulsory_school_age, national_curriculum_year
+from app.core.csa import is_compulsory_school_age, national_curriculum_year
 from app.synthetic.compound import NO_COMPOUND_ERRORS, Compound, CompoundErrors, Slip
 from app.synthetic.corruption import (
     EDUCATION_RATES,

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 
-from app.cme.csa import national_curriculum_year
 from app.cme.domain import (
     Cursor,
     CursorError,
@@ -17,6 +16,7 @@ from app.cme.domain import (
     identity_key,
     postcode_district,
 )
+from app.core.csa import national_curriculum_year
 from app.security.roles import OfficerRole as Role
 
 DOB = dt.date(2014, 3, 2)

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from pydantic import TypeAdapter
 
-from app.cme.csa import is_compulsory_school_age
+from app.core.csa import is_compulsory_school_age
 from app.submissions.schemas import SubmissionPayload
 from app.synthetic import PopulationConfig, SyntheticPopulation, generate, submission_batches
 from app.synthetic.names import KNOWN_AS

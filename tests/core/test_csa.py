@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from app.cme.csa import (
+from app.core.csa import (
     CsaStatus,
     anniversary,
     csa_end,
