@@ -19,8 +19,8 @@ from app.cme.records import CHILD_FIELDS, include
 from app.cme.removal import RemovalAction, RemovalGround
 from app.cme.schemas import ConfirmCandidate
 from app.cme.shared import Officer, add_event, audit_event, flush_versioned, record_of
+from app.partners import repository as partners_repository
 from app.partners.models import PartnerKind
-from app.partners.repository import PartnerRepository
 from app.security.service_key import ServiceSigner
 
 TRANSFER_TYP = "cme-transfer+jws"
@@ -66,7 +66,7 @@ def transfer_record(
     event = repository.current_removal_event(session, record.id, RemovalGround.MOVED_TO_ANOTHER_LA)
     if event is None:
         raise TransferNotAllowed("Record the move (removal-events, moved_to_another_la) before transferring.")
-    partner = PartnerRepository(session).get(receiving_la)
+    partner = partners_repository.get_partner(session, receiving_la)
     to_pilot = partner is not None and partner.kind is PartnerKind.local_authority and partner.is_pilot
     transfer = CmeTransfer(
         id=uuid.uuid4(),

@@ -30,53 +30,53 @@ class SigningKeyStatus(NamedTuple):
         return self.not_before <= now and (self.revoked_at is None or self.revoked_at > now)
 
 
-class PartnerRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+def get_partner(session: Session, partner_id: str) -> Partner | None:
+    return session.get(Partner, partner_id)
 
-    def get(self, partner_id: str) -> Partner | None:
-        return self.session.get(Partner, partner_id)
 
-    def list(self, kind: PartnerKind | None = None) -> Sequence[Partner]:
-        statement = select(Partner).order_by(Partner.kind, Partner.id)
-        if kind is not None:
-            statement = statement.where(Partner.kind == kind)
-        return self.session.scalars(statement).all()
+def list_partners(session: Session, kind: PartnerKind | None = None) -> Sequence[Partner]:
+    statement = select(Partner).order_by(Partner.kind, Partner.id)
+    if kind is not None:
+        statement = statement.where(Partner.kind == kind)
+    return session.scalars(statement).all()
 
-    def add(self, partner: Partner) -> None:
-        self.session.add(partner)
-        self.session.flush()
 
-    def get_key(self, partner_id: str, kid: str) -> PartnerKey | None:
-        statement = select(PartnerKey).where(PartnerKey.partner_id == partner_id, PartnerKey.kid == kid)
-        return self.session.scalars(statement).one_or_none()
+def add_partner(session: Session, partner: Partner) -> None:
+    session.add(partner)
+    session.flush()
 
-    def get_signing_key(self, partner_id: str, kid: str) -> SigningKeyStatus | None:
-        """The key registered as (partner, kid) and its partner's status, in one query; never a search across keys."""
-        statement = (
-            select(
-                Partner.id,
-                Partner.kind,
-                Partner.status,
-                PartnerKey.kid,
-                PartnerKey.alg,
-                PartnerKey.public_jwk,
-                PartnerKey.thumbprint,
-                PartnerKey.not_before,
-                PartnerKey.revoked_at,
-            )
-            .join(Partner, Partner.id == PartnerKey.partner_id)
-            .where(PartnerKey.partner_id == partner_id, PartnerKey.kid == kid)
+
+def get_key(session: Session, partner_id: str, kid: str) -> PartnerKey | None:
+    statement = select(PartnerKey).where(PartnerKey.partner_id == partner_id, PartnerKey.kid == kid)
+    return session.scalars(statement).one_or_none()
+
+
+def get_signing_key(session: Session, partner_id: str, kid: str) -> SigningKeyStatus | None:
+    """The key registered as (partner, kid) and its partner's status, in one query; never a search across keys."""
+    statement = (
+        select(
+            Partner.id,
+            Partner.kind,
+            Partner.status,
+            PartnerKey.kid,
+            PartnerKey.alg,
+            PartnerKey.public_jwk,
+            PartnerKey.thumbprint,
+            PartnerKey.not_before,
+            PartnerKey.revoked_at,
         )
-        row = self.session.execute(statement).one_or_none()
-        return None if row is None else SigningKeyStatus(*row)
+        .join(Partner, Partner.id == PartnerKey.partner_id)
+        .where(PartnerKey.partner_id == partner_id, PartnerKey.kid == kid)
+    )
+    row = session.execute(statement).one_or_none()
+    return None if row is None else SigningKeyStatus(*row)
 
-    def list_keys(self, partner_id: str) -> Sequence[PartnerKey]:
-        statement = (
-            select(PartnerKey).where(PartnerKey.partner_id == partner_id).order_by(PartnerKey.created_at)
-        )
-        return self.session.scalars(statement).all()
 
-    def add_key(self, key: PartnerKey) -> None:
-        self.session.add(key)
-        self.session.flush()
+def list_keys(session: Session, partner_id: str) -> Sequence[PartnerKey]:
+    statement = select(PartnerKey).where(PartnerKey.partner_id == partner_id).order_by(PartnerKey.created_at)
+    return session.scalars(statement).all()
+
+
+def add_key(session: Session, key: PartnerKey) -> None:
+    session.add(key)
+    session.flush()

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.partners import repository
 from app.partners.exceptions import (
     InvalidPartner,
     KeyAlreadyExists,
@@ -24,7 +25,7 @@ from app.partners.exceptions import (
     PartnerNotFound,
 )
 from app.partners.models import Partner, PartnerKey, PartnerKind, PartnerStatus
-from app.partners.repository import PartnerRepository, SigningKeyStatus
+from app.partners.repository import SigningKeyStatus
 from app.partners.schemas import AREA_KINDS, KID_PATTERN, PartnerCreate, SeedFile
 from app.security.exceptions import InvalidKey
 from app.security.jose_adapter import KeyAlg, validate_public_jwk
@@ -33,7 +34,7 @@ _ALG_FOR_KTY = {"EC": KeyAlg.ES256, "RSA": KeyAlg.RS512}
 
 
 def get_partner(session: Session, partner_id: str) -> Partner:
-    partner = PartnerRepository(session).get(partner_id)
+    partner = repository.get_partner(session, partner_id)
     if partner is None:
         raise PartnerNotFound(f"No partner {partner_id}.")
     return partner
@@ -42,10 +43,10 @@ def get_partner(session: Session, partner_id: str) -> Partner:
 def create_partner(
     session: Session, data: PartnerCreate, *, pilot_las: Collection[str], now: dt.datetime
 ) -> Partner:
-    if PartnerRepository(session).get(data.id) is not None:
+    if repository.get_partner(session, data.id) is not None:
         raise PartnerAlreadyExists(f"Partner {data.id} already exists.")
     if data.area_id is not None:
-        area = PartnerRepository(session).get(data.area_id)
+        area = repository.get_partner(session, data.area_id)
         if area is None or area.kind not in AREA_KINDS[data.kind]:
             raise InvalidPartner(f"area_id {data.area_id} is not a partner a {data.kind} can sit in.")
     partner = Partner(
@@ -57,12 +58,12 @@ def create_partner(
         area_id=data.area_id,
         created_at=now,
     )
-    PartnerRepository(session).add(partner)
+    repository.add_partner(session, partner)
     return partner
 
 
 def list_partners(session: Session, kind: PartnerKind | None = None) -> Sequence[Partner]:
-    return PartnerRepository(session).list(kind)
+    return repository.list_partners(session, kind)
 
 
 def set_status(session: Session, partner_id: str, status: PartnerStatus) -> Partner:
@@ -96,7 +97,7 @@ def seed_partners(
     present: list[str] = []
     # Areas (LAs, health boards) first, so practices and schools can refer to them.
     for data in sorted(partners, key=lambda p: p.area_id is not None):
-        if PartnerRepository(session).get(data.id) is not None:
+        if repository.get_partner(session, data.id) is not None:
             present.append(data.id)
             continue
         create_partner(session, data, pilot_las=pilot_las, now=now)
@@ -106,7 +107,7 @@ def seed_partners(
 
 def seed_if_empty(session: Session, *, pilot_las: Collection[str] | None = None) -> int:
     """Seed the demo registry into an empty database (the one-command start); return how many were created."""
-    if PartnerRepository(session).list():
+    if repository.list_partners(session):
         return 0
     result = seed_partners(
         session,
@@ -149,7 +150,7 @@ def register_key(
     chosen_kid = kid or jwk.get("kid") or validated.thumbprint
     if not isinstance(chosen_kid, str) or not KID_PATTERN.fullmatch(chosen_kid):
         raise InvalidKey("kid must be 1-128 characters of A-Z a-z 0-9 . _ : -")
-    if PartnerRepository(session).get_key(partner.id, chosen_kid) is not None:
+    if repository.get_key(session, partner.id, chosen_kid) is not None:
         raise KeyAlreadyExists(f"Partner {partner.id} already has a key {chosen_kid}.")
     key = PartnerKey(
         partner_id=partner.id,
@@ -163,7 +164,7 @@ def register_key(
         revoked_at=None,
         created_at=now,
     )
-    PartnerRepository(session).add_key(key)
+    repository.add_key(session, key)
     return key
 
 
@@ -177,12 +178,12 @@ def parse_jwk(text: str) -> object:
 
 def list_keys(session: Session, partner_id: str) -> Sequence[PartnerKey]:
     get_partner(session, partner_id)
-    return PartnerRepository(session).list_keys(partner_id)
+    return repository.list_keys(session, partner_id)
 
 
 def revoke_key(session: Session, partner_id: str, kid: str, *, now: dt.datetime) -> PartnerKey:
     """Revocation takes effect at once: tokens signed with the key are refused from `now`."""
-    key = PartnerRepository(session).get_key(partner_id, kid)
+    key = repository.get_key(session, partner_id, kid)
     if key is None:
         raise KeyNotFound(f"Partner {partner_id} has no key {kid}.")
     if key.revoked_at is None:
@@ -193,4 +194,4 @@ def revoke_key(session: Session, partner_id: str, kid: str, *, now: dt.datetime)
 
 def signing_key(session: Session, partner_id: str, kid: str) -> SigningKeyStatus | None:
     """The key registered as (partner, kid) with its partner's status, for signature checks."""
-    return PartnerRepository(session).get_signing_key(partner_id, kid)
+    return repository.get_signing_key(session, partner_id, kid)

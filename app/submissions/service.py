@@ -32,7 +32,7 @@ from app.core.errors import (
 from app.core.gc_pause import gc_paused
 from app.jobs import service as jobs_service
 from app.observability import metrics
-from app.partners.repository import PartnerRepository
+from app.partners import repository as partners_repository
 from app.security.caller import Caller
 from app.security.jose_adapter import compact_shape_problem, strip_surrounding_whitespace
 from app.security.jws import RECEIPT_TYP, SUBMISSION_TYP, verify_jws
@@ -157,7 +157,7 @@ def _release(body: bytes | bytearray) -> None:
 
 
 def _partner_view(session: Session, partner_id: str) -> PartnerView | None:
-    partner = PartnerRepository(session).get(partner_id)
+    partner = partners_repository.get_partner(session, partner_id)
     if partner is None:
         return None
     return PartnerView(
