@@ -35,11 +35,11 @@ from app.observability import metrics
 from app.partners import repository as partners_repository
 from app.security.caller import Caller
 from app.security.jose_adapter import compact_shape_problem, strip_surrounding_whitespace
-from app.security.jws import RECEIPT_TYP, SUBMISSION_TYP, verify_jws
+from app.security.jws import RECEIPT_TYP, SUBMISSION_TYP, VerifiedJws, verify_jws
 from app.security.service_key import ServiceSigner
 from app.submissions import repository
 from app.submissions.models import EducationChild, HealthChild, Submission
-from app.submissions.policy import PartnerView, decide_route
+from app.submissions.policy import PartnerView, RouteDecision, decide_route
 from app.submissions.rules import (
     Assessment,
     Fate,
@@ -451,6 +451,17 @@ def ingest(
     return outcome
 
 
+@dataclass(frozen=True, slots=True)
+class _Envelope:
+    """A submission whose signature, envelope and sender were checked, with what its row keeps of the JWS."""
+
+    verified: VerifiedJws  # the signature evidence; its decoded payload already let go
+    submission: SubmissionPayload | HealthRegisterBulk
+    payload_sha256: str
+    record_count: int  # counted before the records are consumed
+    lines_safe: bool  # the records may stream to PostgreSQL as COPY text
+
+
 @gc_paused()
 def _ingest(
     session: Session,
@@ -462,6 +473,46 @@ def _ingest(
     now: dt.datetime,
     request_id: str | None,
 ) -> IngestOutcome:
+    envelope = _verified_envelope(session, caller=caller, body=body, settings=settings, now=now)
+    submission = envelope.submission
+    existing = repository.get_submission(session, submission.submission_id)
+    if existing is not None:
+        return _replay_or_conflict(existing, caller.partner_id, envelope.payload_sha256)
+    decision = _allowed_route(session, caller=caller, submission=submission, settings=settings, now=now)
+    if not _insert_submission(session, envelope, now=now, request_id=request_id):
+        # A concurrent request stored this id first; answer as a retry would be answered.
+        existing = repository.get_submission(session, submission.submission_id)
+        assert existing is not None  # the conflicting insert has committed
+        return _replay_or_conflict(existing, caller.partner_id, envelope.payload_sha256)
+    tally = _store_records(session, submission, decision, settings=settings, lines_safe=envelope.lines_safe)
+    receipt, receipt_jws = _sign_receipt(session, envelope, tally, signer=signer, now=now)
+    job_id = _enqueue_matching(session, submission, now=now)
+    audit_service.record(
+        session,
+        actor=caller,
+        action="submission.stored",
+        object_type="submission",
+        object_ids=[str(submission.submission_id)],
+        purpose=submission.kind.value,
+        now=now,
+    )
+    return IngestOutcome(
+        status=SubmissionStatus(
+            submission_id=submission.submission_id,
+            status="stored",
+            received_at=now,
+            job_id=job_id,
+            receipt=receipt,
+            receipt_jws=receipt_jws,
+        ),
+        created=True,
+    )
+
+
+def _verified_envelope(
+    session: Session, *, caller: Caller, body: bytes | bytearray, settings: Settings, now: dt.datetime
+) -> _Envelope:
+    """Check the signature, then the envelope (no repeated members, the schema, the sender, the size)."""
     # Whitespace around the serialisation (the newline `cme sign > file` leaves) is no part of it.
     body = strip_surrounding_whitespace(body)
     shape_problem = compact_shape_problem(body)
@@ -500,10 +551,24 @@ def _ingest(
             f"A submission may carry at most {settings.max_records} records.",
             errors=[ProblemItem(field="records", code="too_many_records", message="Too many records.")],
         )
-    existing = repository.get_submission(session, submission.submission_id)
-    if existing is not None:
-        return _replay_or_conflict(existing, caller.partner_id, payload_sha256)
+    return _Envelope(
+        verified=verified,
+        submission=submission,
+        payload_sha256=payload_sha256,
+        record_count=len(submission.records),
+        lines_safe=lines_safe,
+    )
 
+
+def _allowed_route(
+    session: Session,
+    *,
+    caller: Caller,
+    submission: SubmissionPayload | HealthRegisterBulk,
+    settings: Settings,
+    now: dt.datetime,
+) -> RouteDecision:
+    """The route policy's decision for this sender, recipient and kind, and the Regulations' dates; or refused."""
     sender_view = _partner_view(session, caller.partner_id)
     recipient_view = _partner_view(session, submission.recipient) if submission.recipient else None
     if sender_view is None:
@@ -528,12 +593,19 @@ def _ingest(
             f"Health lists are accepted from {settings.legal_window_start} to {settings.legal_window_end}"
             f" (UK time); this one was received on {received_on}. Nothing was stored."
         )
+    return decision
 
-    as_of = submission.as_of
-    record_count = len(submission.records)
-    # The submission row goes first (the record rows refer to it); its counts and receipt are filled in
-    # once every record has been assessed, which happens while the rows stream to the database.
-    inserted = repository.insert_submission_if_absent(
+
+def _insert_submission(
+    session: Session, envelope: _Envelope, *, now: dt.datetime, request_id: str | None
+) -> bool:
+    """Insert the submission row unless the id is already stored (False: a concurrent request stored it).
+
+    The submission row goes first (the record rows refer to it); its counts and receipt are filled in
+    once every record has been assessed, which happens while the rows stream to the database.
+    """
+    submission, verified = envelope.submission, envelope.verified
+    return repository.insert_submission_if_absent(
         session,
         {
             "id": submission.submission_id,
@@ -541,16 +613,16 @@ def _ingest(
             "recipient_id": submission.recipient,
             "kind": submission.kind.value,
             "scope": submission.scope,
-            "as_of": as_of,
+            "as_of": submission.as_of,
             "status": "stored",
             "received_at": now,
             "request_id": request_id,
-            "payload_sha256": payload_sha256,
+            "payload_sha256": envelope.payload_sha256,
             "jws_sha256": verified.content_sha256,
             "jws_header": verified.header,
             "signer_kid": verified.kid,
             "signer_thumbprint": verified.thumbprint,
-            "record_count": record_count,
+            "record_count": envelope.record_count,
             "accepted_count": 0,
             "flagged_count": 0,
             "rejected_count": 0,
@@ -558,15 +630,23 @@ def _ingest(
             "receipt_jws": "",
         },
     )
-    if not inserted:
-        # A concurrent request stored this id first; answer as a retry would be answered.
-        existing = repository.get_submission(session, submission.submission_id)
-        assert existing is not None  # the conflicting insert has committed
-        return _replay_or_conflict(existing, caller.partner_id, payload_sha256)
 
+
+def _store_records(
+    session: Session,
+    submission: SubmissionPayload | HealthRegisterBulk,
+    decision: RouteDecision,
+    *,
+    settings: Settings,
+    lines_safe: bool,
+) -> _Tally:
+    """Assess every record and stream the kept rows to the database; the fates counted as they go.
+
+    The records are consumed: taken out of `submission.records` as their rows are built.
+    """
     sid = submission.submission_id
+    as_of = submission.as_of
     tally = _Tally()
-    # From here the records are consumed: taken out of `submission.records` as their rows are built.
     if isinstance(submission, HealthRegisterBulk):
         assert submission.recipient is not None  # decide_route requires it
         items = _consumed(submission.records)
@@ -602,19 +682,27 @@ def _ingest(
                 tally,
             ),
         )
+    return tally
+
+
+def _sign_receipt(
+    session: Session, envelope: _Envelope, tally: _Tally, *, signer: ServiceSigner, now: dt.datetime
+) -> tuple[Receipt, str]:
+    """The receipt (counts, the records not plainly accepted, the audit head), signed and kept on the row."""
+    submission, verified = envelope.submission, envelope.verified
     counts = tally.counts
     receipt = Receipt(
-        submission_id=sid,
+        submission_id=submission.submission_id,
         kind=submission.kind,
         sender=submission.sender,
         recipient=submission.recipient,
         scope=submission.scope,
-        as_of=as_of,
+        as_of=submission.as_of,
         received_at=now,
-        payload_sha256=payload_sha256,
+        payload_sha256=envelope.payload_sha256,
         jws_sha256=verified.content_sha256,
         signer_kid=verified.kid,
-        record_count=record_count,
+        record_count=envelope.record_count,
         accepted=counts[Fate.accepted],
         flagged=counts[Fate.flagged],
         rejected=counts[Fate.rejected],
@@ -625,13 +713,22 @@ def _ingest(
     receipt_jws = signer.sign(receipt_json, typ=RECEIPT_TYP)
     repository.set_outcome(
         session,
-        sid,
+        submission.submission_id,
         accepted=counts[Fate.accepted],
         flagged=counts[Fate.flagged],
         rejected=counts[Fate.rejected],
         receipt=receipt_json,
         receipt_jws=receipt_jws,
     )
+    return receipt, receipt_jws
+
+
+def _enqueue_matching(
+    session: Session, submission: SubmissionPayload | HealthRegisterBulk, *, now: dt.datetime
+) -> uuid.UUID:
+    """Queue the matching this submission calls for (a register first supersedes the sender's previous one
+    of its kind and scope); the job's id, also kept on the submission row."""
+    sid = submission.submission_id
     if isinstance(submission, _HEALTH_LISTS):
         assert submission.recipient is not None
         job = jobs_service.enqueue(
@@ -658,26 +755,7 @@ def _ingest(
             visible_to=[submission.sender],
         )
     repository.set_job(session, sid, job.id)
-    audit_service.record(
-        session,
-        actor=caller,
-        action="submission.stored",
-        object_type="submission",
-        object_ids=[str(sid)],
-        purpose=submission.kind.value,
-        now=now,
-    )
-    return IngestOutcome(
-        status=SubmissionStatus(
-            submission_id=sid,
-            status="stored",
-            received_at=now,
-            job_id=job.id,
-            receipt=receipt,
-            receipt_jws=receipt_jws,
-        ),
-        created=True,
-    )
+    return job.id
 
 
 def get_status(session: Session, *, caller: Caller, submission_id: uuid.UUID) -> SubmissionStatus:
