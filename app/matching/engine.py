@@ -51,12 +51,7 @@ _STRONG_AGREEMENT = {
     "dob": [level_code("dob", "exact")],
     "address": [level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")],
 }
-# Homes no further apart than one postcode sector: a record of another LA's register is only this close
-# to a child's home when the child goes to school across the border.
 _ADDRESS_DIFFERENT = level_code("address", "different")
-_ONE_SECTOR = [
-    level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street", "sector")
-]
 _EXACT = level_code("given", "exact")
 
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
@@ -495,7 +490,9 @@ def _outcomes(
         & ~assigned
         & pl.col("unclaimed").fill_null(False)
         & (strong >= 2)
-        & (pl.col("record_in_row_la").fill_null(False) | pl.col("address").is_in(_ONE_SECTOR))
+        # Another LA's record only with homes within one postcode sector (`_NEAR_ADDRESS`): a child at
+        # school across the border.
+        & (pl.col("record_in_row_la").fill_null(False) | pl.col("address").is_in(_NEAR_ADDRESS))
         & (p >= t.unclaimed_review)
     )
     # A record of another LA's register whose home is in another postcode area: at the size of Wales a
