@@ -14,14 +14,19 @@ interval checkpoint:
 
 A broken chain is logged as an error (`audit chain broken`, with the first bad seq) on every tick until
 someone acts, and no checkpoint is signed over it: the service does not vouch for a log it found changed.
-Events newer than the newest checkpoint are not yet covered (the receipts carry the head as well).
+
+Events newer than the newest checkpoint are watched by each process's `HeadWitness`: every tick (once a
+minute) it verifies the events since the head it saw last and remembers the new head, in memory, where
+the database superuser cannot reach it. The newest events deleted, or edited with every later hash
+recomputed, are then found at the next tick of any running process, not only at the next checkpoint.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -115,6 +120,52 @@ def take_interval_checkpoint(
     return IntervalOutcome(taken=row, trusted_seq=trusted[0] if trusted else None)
 
 
+class HeadWitness:
+    """The newest head this process has verified, `(seq, hash)`, kept in memory between ticks.
+
+    Events are only ever appended (triggers refuse the service's own updates and deletes), so a head once
+    seen must still be there, and the chain must run on from it. The first check of a process starts from
+    the trusted checkpoint (or the chain's start), so a restart leaves no gap, only the window between one
+    tick and the next during which new events are not yet seen.
+    """
+
+    def __init__(self) -> None:
+        self.seen: tuple[int, str] | None = None
+
+    def check(self, session: Session, trusted: tuple[int, str] | None) -> audit.ChainVerification:
+        start = self.seen if self.seen is not None else trusted
+        found = audit.verify_chain(session, after=start)
+        if found.ok:
+            self.seen = ((start[0] if start else 0) + found.checked, found.head_hash)
+            return found
+        if start is not None and found.first_bad_seq == start[0]:
+            # The witnessed event itself is gone or changed: name the first missing one for a cut log.
+            found = replace(
+                found, first_bad_seq=audit.check_head(session, seq=start[0], hash=start[1])["first_bad_seq"]
+            )
+        logger.error(
+            "audit chain broken",
+            extra={"first_bad_seq": found.first_bad_seq, "witnessed_seq": start[0] if start else None},
+        )
+        return found
+
+
+def watch_head(
+    session_factory: sessionmaker[Session],
+    signer: ServiceSigner,
+    witness: HeadWitness,
+    directory: Path | None,
+) -> audit.ChainVerification:
+    """One tick of the witness, in a transaction of its own that writes nothing (so takes no lock)."""
+    with session_factory.begin() as session:
+        trusted = None
+        # A forged checkpoint is reported by the checkpoint path; the witness then starts from the chain's start.
+        if witness.seen is None:
+            with suppress(CheckpointSignatureInvalid):
+                trusted = _trusted_head(session, signer, directory)
+        return witness.check(session, trusted)
+
+
 def run_tick(
     session_factory: sessionmaker[Session],
     signer: ServiceSigner,
@@ -136,9 +187,15 @@ def run_tick(
 def tick_for(settings: Settings) -> Tick:
     """The worker tick, with the deployment's key file, interval and directory."""
     interval = dt.timedelta(seconds=settings.audit_checkpoint_interval_seconds)
+    witness = HeadWitness()
 
     def tick(session_factory: sessionmaker[Session], now: dt.datetime) -> None:
         signer = load_or_create_service_signer(settings.service_key_file)
-        run_tick(session_factory, signer, now=now, interval=interval, directory=settings.audit_checkpoint_dir)
+        # Nothing is signed over a log the witness found changed, even where the checkpoint's own check
+        # (from the last checkpoint on) could not see it: the newest events cut off.
+        if watch_head(session_factory, signer, witness, settings.audit_checkpoint_dir).ok:
+            run_tick(
+                session_factory, signer, now=now, interval=interval, directory=settings.audit_checkpoint_dir
+            )
 
     return tick

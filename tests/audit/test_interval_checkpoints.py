@@ -203,3 +203,73 @@ def test_cme_audit_verify_reads_the_interval_files_too(
             "finding": "truncated",
         }
     ]
+
+
+def _watch(engine: Engine, signer: ServiceSigner, witness: interval.HeadWitness) -> int | None:
+    return interval.watch_head(make_session_factory(engine), signer, witness, None).first_bad_seq
+
+
+def test_the_newest_events_cut_off_between_checkpoints_are_found_at_the_next_tick(
+    engine: Engine, session: Session, signer: ServiceSigner, superuser: Session
+) -> None:
+    """The gap a checkpoint leaves: events written since it, then deleted, leave a chain that verifies
+    from the checkpoint on. The process saw them, so the next minute's tick finds them gone."""
+    write_events(session, 3, at=T0)
+    assert _tick(engine, signer, T0).taken is not None
+    witness = interval.HeadWitness()
+    assert _watch(engine, signer, witness) is None
+    write_events(session, 3, at=T0)
+    assert _watch(engine, signer, witness) is None and witness.seen is not None and witness.seen[0] == 6
+    superuser.execute(text("DELETE FROM audit_event WHERE seq >= 5"))
+    superuser.commit()
+    assert audit_service.verify_chain(session, after=None).ok  # the chain alone cannot tell
+    assert _watch(engine, signer, witness) == 5  # the first missing event
+    assert _watch(engine, signer, witness) == 5  # and on every tick after, until someone acts
+
+
+def test_the_newest_events_rewritten_between_checkpoints_are_found_at_the_next_tick(
+    engine: Engine, session: Session, signer: ServiceSigner, superuser: Session
+) -> None:
+    write_events(session, 3, at=T0)
+    assert _tick(engine, signer, T0).taken is not None
+    witness = interval.HeadWitness()
+    write_events(session, 3, at=T0)
+    assert _watch(engine, signer, witness) is None
+    _rewrite_from(superuser, 5)
+    session.rollback()
+    assert audit_service.verify_chain(session).ok
+    assert _watch(engine, signer, witness) == 6  # the witnessed head no longer holds its hash
+
+
+def test_a_restarted_process_watches_from_the_trusted_checkpoint(
+    engine: Engine, session: Session, signer: ServiceSigner, superuser: Session
+) -> None:
+    write_events(session, 3, at=T0)
+    assert _tick(engine, signer, T0).taken is not None
+    write_events(session, 3, at=T0)
+    superuser.execute(text("UPDATE audit_event SET action = 'forged' WHERE seq = 5"))
+    superuser.commit()
+    assert _watch(engine, signer, interval.HeadWitness()) == 5  # no memory yet: checked from seq 3 on
+
+
+def test_the_worker_tick_signs_nothing_over_a_log_its_witness_found_cut(
+    engine: Engine,
+    session: Session,
+    settings: Settings,
+    superuser: Session,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    tick = interval.tick_for(settings.model_copy(update={"service_key_file": tmp_path / "key.pem"}))
+    factory = make_session_factory(engine)
+    write_events(session, 2, at=T0)
+    tick(factory, T0)  # the first checkpoint, and the witness sees seq 2
+    write_events(session, 2, at=T0)
+    tick(factory, T0 + dt.timedelta(minutes=1))  # not due: the witness alone sees seq 4
+    superuser.execute(text("DELETE FROM audit_event WHERE seq = 4"))
+    superuser.commit()
+    with caplog.at_level(logging.ERROR, logger=interval.__name__):
+        tick(factory, T0 + EVERY)  # due, and from seq 2 on the chain verifies: only the witness knows
+    assert "audit chain broken" in caplog.messages
+    assert [r.__dict__["first_bad_seq"] for r in caplog.records] == [4]
+    assert _count(session) == 1  # the cut log was not signed
