@@ -10,7 +10,8 @@ objects answer 404. Rules beyond "who may call" stay in the services (which fiel
 submission routes of reg 4, the LA a statistics role may ask for).
 
 Roles per law as the project reads it (docs/decisions/0006-cme-lifecycle.md, 0008, 0009, 0012):
-- CME database: case and designated officers read and write; the data protection officer reads, and alone
+- CME database (a pilot LA's only: reg 3; a non-pilot LA gets a signed package, reg 6): case and
+  designated officers read and write; the data protection officer reads, and alone
   answers subject access and erases; restriction is for designated and data protection officers.
 - Matching (the health list: reg 4 sends it to pilot LAs only): reviews and dual registrations are read by
   the CME readers of a pilot LA and decided by its writers; the real-time match is casework of case and
@@ -105,10 +106,12 @@ PUBLIC: Final = Rule(allowed=frozenset(CallerKind), public=True)
 SENDERS: Final = frozenset(
     {CallerKind.health_board, CallerKind.gp_practice, CallerKind.independent_school, CallerKind.la_system}
 ) | _officers(WRITE_ROLES)
-CME_READ: Final = Rule(_officers(READ_ROLES))
-CME_WRITE: Final = Rule(_officers(WRITE_ROLES))
-SUBJECT_ACCESS: Final = Rule(_officers(SUBJECT_ACCESS_ROLES))
-ERASURE: Final = Rule(_officers(ERASURE_ROLES))
+# Reg 3: only a pilot LA operates a CME database; a non-pilot LA is sent a signed package (reg 6), never
+# access (R12.2), so it has nothing here to read or change.
+CME_READ: Final = Rule(_officers(READ_ROLES), pilot_las_only=True)
+CME_WRITE: Final = Rule(_officers(WRITE_ROLES), pilot_las_only=True)
+SUBJECT_ACCESS: Final = Rule(_officers(SUBJECT_ACCESS_ROLES), pilot_las_only=True)
+ERASURE: Final = Rule(_officers(ERASURE_ROLES), pilot_las_only=True)
 REVIEW_READ: Final = Rule(_officers(READ_ROLES), pilot_las_only=True)
 REVIEW_DECIDE: Final = Rule(_officers(WRITE_ROLES), pilot_las_only=True)
 
@@ -142,7 +145,7 @@ RULES: Final[dict[str, Rule]] = {
     "erase_cme_record": ERASURE,
     "remove_cme_record": CME_WRITE,
     "create_cme_removal_event": CME_WRITE,
-    "set_cme_record_restriction": Rule(_officers(RESTRICTION_ROLES)),
+    "set_cme_record_restriction": Rule(_officers(RESTRICTION_ROLES), pilot_las_only=True),
     "export_cme_record_for_subject_access": SUBJECT_ACCESS,
     "transfer_cme_record": CME_WRITE,
     "list_cme_incoming_transfers": CME_READ,

@@ -183,6 +183,11 @@ def test_an_operation_without_a_row_is_refused_to_everyone(app: FastAPI, session
         (CallerKind.la_case_officer, False, "list_match_reviews"),
         (CallerKind.la_statistics, True, "list_dual_registrations"),
         (CallerKind.la_system, True, "list_dual_registrations"),
+        # A non-pilot LA operates no CME database (reg 3): its officers reach none of its operations.
+        (CallerKind.la_case_officer, False, "list_cme_records"),
+        (CallerKind.la_designated_officer, False, "list_cme_incoming_transfers"),
+        (CallerKind.la_data_protection_officer, False, "record_cme_subject_access_request"),
+        (CallerKind.la_data_protection_officer, False, "set_cme_record_restriction"),
     ],
 )
 def test_the_holes_found_from_outside_are_closed(kind: CallerKind, pilot: bool, operation_id: str) -> None:
