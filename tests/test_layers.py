@@ -80,3 +80,14 @@ def test_no_back_edges_between_the_flow_domains() -> None:
     """Intake feeds matching, matching feeds cme: matching may call cme, never the other way."""
     assert not any(_under(name, ("app.matching",)) for name in _domain_imports("cme"))
     assert not any(_under(name, ("app.matching", "app.cme")) for name in _domain_imports("submissions"))
+
+
+def test_security_reads_only_the_partner_registry() -> None:
+    """Authentication needs the partners' keys; which roles exist and who may call live in security itself
+    (the CME domain reads its role sets from there), and the partner-side `cme sign` is intake tooling."""
+    sideways = sorted(
+        name
+        for name in _domain_imports("security")
+        if _under(name, ABOVE_CORE) and not _under(name, ("app.security", "app.partners"))
+    )
+    assert sideways == []

@@ -78,16 +78,9 @@ class Purpose(StrEnum):
     )
 
 
-READ_ROLES = frozenset(
-    {OfficerRole.case_officer, OfficerRole.designated_officer, OfficerRole.data_protection_officer}
-)
-WRITE_ROLES = frozenset({OfficerRole.case_officer, OfficerRole.designated_officer})
 # Schedule 2 paras 4 and 6 (parent contacts, additional learning needs).
 CONTACTS_AND_ALN_ROLES = frozenset({OfficerRole.designated_officer, OfficerRole.data_protection_officer})
 SENSITIVE_ADDRESS_ROLES = frozenset({OfficerRole.designated_officer})
-RESTRICTION_ROLES = frozenset({OfficerRole.designated_officer, OfficerRole.data_protection_officer})
-SUBJECT_ACCESS_ROLES = frozenset({OfficerRole.data_protection_officer})
-ERASURE_ROLES = frozenset({OfficerRole.data_protection_officer})
 
 ADDRESS_FIELDS = frozenset({"address"})
 CONTACT_AND_ALN_FIELDS = frozenset({"parents", "additional_learning_needs"})

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.cme import repository
 from app.cme.clocks import SUBJECT_ACCESS_EXTENDED_MONTHS, subject_access_due
-from app.cme.domain import SUBJECT_ACCESS_ROLES, Purpose
+from app.cme.domain import Purpose
 from app.cme.exceptions import (
     ExtensionNotAllowed,
     ImpossibleDate,
@@ -22,6 +22,7 @@ from app.cme.models import CmeSubjectAccessRequest
 from app.cme.schemas import SubjectAccessAnswer, SubjectAccessExtension, SubjectAccessRequestCreate
 from app.cme.shared import Officer, audit_event, record_of
 from app.core.errors import ProblemItem
+from app.security.roles import SUBJECT_ACCESS_ROLES
 
 
 def _audited(

@@ -29,17 +29,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Literal
 
-from app.cme.domain import (
+from app.core.errors import Forbidden, NotFound
+from app.partners.models import PartnerKind
+from app.security.caller import Caller
+from app.security.roles import (
     ERASURE_ROLES,
     READ_ROLES,
     RESTRICTION_ROLES,
     SUBJECT_ACCESS_ROLES,
     WRITE_ROLES,
+    OfficerRole,
 )
-from app.core.errors import Forbidden, NotFound
-from app.partners.models import PartnerKind
-from app.security.caller import Caller
-from app.security.roles import OfficerRole
 
 
 class CallerKind(StrEnum):

@@ -1,4 +1,4 @@
-"""`cme token` and `cme sign`: what a partner's system does, for curl and local trials."""
+"""`cme token`: a partner's bearer token, as its system makes one, for curl and local trials."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from typing import Any
 from app.core.config import get_settings
 from app.core.errors import ProblemError
 from app.security.jose_adapter import PrivateKey, sign_compact
-from app.security.jws import SUBMISSION_TYP
 from app.security.keyfiles import load_private_key
 from app.security.roles import OfficerRole
 from app.security.tokens import TOKEN_TYP
-from app.submissions import partner_cli
 
 _DEFAULT_LIFETIME = 120
 
@@ -66,15 +64,6 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sign(args: argparse.Namespace) -> int:
-    """Sign a JSON or CSV submission, once the service's own rules find nothing that would refuse it."""
-    loaded = partner_cli.load_input(args, sender=args.partner)
-    partner_cli.refuse_if_invalid(partner_cli.check(loaded, sender=args.partner), loaded, "signed")
-    # The bytes are signed as they are (for CSV: the JSON made from it).
-    print(sign_compact(loaded.payload, load_private_key(Path(args.key)), kid=args.kid, typ=SUBMISSION_TYP))
-    return 0
-
-
 def add_commands(subparsers: Any) -> None:
     token = subparsers.add_parser("token", help="Print a fresh bearer token signed with a partner's key.")
     token.add_argument("--partner", required=True)
@@ -91,15 +80,3 @@ def add_commands(subparsers: Any) -> None:
         help="Seconds, at most the service's token lifetime (300 by default); more is refused.",
     )
     token.set_defaults(handler=_token)
-
-    sign = subparsers.add_parser(
-        "sign",
-        help="Check a JSON or CSV submission file with the service's rules and print its compact JWS; "
-        "an invalid file is refused with every error named.",
-    )
-    sign.add_argument("--partner", required=True, help="The signing partner (its key must be registered).")
-    sign.add_argument("--key", required=True, help="The partner's private key (PEM).")
-    sign.add_argument("--kid", required=True)
-    sign.add_argument("file")
-    partner_cli.add_input_options(sign, sender_option=False)
-    sign.set_defaults(handler=_sign)

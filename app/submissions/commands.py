@@ -1,6 +1,6 @@
-"""`cme demo generate`, `cme validate`, `cme schemas` and `cme submit`: synthetic submissions for trials,
-checking a file offline with the service's own rules, the published JSON Schemas, and sending a
-submission (validated, signed if need be, its receipt verified, its job followed)."""
+"""`cme demo generate`, `cme validate`, `cme sign`, `cme schemas` and `cme submit`: synthetic submissions for
+trials, checking a file offline with the service's own rules, signing it, the published JSON Schemas, and
+sending a submission (validated, signed if need be, its receipt verified, its job followed)."""
 
 from __future__ import annotations
 
@@ -276,6 +276,15 @@ def _submit(args: argparse.Namespace) -> int:
     return 1 if job is not None and job.get("status") == "failed" else 0
 
 
+def _sign(args: argparse.Namespace) -> int:
+    """Sign a JSON or CSV submission, once the service's own rules find nothing that would refuse it."""
+    loaded = partner_cli.load_input(args, sender=args.partner)
+    partner_cli.refuse_if_invalid(partner_cli.check(loaded, sender=args.partner), loaded, "signed")
+    # The bytes are signed as they are (for CSV: the JSON made from it).
+    print(sign_compact(loaded.payload, load_private_key(Path(args.key)), kid=args.kid, typ=SUBMISSION_TYP))
+    return 0
+
+
 def add_commands(subparsers: Any) -> None:
     demo = subparsers.add_parser("demo", help="Synthetic data for trials (never real children).")
     demo_commands = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
@@ -297,6 +306,18 @@ def add_commands(subparsers: Any) -> None:
     validate.add_argument("--json", action="store_true", help="The report as one JSON document.")
     partner_cli.add_input_options(validate)
     validate.set_defaults(handler=_validate)
+
+    sign = subparsers.add_parser(
+        "sign",
+        help="Check a JSON or CSV submission file with the service's rules and print its compact JWS; "
+        "an invalid file is refused with every error named.",
+    )
+    sign.add_argument("--partner", required=True, help="The signing partner (its key must be registered).")
+    sign.add_argument("--key", required=True, help="The partner's private key (PEM).")
+    sign.add_argument("--kid", required=True)
+    sign.add_argument("file")
+    partner_cli.add_input_options(sign, sender_option=False)
+    sign.set_defaults(handler=_sign)
 
     schemas = subparsers.add_parser(
         "schemas", help="Write the JSON Schema of each submission kind (generated from the service's models)."
