@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 default_handlers(settings),
                 poll_seconds=settings.worker_poll_seconds,
                 ticks=default_ticks(settings),
+                on_job_ran=metrics.job_ran,
             )
         )
         if settings.run_worker_in_process:

@@ -91,3 +91,9 @@ def test_security_reads_only_the_partner_registry() -> None:
         if _under(name, ABOVE_CORE) and not _under(name, ("app.security", "app.partners"))
     )
     assert sideways == []
+
+
+def test_jobs_import_no_observer() -> None:
+    """The worker is told of each run by an observer the top wires to the metrics, so the metrics may read
+    the job table without a loop between the two domains."""
+    assert not any(_under(name, ("app.observability",)) for name in _domain_imports("jobs"))

@@ -18,7 +18,6 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.jobs import service
-from app.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +59,13 @@ HEARTBEAT_SECONDS = 5.0
 # Periodic work a domain asks every worker loop to do (e.g. make sure today's daily job exists).
 Tick = Callable[[sessionmaker[Session], dt.datetime], object]
 TICK_SECONDS = 60.0
+# Told of every job run that ended: (kind, status, seconds, result). The top of the app wires it to the
+# metrics (decision 0021: the jobs domain imports no observer).
+JobObserver = Callable[[str, str, float, Mapping[str, Any] | None], None]
+
+
+def _unobserved(kind: str, status: str, seconds: float, result: Mapping[str, Any] | None) -> None:
+    return None
 
 
 class Worker:
@@ -72,6 +78,7 @@ class Worker:
         now: Callable[[], dt.datetime] = utcnow,
         ticks: Sequence[Tick] = (),
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        on_job_ran: JobObserver = _unobserved,
     ) -> None:
         self.session_factory = session_factory
         self.handlers = dict(handlers)
@@ -79,6 +86,7 @@ class Worker:
         self.heartbeat_seconds = heartbeat_seconds
         self.now = now
         self.ticks = tuple(ticks)
+        self.on_job_ran = on_job_ran
         self._ticked_at: float | None = None
         self._next_due: float | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -104,7 +112,7 @@ class Worker:
         try:
             result = self.handlers[kind](context)
         except Deferred as deferred:
-            metrics.job_ran(kind, "deferred", time.monotonic() - started)
+            self.on_job_ran(kind, "deferred", time.monotonic() - started, None)
             with self.session_factory.begin() as session:
                 service.defer(session, job_id, until=deferred.until, stage=deferred.stage)
             # Look again when it is due, not at the next poll (a matching round waits seconds, not more).
@@ -112,7 +120,7 @@ class Worker:
             self._next_due = min(self._next_due or math.inf, time.monotonic() + max(due_in, 0.0))
             return True
         except Exception as exc:
-            metrics.job_ran(kind, "failed", time.monotonic() - started)
+            self.on_job_ran(kind, "failed", time.monotonic() - started, None)
             logger.exception("job failed", extra={"job_id": str(job_id), "kind": kind})
             with self.session_factory.begin() as session:
                 service.fail(session, job_id, error=type(exc).__name__, now=self.now())
@@ -122,7 +130,7 @@ class Worker:
             beating.join()
         with self.session_factory.begin() as session:
             service.complete(session, job_id, result=result, now=self.now())
-        metrics.job_ran(kind, "succeeded", time.monotonic() - started, result)
+        self.on_job_ran(kind, "succeeded", time.monotonic() - started, result)
         return True
 
     def _heartbeat(self, job_id: uuid.UUID, done: threading.Event) -> None:

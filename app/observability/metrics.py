@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.logging import RequestFacts
+from app.jobs.models import Job
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -148,8 +149,6 @@ def job_ran(kind: str, status: str, seconds: float, result: Mapping[str, Any] | 
 
 def refresh_queue(session: Session) -> None:
     """Set the queue gauge from the job table (one grouped count over the unfinished jobs' index)."""
-    from app.jobs.models import Job  # the jobs domain imports this module (the worker counts its runs)
-
     rows = session.execute(
         select(Job.kind, Job.status, func.count())
         .where(Job.status.in_(("queued", "running")))

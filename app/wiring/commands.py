@@ -77,21 +77,24 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from app.jobs.worker import Worker
+    from app.observability import metrics
     from app.wiring.jobs import default_handlers, default_ticks
 
     settings = get_settings()
     configure_logging(settings.log_level)
     factory = make_session_factory(make_engine(settings.database_url))
     worker = Worker(
-        factory, default_handlers(settings), poll_seconds=settings.worker_poll_seconds, ticks=default_ticks()
+        factory,
+        default_handlers(settings),
+        poll_seconds=settings.worker_poll_seconds,
+        ticks=default_ticks(settings),
+        on_job_ran=metrics.job_ran,
     )
     if args.once:
         print(json.dumps({"jobs_run": worker.run_until_idle()}))
         return 0
     if args.metrics_port is not None:
-        from app.observability.metrics import serve_worker_metrics
-
-        serve_worker_metrics(args.metrics_port, args.metrics_host)
+        metrics.serve_worker_metrics(args.metrics_port, args.metrics_host)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -137,7 +137,10 @@ def test_submissions_records_latency_and_match_outcomes_are_counted_without_pers
     assert sample(queued, "cme_jobs", kind="match_health_list", status="queued") == 1
     from app.core.db import make_session_factory
 
-    worker = Worker(make_session_factory(engine), default_handlers(metrics_settings))
+    # Wired as `app.main` and `cme worker` wire it.
+    worker = Worker(
+        make_session_factory(engine), default_handlers(metrics_settings), on_job_ran=metrics.job_ran
+    )
     assert worker.run_until_idle() == 1
     after = scrape(metrics_client)
 
