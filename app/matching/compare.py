@@ -2,8 +2,10 @@
 
 Input is two canonical frames and two equal-length arrays of row positions; output is one row per pair
 with an Int8 level per field (codes from `app.matching.params.FIELD_LEVELS`, 0 = missing), whether the
-names were matched the other way round, and the values needed for term-frequency adjustment. String
-similarities are computed once per distinct pair of strings with `rapidfuzz.process.cpdist`.
+names were matched the other way round, and the values needed for term-frequency adjustment. The rules
+are `app.matching.rules`' (the one-record path reads the same ones): this module computes the measures
+they read column-wise, string similarities once per distinct pair of strings with
+`rapidfuzz.process.cpdist`, and evaluates the rules as polars expressions.
 """
 
 from __future__ import annotations
@@ -20,11 +22,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from app.matching.params import FIELD_LEVELS, level_code
-
-FUZZY_HIGH = 0.92
-FUZZY_LOW = 0.85
-STREET_SIMILAR = 0.85
+from app.matching import rules
 
 # Canonical string columns the comparisons read, as integer codes of one dictionary shared by both frames:
 # equality of codes is equality of strings, and a gather of codes is a fraction of a gather of strings.
@@ -120,18 +118,16 @@ class _Coded:
     lengths: npt.NDArray[np.int64]
 
 
-def _with_given_key(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.select(*_CODED, *_CODED_LISTS, *_PLAIN, given_key=pl.col("given_tokens").list.join(""))
+def _with_derived(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select(
+        *_CODED, *_CODED_LISTS, *_PLAIN, *(build().alias(name) for name, (build, _) in rules.DERIVED.items())
+    )
 
 
 def _encode(query: pl.DataFrame, reference: pl.DataFrame) -> _Coded:
     # One frame on both sides (the same-child checks) is encoded once.
-    sides = (
-        [_with_given_key(query)]
-        if query is reference
-        else [_with_given_key(query), _with_given_key(reference)]
-    )
-    strings = [side[c].drop_nulls().unique() for side in sides for c in (*_CODED, "given_key")]
+    sides = [_with_derived(query)] if query is reference else [_with_derived(query), _with_derived(reference)]
+    strings = [side[c].drop_nulls().unique() for side in sides for c in (*_CODED, *rules.DERIVED)]
     strings += [side[c].explode().drop_nulls().unique() for side in sides for c in _CODED_LISTS]
     values = pl.concat(strings).unique().sort()
     enum = pl.Enum(values)
@@ -140,7 +136,7 @@ def _encode(query: pl.DataFrame, reference: pl.DataFrame) -> _Coded:
             {
                 c: _numpy(column)
                 for c, column in side.select(
-                    *(pl.col(c).cast(enum).to_physical().cast(pl.UInt32) for c in (*_CODED, "given_key")),
+                    *(pl.col(c).cast(enum).to_physical().cast(pl.UInt32) for c in (*_CODED, *rules.DERIVED)),
                     *_PLAIN,
                 )
                 .to_dict()
@@ -254,19 +250,6 @@ def _distinct(keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint64], npt
     return distinct, inverse
 
 
-# (scorer, value when equal, value when either is null, divisor)
-_Scorer = tuple[Callable[..., float], float, float, float]
-_JW: _Scorer = (JaroWinkler.normalized_similarity, 1.0, 0.0, 1.0)
-# Optimal-string-alignment distance: one typo or one transposition is 1.
-_OSA: _Scorer = (OSA.distance, 0.0, 99.0, 1.0)
-_TOKEN_SET: _Scorer = (fuzz.token_set_ratio, 1.0, 0.0, 100.0)
-
-
-def _one_typo(distance: str, length: str) -> pl.Expr:
-    """At most one edit (a slip, a transposition), on a name of at least three letters."""
-    return (pl.col(distance) <= 1) & (pl.col(length) >= 3)
-
-
 def _prefix(left: pl.Series, right: pl.Series) -> pl.Series:
     """A name cut short (Gwil, Cat, Dafy): one is a prefix of the other, at least three letters long."""
     a, b = pl.col("a"), pl.col("b")
@@ -303,11 +286,6 @@ def _dwelling_read(
     return read
 
 
-def _lengths(coded: _Coded, name: str, codes: npt.NDArray[np.uint32]) -> pl.Series:
-    """Length in characters of each coded string (0 where null)."""
-    return pl.Series(name, _code_lengths(coded, codes))
-
-
 def _code_lengths(coded: _Coded, codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
     known = codes != _NULL_CODE
     out = np.zeros(len(codes), dtype=np.int64)
@@ -318,31 +296,36 @@ def _code_lengths(coded: _Coded, codes: npt.NDArray[np.uint32]) -> npt.NDArray[n
 def _typo_read(
     coded: _Coded, left: npt.NDArray[np.uint32], right: npt.NDArray[np.uint32]
 ) -> npt.NDArray[np.bool_]:
-    """Pairs whose OSA distance `_one_typo` can read as one slip: the left name has three letters or more
+    """Pairs whose OSA distance `rules.one_typo` can read as one slip: the left name has three letters or more
     and the lengths differ by at most one (the distance is at least the difference in length)."""
     left_len, right_len = _code_lengths(coded, left), _code_lengths(coded, right)
     read: npt.NDArray[np.bool_] = (left_len >= 3) & (np.abs(left_len - right_len) <= 1)
     return read
 
 
-def _levels(conditions: list[tuple[pl.Expr, str]], field: str, missing: pl.Expr) -> pl.Expr:
-    """First true condition wins (conditions are listed best first); missing beats everything."""
-    chain: Any = pl.when(missing).then(pl.lit(0, pl.Int8))
-    for condition, level in conditions:
-        chain = chain.when(condition).then(pl.lit(level_code(field, level), pl.Int8))
-    worst = FIELD_LEVELS[field][-1]
-    result: pl.Expr = chain.otherwise(pl.lit(level_code(field, worst), pl.Int8)).alias(field)
-    return result
+_Read = Callable[
+    [_Coded, Mapping[str, npt.NDArray[Any]], Mapping[str, npt.NDArray[Any]]], npt.NDArray[np.bool_]
+]
+# Batch only, a saving: the pairs whose string measures of a (query column, reference column) some rule can
+# read; the others are left unscored, at the measure's "unknown" value. Each hint holds for the rules as
+# written in `rules.py` and for the measure kinds listed with it (checked below); the property test
+# (tests/matching/test_rules.py) compares batch with the unhinted Python path on pairs made to sit on
+# these edges.
+_READ: dict[tuple[str, str], tuple[frozenset[str], _Read]] = {
+    # Only `rules.one_typo` reads these (names written the other way round).
+    ("given1", "family"): (frozenset({"osa"}), lambda c, q, r: _typo_read(c, q["given1"], r["family"])),
+    ("family", "given1"): (frozenset({"osa"}), lambda c, q, r: _typo_read(c, q["family"], r["given1"])),
+    ("street", "street"): (frozenset({"token_set"}), lambda c, q, r: _street_read(q, r)),
+    # Only read where the lines name the same dwelling and both postcodes are known: one slip away?
+    ("postcode", "postcode"): (frozenset({"osa"}), lambda c, q, r: _dwelling_read(q, r)),
+}
 
 
-def _eq(a: str, b: str) -> pl.Expr:
-    return (pl.col(a) == pl.col(b)).fill_null(False)
-
-
-def _any_group_shared() -> pl.Expr:
-    left = ("q_given_c1", "q_given_c2", "q_pref_c1", "q_pref_c2")
-    right = ("r_given_c1", "r_given_c2", "r_pref_c1", "r_pref_c2")
-    return pl.any_horizontal([_eq(a, b) for a in left for b in right])
+def _check_read_hints(measures: Mapping[str, rules.Measure]) -> None:
+    """A hint made for one measure must not silently cut another one added later on the same columns."""
+    for m in measures.values():
+        if m.b is not None and (m.a.name, m.b.name) in _READ:
+            assert m.kind in _READ[(m.a.name, m.b.name)][0], f"{m.name}: update compare._READ"
 
 
 def compare(
@@ -352,7 +335,7 @@ def compare(
     ref_rows: npt.NDArray[Any],
     values: bool = True,
 ) -> pl.DataFrame:
-    """Comparison levels for pairs (query[rows[i]], reference[ref_rows[i]]).
+    """Comparison levels for pairs (query[rows[i]], reference[ref_rows[i]]), by the rules of `rules.py`.
 
     With `values` (the default) also the strings term frequencies are looked up by (tf_given_value,
     tf_family_value, tf_postcode_value, null where the names were swapped) and the reference's given
@@ -376,62 +359,8 @@ def compare(
         query_pos, reference_pos = rows, ref_rows
     q = {c: values[query_pos] for c, values in coded.query.scalars.items()}
     r = {c: values[reference_pos] for c, values in coded.reference.scalars.items()}
-    q_lists, r_lists = coded.query.lists, coded.reference.lists
-    given_pref = {"jw_given_pref": _JW, "osa_given_pref": _OSA}
     pairs = _pairs_frame(q, r, {c: query.schema[c] for c in _PLAIN})
-    pairs = pairs.with_columns(
-        *_similarities(coded, q["given1"], r["given1"], {"jw_given": _JW, "osa_given": _OSA}, "prefix_given"),
-        *_similarities(coded, q["given1"], r["pref_given1"], given_pref, "prefix_given_pref"),
-        *_similarities(coded, q["family"], r["family"], {"jw_family": _JW, "osa_family": _OSA}),
-        *_similarities(coded, q["family"], r["pref_family"], {"jw_family_pref": _JW}),
-        # Only read by `_one_typo`: pairs it cannot accept are left unscored (99, more than one edit).
-        *_similarities(
-            coded,
-            q["given1"],
-            r["family"],
-            {"osa_swap_given": _OSA},
-            read=_typo_read(coded, q["given1"], r["family"]),
-        ),
-        *_similarities(
-            coded,
-            q["family"],
-            r["given1"],
-            {"osa_swap_family": _OSA},
-            read=_typo_read(coded, q["family"], r["given1"]),
-        ),
-        *_similarities(coded, q["street"], r["street"], {"sim_street": _TOKEN_SET}, read=_street_read(q, r)),
-        # Only read where the lines name the same dwelling and both postcodes are known (see the address
-        # levels): is the other postcode one slip away?
-        *_similarities(
-            coded, q["postcode"], r["postcode"], {"osa_postcode": _OSA}, read=_dwelling_read(q, r)
-        ),
-        _lengths(coded, "q_given1_len", q["given1"]),
-        _lengths(coded, "q_family_len", q["family"]),
-        # List comparisons, answered from the frames' (row, element) sets rather than lists gathered per pair.
-        pl.Series(
-            "given_moved",
-            r_lists["given_alt"].contains(reference_pos, q["given1"])
-            | q_lists["given_alt"].contains(query_pos, r["given1"])
-            | q_lists["given_alt"].contains(query_pos, r["pref_given1"]),
-        ),
-        pl.Series(
-            "family_partial",
-            q_lists["family_tokens"].intersects(query_pos, r_lists["family_tokens"], reference_pos),
-        ),
-        pl.Series(
-            "family_former",
-            r_lists["former_family"].contains(reference_pos, q["family"])
-            | q_lists["former_family"].contains(query_pos, r["family"])
-            | q_lists["former_family"].contains(query_pos, r["pref_family"]),
-        ),
-        pl.Series(
-            "middle_agree", q_lists["given_alt"].intersects(query_pos, r_lists["given_alt"], reference_pos)
-        ),
-        pl.Series("q_no_alt", q_lists["given_alt"].lengths(query_pos) == 0),
-        pl.Series("r_no_alt", r_lists["given_alt"].lengths(reference_pos) == 0),
-        pl.Series("given_in_family", r_lists["family_tokens"].contains(reference_pos, q["given1"])),
-        pl.Series("family_has_given", q_lists["family_tokens"].contains(query_pos, r["given1"])),
-    )
+    pairs = pairs.with_columns(_measures(coded, q, r, query_pos, reference_pos))
     if values:
         # The values term frequencies are looked up by, as strings.
         pairs = pairs.with_columns(
@@ -440,152 +369,84 @@ def compare(
             query["family"].gather(query_rows).alias("tf_family_value"),
             query["postcode"].gather(query_rows).alias("tf_postcode_value"),
         )
-    levelled = pairs.select(_field_levels(values))
-    return levelled.with_columns(_swap_resolution(values)).drop(
-        "swap", "swap_given_exact", "swap_family_exact"
-    )
+    levelled = pairs.select(_straight(values))
+    return levelled.with_columns(_crosswise(values)).drop(*rules.SWAP_FACTS)
+
+
+# (scorer, value when equal, value when either is null, divisor), per string measure of `rules.Measure`.
+_Scorer = tuple[Callable[..., float], float, float, float]
+_SCORERS: dict[str, _Scorer] = {
+    "jaro_winkler": (JaroWinkler.normalized_similarity, 1.0, 0.0, 1.0),
+    "osa": (OSA.distance, 0.0, 99.0, 1.0),
+    "token_set": (fuzz.token_set_ratio, 1.0, 0.0, 100.0),
+}
+_MEASURES = rules.measures()
+_check_read_hints(_MEASURES)
+
+
+def _measures(
+    coded: _Coded,
+    q: Mapping[str, npt.NDArray[Any]],
+    r: Mapping[str, npt.NDArray[Any]],
+    query_pos: npt.NDArray[Any],
+    reference_pos: npt.NDArray[Any],
+) -> list[pl.Series]:
+    """Every measure the rules read, one column each, named as the rules name it.
+
+    String measures of one (query column, reference column) are computed together, once per distinct pair
+    of differing strings; list measures straight from the frames' (row, element) sets rather than lists
+    gathered per pair."""
+    scalars = {"q": q, "r": r}
+    lists = {"q": coded.query.lists, "r": coded.reference.lists}
+    positions = {"q": query_pos, "r": reference_pos}
+    out: list[pl.Series] = []
+    strings: dict[tuple[str, str], list[rules.Measure]] = {}
+    for name, m in _MEASURES.items():
+        a, b = m.a, m.b
+        if m.kind in _SCORERS or m.kind == "prefix":
+            assert b is not None
+            strings.setdefault((a.name, b.name), []).append(m)
+        elif m.kind == "length":
+            out.append(pl.Series(name, _code_lengths(coded, scalars[a.side][a.name])))
+        elif m.kind == "contains":
+            assert b is not None
+            held = lists[a.side][a.name].contains(positions[a.side], scalars[b.side][b.name])
+            out.append(pl.Series(name, held))
+        elif m.kind == "overlaps":
+            assert b is not None
+            shared = lists[a.side][a.name].intersects(
+                positions[a.side], lists[b.side][b.name], positions[b.side]
+            )
+            out.append(pl.Series(name, shared))
+        elif m.kind == "empty":
+            out.append(pl.Series(name, lists[a.side][a.name].lengths(positions[a.side]) == 0))
+        else:
+            raise ValueError(f"no batch form for measure {name}")
+    for (left, right), group in strings.items():
+        scorers = {m.name: _SCORERS[m.kind] for m in group if m.kind in _SCORERS}
+        prefixed = next((m.name for m in group if m.kind == "prefix"), None)
+        read = _READ.get((left, right))
+        out += _similarities(
+            coded, q[left], r[right], scorers, prefixed, None if read is None else read[1](coded, q, r)
+        )
+    return out
 
 
 @cache
-def _field_levels(values: bool = True) -> list[pl.Expr]:
-    """The level expressions of every field, built once (rebuilding them per call costs a real-time query
-    more than evaluating them)."""
-    given_sim = pl.max_horizontal("jw_given", "jw_given_pref")
-    family_sim = pl.max_horizontal("jw_family", "jw_family_pref")
-    given = _levels(
-        [
-            (_eq("q_given1", "r_given1") | _eq("q_given1", "r_pref_given1") | _eq("q_given_key", "r_given_key"),
-             "exact"),
-            (_any_group_shared(), "equivalent"),
-            (pl.col("given_moved"), "alternative"),
-            (_one_typo("osa_given", "q_given1_len") | _one_typo("osa_given_pref", "q_given1_len")
-             | pl.col("prefix_given") | pl.col("prefix_given_pref"), "fuzzy_high"),
-            ((given_sim >= FUZZY_LOW) | _eq("q_given_ph", "r_given_ph"), "fuzzy_low"),
-        ],
-        "given",
-        pl.col("q_given1").is_null() | (pl.col("r_given1").is_null() & pl.col("r_pref_given1").is_null()),
-    )  # fmt: skip
-    family = _levels(
-        [
-            (_eq("q_family", "r_family") | _eq("q_family", "r_pref_family"), "exact"),
-            (pl.col("family_partial"), "partial"),
-            (pl.col("family_former"), "former"),
-            ((family_sim >= FUZZY_HIGH) | _one_typo("osa_family", "q_family_len"), "fuzzy_high"),
-            ((family_sim >= FUZZY_LOW) | _eq("q_family_ph", "r_family_ph"), "fuzzy_low"),
-        ],
-        "family",
-        pl.col("q_family").is_null() | pl.col("r_family").is_null(),
-    )  # fmt: skip
-    same_parts = (
-        _eq("q_dob_y", "r_dob_y").cast(pl.Int8) + _eq("q_dob_m", "r_dob_m").cast(pl.Int8)
-        + _eq("q_dob_d", "r_dob_d").cast(pl.Int8)
-    )  # fmt: skip
-    dob = _levels(
-        [
-            (_eq("q_dob", "r_dob"), "exact"),
-            (_eq("q_dob_y", "r_dob_y") & _eq("q_dob_d", "r_dob_m") & _eq("q_dob_m", "r_dob_d"), "transposed"),
-            (((pl.col("q_dob") - pl.col("r_dob")).dt.total_days().abs() == 1).fill_null(False), "one_day"),
-            (same_parts == 2, "two_of_three"),
-        ],
-        "dob",
-        pl.col("q_dob").is_null() | pl.col("r_dob").is_null(),
-    )
-    house_same = _eq("q_house_no", "r_house_no")
-    house_unknown = pl.col("q_house_no").is_null() | pl.col("r_house_no").is_null()
-    no_numbers = pl.col("q_house_no").is_null() & pl.col("r_house_no").is_null()
-    street_same = pl.col("sim_street") >= STREET_SIMILAR
-    postcode_same = _eq("q_postcode", "r_postcode")
-    # The same dwelling by its lines: house number and street, or (no numbers on either side) the house
-    # name and street, which the street key holds; and the postcodes, where both are known, no more than
-    # one slip apart. Number and street names repeat from town to town (1 Valley Street, Tonypandy and
-    # 1 Valley Close, Harlech): with two unrelated postcodes the lines agreeing is a coincidence.
-    postcode_slip = pl.col("osa_postcode") <= 1
-    dwelling_same = street_same & (house_same | no_numbers)
-    dwelling_same = dwelling_same & (
-        pl.col("q_postcode").is_null() | pl.col("r_postcode").is_null() | postcode_slip
-    )
-    # Lines that say "another dwelling": another street, or another number in it.
-    lines_differ = (
-        pl.col("q_street").is_not_null()
-        & pl.col("r_street").is_not_null()
-        & (~street_same | (~house_unknown & ~house_same))
-    )
-    # Without a postcode on one side, the postcode levels cannot be judged: a postcode missing is not a
-    # postcode that differs. The lines alone then decide (same dwelling, another dwelling, or unknown).
-    postcode_missing = pl.col("q_postcode").is_null() | pl.col("r_postcode").is_null()
-    address = _levels(
-        [
-            (postcode_same & (house_same | (house_unknown & street_same)), "postcode_and_house"),
-            (postcode_same, "postcode"),
-            (dwelling_same, "house_and_street"),
-            (_eq("q_pc_sector", "r_pc_sector"), "sector"),
-            (_eq("q_pc_district", "r_pc_district"), "district"),
-            (_eq("q_pc_area", "r_pc_area"), "area"),
-        ],
-        "address",
-        (pl.col("q_postcode").is_null() & pl.col("q_street").is_null())
-        | (pl.col("r_postcode").is_null() & pl.col("r_street").is_null())
-        | (postcode_missing & ~dwelling_same & ~lines_differ),
-    )
-    # Middle names: agree or disagree when both sides have given-type names beyond the first; "one_sided"
-    # when only one side has any (a list that drops them, or another child); missing when neither has.
-    # A middle name that moved into the given-name slot on one side explains the other side's lack of one.
-    middle = _levels(
-        [(pl.col("middle_agree"), "agree"), (~pl.col("q_no_alt") & ~pl.col("r_no_alt"), "disagree")],
-        "middle",
-        pl.col("q_no_alt") | pl.col("given_moved") & pl.col("r_no_alt"),
-    )
-    sex = _levels(
-        [(_eq("q_sex", "r_sex"), "agree")],
-        "sex",
-        pl.col("q_sex").is_null() | pl.col("r_sex").is_null(),
-    )
-    nhs = _levels(
-        [(_eq("q_nhs", "r_nhs"), "agree")],
-        "nhs",
-        pl.col("q_nhs").is_null() | pl.col("r_nhs").is_null(),
-    )
-    # Given and family written the other way round on one side: each name agrees with the other's
-    # opposite part, exactly, as a token of it, or nearly.
-    swap_given = (
-        _eq("q_given1", "r_family") | pl.col("given_in_family") | _one_typo("osa_swap_given", "q_given1_len")
-    )
-    swap_family = (
-        _eq("q_family", "r_given1") | pl.col("family_has_given")
-        | _one_typo("osa_swap_family", "q_family_len")
-    )  # fmt: skip
+def _straight(values: bool = True) -> list[pl.Expr]:
+    """Stage one of the rules as polars expressions, built once (rebuilding them per call costs a real-time
+    query more than evaluating them)."""
     return [
-        given, family, dob, address, middle, sex, nhs,
-        # The surnames' near agreement is one keying slip (see `score.SLIP_ONLY`).
-        _one_typo("osa_family", "q_family_len").alias("family_slip"),
-        _eq("q_given1", "r_given1").alias("given_registered_same"),
-        (swap_given & swap_family).alias("swap"),
-        (_eq("q_given1", "r_family") | pl.col("given_in_family")).alias("swap_given_exact"),
-        (_eq("q_family", "r_given1") | pl.col("family_has_given")).alias("swap_family_exact"),
+        *(node.polars().alias(name) for name, node in rules.STRAIGHT.items()),
         *(pl.col(c) for c in _VALUE_COLUMNS if values),
-    ]  # fmt: skip
+    ]
 
 
 @cache
-def _swap_resolution(values: bool = True) -> list[pl.Expr]:
-    """Names written the other way round replace the straight levels when they explain the pair better."""
-    poor = level_code("given", "fuzzy_low")
-    use_swap = pl.col("swap") & ((pl.col("given") >= poor) | (pl.col("family") >= poor))
-    exact_g, fuzzy_g = level_code("given", "exact"), level_code("given", "fuzzy_high")
-    exact_f, fuzzy_f = level_code("family", "exact"), level_code("family", "fuzzy_high")
+def _crosswise(values: bool = True) -> list[pl.Expr]:
+    """Stage two: names written the other way round (`rules.CROSSWISE`)."""
+    swapped = rules.CROSSWISE["names_swapped"].polars()
     return [
-        pl.when(use_swap)
-        .then(pl.when("swap_given_exact").then(pl.lit(exact_g, pl.Int8)).otherwise(pl.lit(fuzzy_g, pl.Int8)))
-        .otherwise("given")
-        .alias("given"),
-        pl.when(use_swap)
-        .then(pl.when("swap_family_exact").then(pl.lit(exact_f, pl.Int8)).otherwise(pl.lit(fuzzy_f, pl.Int8)))
-        .otherwise("family")
-        .alias("family"),
-        use_swap.alias("names_swapped"),
-        *(
-            pl.when(use_swap).then(None).otherwise(c).alias(c)
-            for c in ("tf_given_value", "tf_family_value")
-            if values
-        ),
+        *(node.polars().alias(name) for name, node in rules.CROSSWISE.items()),
+        *(pl.when(swapped).then(None).otherwise(c).alias(c) for c in rules.SWAP_CLEARS if values),
     ]

@@ -1,11 +1,14 @@
-"""One record against a few: the scalar twin of `frames.canonicalise`, `compare.compare` and `score.score`.
+"""One record against a few: the one-record path of `frames.canonicalise`, `compare.compare` and `score.score`.
 
 The batch pipeline pays a fixed cost per polars operation, which is nothing over a million pairs and
-nearly all of the time for one query record. Here the same definitions run in plain Python: the query
-record is normalised with the `normalise`/`names` functions into a dict keyed like the canonical frame's
-columns (so a canonical frame row, `frame.to_dicts()`, is a valid input too), and each candidate pair gets
-the same comparison levels, term-frequency adjustments, caps and weights as `link` would give it. The
-parity is tested pair by pair against the batch engine (tests/matching/test_realtime_parity.py).
+nearly all of the time for one query record (~100 ms for a one-row frame). Here the query record is
+normalised with the `normalise`/`names` functions into a dict keyed like the canonical frame's columns (so
+a canonical frame row, `frame.to_dicts()`, is a valid input too); each candidate pair is compared by the
+comparison rules of `rules.py`, compiled to plain Python (the batch path reads the same rules as polars
+expressions), and weighed with the same weight tables, term-frequency adjustments and caps as `link`.
+Parity: tests/matching/test_realtime_parity.py (pair by pair against the batch engine on a synthetic
+population) and tests/matching/test_rules.py (random and adversarial pairs); decision 0022 says what is
+still written twice and why.
 """
 
 from __future__ import annotations
@@ -18,16 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import jellyfish
-import numpy as np
-from rapidfuzz import fuzz
-from rapidfuzz.distance import OSA, JaroWinkler
 
 from app.core import identifiers
 from app.matching import normalise
-from app.matching.compare import FUZZY_HIGH, FUZZY_LOW, STREET_SIMILAR
 from app.matching.frames import SEXES
 from app.matching.names import given_groups
 from app.matching.params import FIELD_LEVELS, FIELDS, TF_LEVELS, MatchModel, level_code
+from app.matching.rules import SWAP_CLEARS, compare_levels
 from app.matching.score import (
     BOTH_SIDES_LEVELS,
     BOUNDED_BY_EXACT,
@@ -162,218 +162,25 @@ REFERENCE_COLUMNS = (
     "dob", "dob_y", "dob_m", "dob_d", "postcode", "pc_sector", "pc_district", "pc_area",
     "house_no", "street", "sex", "nhs",
 )  # fmt: skip
-# Similarities are rounded to float32, as the batch path computes them, so thresholds cut identically.
-
-
-def _f32(value: float) -> float:
-    return float(np.float32(value))
-
-
-def _jaro_winkler(a: str | None, b: str | None) -> float:
-    if a is None or b is None:
-        return 0.0
-    return 1.0 if a == b else _f32(JaroWinkler.normalized_similarity(a, b))
-
-
-def _osa(a: str | None, b: str | None) -> float:
-    if a is None or b is None:
-        return 99.0
-    return 0.0 if a == b else float(OSA.distance(a, b))
-
-
-def _street_similarity(a: str | None, b: str | None) -> float:
-    if a is None or b is None:
-        return 0.0
-    return 1.0 if a == b else float(np.float32(fuzz.token_set_ratio(a, b)) / np.float32(100.0))
-
-
-def _eq(a: Any, b: Any) -> bool:
-    return a is not None and b is not None and a == b
-
-
-def _contains(values: list[str] | None, value: str | None) -> bool:
-    return value is not None and values is not None and value in values
-
-
-def _one_typo(distance: float, left: str | None) -> bool:
-    return distance <= 1 and left is not None and len(left) >= 3
-
-
-def _prefix(left: str | None, right: str | None) -> bool:
-    if left is None or right is None or min(len(left), len(right)) < 3:
-        return False
-    return left.startswith(right) or right.startswith(left)
-
-
-def _shared(a: list[str] | None, b: list[str] | None) -> bool:
-    return bool(a and b and not set(a).isdisjoint(b))
-
-
-def _given(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
-    code = _CODE["given"]
-    name = q["given1"]
-    if name is None or (r["given1"] is None and r["pref_given1"] is None):
-        return 0
-    if (
-        _eq(name, r["given1"])
-        or _eq(name, r["pref_given1"])
-        or "".join(q["given_tokens"] or []) == "".join(r["given_tokens"] or [])
-    ):
-        return code["exact"]
-    ours = (q["given_c1"], q["given_c2"], q["pref_c1"], q["pref_c2"])
-    theirs = (r["given_c1"], r["given_c2"], r["pref_c1"], r["pref_c2"])
-    if any(_eq(a, b) for a in ours for b in theirs):
-        return code["equivalent"]
-    if (
-        _contains(r["given_alt"], name)
-        or _contains(q["given_alt"], r["given1"])
-        or _contains(q["given_alt"], r["pref_given1"])
-    ):
-        return code["alternative"]
-    if (
-        _one_typo(_osa(name, r["given1"]), name)
-        or _one_typo(_osa(name, r["pref_given1"]), name)
-        or _prefix(name, r["given1"])
-        or _prefix(name, r["pref_given1"])
-    ):
-        return code["fuzzy_high"]
-    similarity = max(_jaro_winkler(name, r["given1"]), _jaro_winkler(name, r["pref_given1"]))
-    if similarity >= FUZZY_LOW or _eq(q["given_ph"], r["given_ph"]):
-        return code["fuzzy_low"]
-    return code["different"]
-
-
-def _family(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
-    code = _CODE["family"]
-    name = q["family"]
-    if name is None or r["family"] is None:
-        return 0
-    if name == r["family"] or _eq(name, r["pref_family"]):
-        return code["exact"]
-    if _shared(q["family_tokens"], r["family_tokens"]):
-        return code["partial"]
-    if (
-        _contains(r["former_family"], name)
-        or _contains(q["former_family"], r["family"])
-        or _contains(q["former_family"], r["pref_family"])
-    ):
-        return code["former"]
-    similarity = max(_jaro_winkler(name, r["family"]), _jaro_winkler(name, r["pref_family"]))
-    if similarity >= FUZZY_HIGH or _one_typo(_osa(name, r["family"]), name):
-        return code["fuzzy_high"]
-    if similarity >= FUZZY_LOW or _eq(q["family_ph"], r["family_ph"]):
-        return code["fuzzy_low"]
-    return code["different"]
-
-
-def _dob(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
-    code = _CODE["dob"]
-    if q["dob"] is None or r["dob"] is None:
-        return 0
-    if q["dob"] == r["dob"]:
-        return code["exact"]
-    if q["dob_y"] == r["dob_y"] and q["dob_d"] == r["dob_m"] and q["dob_m"] == r["dob_d"]:
-        return code["transposed"]
-    if abs((q["dob"] - r["dob"]).days) == 1:
-        return code["one_day"]
-    same_parts = (q["dob_y"] == r["dob_y"]) + (q["dob_m"] == r["dob_m"]) + (q["dob_d"] == r["dob_d"])
-    return code["two_of_three"] if same_parts == 2 else code["different"]
-
-
-def _address(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
-    code = _CODE["address"]
-    if (q["postcode"] is None and q["street"] is None) or (r["postcode"] is None and r["street"] is None):
-        return 0
-    house_same = _eq(q["house_no"], r["house_no"])
-    house_unknown = q["house_no"] is None or r["house_no"] is None
-    street_same = _street_similarity(q["street"], r["street"]) >= STREET_SIMILAR
-    if _eq(q["postcode"], r["postcode"]):
-        if house_same or (house_unknown and street_same):
-            return code["postcode_and_house"]
-        return code["postcode"]
-    postcode_missing = q["postcode"] is None or r["postcode"] is None
-    if (
-        street_same
-        and (house_same or (q["house_no"] is None and r["house_no"] is None))
-        and (postcode_missing or _osa(q["postcode"], r["postcode"]) <= 1)
-    ):
-        return code["house_and_street"]
-    if postcode_missing:
-        lines_differ = (
-            q["street"] is not None
-            and r["street"] is not None
-            and (not street_same or (not house_unknown and not house_same))
-        )
-        return code["different"] if lines_differ else 0
-    for part, level in (("pc_sector", "sector"), ("pc_district", "district"), ("pc_area", "area")):
-        if _eq(q[part], r[part]):
-            return code[level]
-    return code["different"]
-
-
-def _agree(field: str, a: Any, b: Any) -> int:
-    if a is None or b is None:
-        return 0
-    return _CODE[field]["agree" if a == b else "disagree"]
-
-
-def _middle(q: Mapping[str, Any], r: Mapping[str, Any]) -> int:
-    if not q["given_alt"]:
-        return 0
-    if not r["given_alt"]:
-        moved = (
-            _contains(r["given_alt"], q["given1"])
-            or _contains(q["given_alt"], r["given1"])
-            or _contains(q["given_alt"], r["pref_given1"])
-        )
-        return 0 if moved else _CODE["middle"]["one_sided"]
-    return _CODE["middle"]["agree" if _shared(q["given_alt"], r["given_alt"]) else "disagree"]
-
-
-def _swapped(q: Mapping[str, Any], r: Mapping[str, Any]) -> tuple[bool, bool] | None:
-    """(given exact, family exact) crosswise when the names were written the other way round, else None."""
-    given, family = q["given1"], q["family"]
-    given_exact = _eq(given, r["family"]) or _contains(r["family_tokens"], given)
-    if not (given_exact or _one_typo(_osa(given, r["family"]), given)):
-        return None
-    family_exact = _eq(family, r["given1"]) or _contains(q["family_tokens"], r["given1"])
-    if not (family_exact or _one_typo(_osa(family, r["given1"]), family)):
-        return None
-    return given_exact, family_exact
-
-
-_POOR = level_code("given", "fuzzy_low")
 
 
 def compare_pair(q: Mapping[str, Any], r: Mapping[str, Any]) -> dict[str, Any]:
-    """Comparison levels of one (query, reference) pair of canonical records, as `compare.compare` rows.
+    """Comparison levels of one (query, reference) pair of canonical records, as `compare.compare` rows:
+    the rules of `rules.py`, run as the Python they compile to.
 
-    Also the values the term-frequency adjustment looks up (`tf_*_value`, the query's) and `names_swapped`.
+    Also the values the term-frequency adjustment looks up (`tf_*_value`, the query's), and the record's
+    forms a near name may have been reached through (see `score.ordinary_spellings`).
     """
-    levels: dict[str, Any] = {
-        "given": _given(q, r),
-        "family": _family(q, r),
-        "dob": _dob(q, r),
-        "address": _address(q, r),
-        "middle": _middle(q, r),
-        "sex": _agree("sex", q["sex"], r["sex"]),
-        "nhs": _agree("nhs", q["nhs"], r["nhs"]),
-        "names_swapped": False,
-        "tf_given_value": q["given1"],
-        "tf_family_value": q["family"],
-        "tf_postcode_value": q["postcode"],
-        "family_slip": _one_typo(_osa(q["family"], r["family"]), q["family"]),
-        # The record's forms a near name may have been reached through (see `score.ordinary_spellings`).
-        "record_given_forms": (r["given1"], r["pref_given1"]),
-        "record_family_forms": (r["family"], r["pref_family"]),
-    }
-    if levels["given"] >= _POOR or levels["family"] >= _POOR:
-        swap = _swapped(q, r)
-        if swap is not None:
-            given_exact, family_exact = swap
-            levels["given"] = _CODE["given"]["exact" if given_exact else "fuzzy_high"]
-            levels["family"] = _CODE["family"]["exact" if family_exact else "fuzzy_high"]
-            levels.update(names_swapped=True, tf_given_value=None, tf_family_value=None)
+    levels = compare_levels(q, r)
+    levels.update(
+        tf_given_value=q["given1"],
+        tf_family_value=q["family"],
+        tf_postcode_value=q["postcode"],
+        record_given_forms=(r["given1"], r["pref_given1"]),
+        record_family_forms=(r["family"], r["pref_family"]),
+    )
+    if levels["names_swapped"]:
+        levels.update(dict.fromkeys(SWAP_CLEARS))
     return levels
 
 
