@@ -8,12 +8,10 @@ Scalar cleaning (`app.matching.normalise`) runs once per distinct value, never p
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import jellyfish
 import numpy as np
 import polars as pl
 
@@ -42,12 +40,6 @@ RAW_COLUMNS: dict[str, pl.DataType] = {
 }
 
 SEXES = frozenset({"F", "M"})
-
-
-def _as_date(value: Any) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
 
 
 _NAME_FIELDS = (
@@ -98,7 +90,7 @@ def records_to_frame(
     columns["town"] = [address.get("town") if address else None for address in addresses]
     columns["postcode"] = [address.get("postcode") if address else None for address in addresses]
     dates = [record.get("date_of_birth") for record in records]
-    as_date = {value: _as_date(value) for value in set(dates)}
+    as_date = {value: normalise.as_date(value) for value in set(dates)}
     columns["date_of_birth"] = [as_date[value] for value in dates]
     sexes = [record.get("sex") for record in records]
     as_sex = {
@@ -231,10 +223,6 @@ def _map_elements(series: pl.Series, fn: Callable[[str], str | None]) -> pl.Seri
     return _lists(series.len(), mapped).alias(series.name)
 
 
-def _phonetic(token: str | None) -> str | None:
-    return jellyfish.metaphone(token) or None if token else None
-
-
 def _first_token(value: str) -> str | None:
     found = normalise.tokens(value)
     return found[0] if found else None
@@ -298,7 +286,7 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
     frame = frame.with_columns(
         pc_sector=frame["postcode"].str.slice(0, frame["postcode"].str.len_chars() - 2),
         pc_district=outward,
-        pc_area=outward.str.extract(r"^([A-Z]+)"),
+        pc_area=outward.str.extract(normalise.POSTCODE_AREA),
     )
     groups = {}
     for column, prefix in (("given1", "given"), ("pref_given1", "pref")):
@@ -309,8 +297,8 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
     frame = frame.with_columns(**groups)
     return frame.with_columns(
         name_keys=_name_keys(frame),
-        given_ph=_map_unique(frame["given1"], _phonetic, s),
-        family_ph=_map_unique(frame["family"], _phonetic, s),
+        given_ph=_map_unique(frame["given1"], normalise.phonetic, s),
+        family_ph=_map_unique(frame["family"], normalise.phonetic, s),
     )
 
 
@@ -370,7 +358,7 @@ def _name_keys(frame: pl.DataFrame) -> pl.Series:
     metaphone runs once per distinct token.
     """
     tokens = pl.concat([_long(frame, part) for part in _NAME_PARTS])
-    phonetic = tokens.with_columns(_map_unique(tokens[_VALUE], _phonetic, pl.String()))
+    phonetic = tokens.with_columns(_map_unique(tokens[_VALUE], normalise.phonetic, pl.String()))
     groups = pl.concat(
         [
             frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW), ("=" + pl.col(c)).alias(_VALUE))

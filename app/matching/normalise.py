@@ -8,7 +8,11 @@ Name folding (`fold`, `compact`) lives one floor down, in `app.core.folding`, wh
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from typing import Any
+
+import jellyfish
 
 from app.core.folding import compact as compact
 from app.core.folding import fold as fold
@@ -69,3 +73,19 @@ def street_key(lines: list[str]) -> str | None:
         if word and word not in _ADDRESS_STOPWORDS
     }
     return " ".join(sorted(words)) or None
+
+
+# A postcode's area: the letters its outward code starts with (CF of CF10).
+POSTCODE_AREA = r"^([A-Z]+)"
+
+
+def phonetic(token: str | None) -> str | None:
+    """Metaphone code of a name token (None for none or an empty code): a blocking key and a fuzzy level."""
+    return jellyfish.metaphone(token) or None if token else None
+
+
+def as_date(value: Any) -> dt.date | None:
+    """A birth date as given (a date, an ISO string, or None)."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))

@@ -319,10 +319,9 @@ class EducationIndex:
         rows = self.blocks.candidates(record)
         if not len(rows):
             return []
-        return [
-            (row, self.scorer.score(compare_pair(record, reference)))
-            for row, reference in zip(rows.tolist(), self.compared.rows(rows), strict=True)
-        ]
+        found = rows.tolist()
+        compared = [compare_pair(record, reference) for reference in self.compared.rows(rows)]
+        return list(zip(found, self.scorer.score_all(compared), strict=True))
 
     def positioned(
         self, records: pl.DataFrame | Sequence[Mapping[str, Any]], limit: int = 5

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from app.matching.params import FIELDS, TF_LEVELS, MatchModel, level_code
+from app.matching.params import FIELD_LEVELS, FIELDS, TF_LEVELS, MatchModel, level_code
 
 # Which reference column each term-frequency-adjusted field counts, and the compare column holding the value.
 _TF_SOURCES: dict[str, tuple[str, str]] = {
@@ -68,8 +69,8 @@ def ordinary_spellings(
 ) -> npt.NDArray[np.bool_]:
     """Neither spelling is `SLIP_RARITY` times rarer than the other (shares NaN where the reference does
     not hold the value: rare). A record holding two forms counts by its rarer one."""
-    query = np.nan_to_num(query_share, nan=0.0)
-    record = np.nan_to_num(record_share, nan=0.0)
+    query = np.where(np.isnan(query_share), 0.0, query_share)
+    record = np.where(np.isnan(record_share), 0.0, record_share)
     ordinary: npt.NDArray[np.bool_] = np.minimum(query, record) * SLIP_RARITY > np.maximum(query, record)
     return ordinary
 
@@ -219,6 +220,167 @@ def weight_tables(model: MatchModel, tf: TermFrequencies) -> dict[str, npt.NDArr
     return tables
 
 
+@cache
+def _among(field: str, levels: tuple[str, ...]) -> npt.NDArray[np.bool_]:
+    """Per level code of `field`, whether it is one of `levels` (indexed by codes: `np.isin` without its
+    cost on a few pairs)."""
+    among = np.zeros(len(FIELD_LEVELS[field]) + 1, dtype=bool)
+    among[[level_code(field, level) for level in levels]] = True
+    return among
+
+
+def _by_code(field: str, values: Mapping[int, float]) -> npt.NDArray[np.float64]:
+    table = np.zeros(len(FIELD_LEVELS[field]) + 1)
+    table[list(values)] = list(values.values())
+    return table
+
+
+# The levels of surname and address that siblings share (see `Weighing.weigh`, the household cap).
+HOUSEHOLD_LEVELS: dict[str, tuple[str, ...]] = {
+    "family": ("exact", "partial", "former"),
+    "address": ("postcode_and_house", "postcode", "house_and_street"),
+}
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """The model's and the reference's constants for weighing pairs, and the weighing itself: the one
+    definition of every weight, adjustment and cap, run by the batch scorer (`score`, over all pairs) and
+    the one-record scorer (`single.Scorer`, over one query's candidates)."""
+
+    tables: dict[str, npt.NDArray[np.float64]]
+    mean_bits: dict[str, float]
+    floor: float
+    # Per field, per level code: `exact_offsets` (0 for the levels it does not bound).
+    offsets: dict[str, npt.NDArray[np.float64]]
+    full_name_bits: float
+    household_cap: float
+    prior: float
+
+    @classmethod
+    def of(cls, model: MatchModel, tf: TermFrequencies) -> Weighing:
+        m_family, m_address = model.fields["family"].m[0], model.fields["address"].m[0]
+        return cls(
+            weight_tables(model, tf),
+            {field: math.log2(tf.mean[field]) for field in _TF_SOURCES},
+            model.tf_floor,
+            {field: _by_code(field, exact_offsets(model, field)) for field in BOUNDED_BY_EXACT},
+            math.log2(model.fields["given"].m[0] * m_family),
+            math.log2(m_family * m_address * model.population(tf.size) / model.household_children),
+            model.prior_bits(tf.size),
+        )
+
+    def adjustment(self, field: str, shares: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Term-frequency adjustment in bits for values with these reference shares (0 where NaN: unknown)."""
+        # np.clip's exact result, without its overhead (a real-time query weighs a handful of pairs).
+        unclipped = self.mean_bits[field] - _log2(np.maximum(shares, self.floor))
+        adjustment: npt.NDArray[np.float64] = np.minimum(np.maximum(unclipped, TF_MIN_BITS), TF_MAX_BITS)
+        adjustment[np.isnan(adjustment)] = 0.0
+        return adjustment
+
+    def weigh(
+        self,
+        codes: Mapping[str, npt.NDArray[Any]],
+        swapped: npt.NDArray[np.bool_],
+        family_slip: npt.NDArray[np.bool_] | None,
+        shares: Mapping[str, npt.NDArray[np.float64]],
+        spellings: Mapping[str, npt.NDArray[np.float64]] | None,
+        known_as: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]] | None,
+    ) -> tuple[dict[str, npt.NDArray[Any]], dict[str, npt.NDArray[np.float64]]]:
+        """(levels weighed, weight per field) of pairs with these comparison levels.
+
+        `shares`: per pair, the reference share of the query's given name, surname, postcode and full name
+        (NaN where the reference lacks it); a pair whose names were swapped has none of the names'.
+        `spellings`: per pair, the share of the rarer of the record's forms
+        (`TermFrequencies.record_spellings`). With it, `family_slip` and `known_as` (whether the query's
+        given name and one of the record's forms are a known-as pair the reference holds, for the pairs at
+        the rows given), a known-as pair is read as "equivalent" and a near given name or surname between
+        two ordinary spellings as "different" (see `SLIP_RARITY`); without it the levels stand.
+        """
+        freq = dict(shares)
+        for name in ("given", "family", "name"):
+            freq[name] = np.where(swapped, np.nan, freq[name])
+        codes = dict(codes)
+        if spellings is not None:
+            assert known_as is not None and family_slip is not None
+            # A known-as pair the reference itself holds (first name and preferred name of its records) is
+            # an equivalent name, like the pairs of the name table.
+            weaker = np.nonzero((codes["given"] > level_code("given", "equivalent")) & ~swapped)[0]
+            codes["given"] = codes["given"].astype(np.int8, copy=True)
+            codes["given"][weaker[known_as(weaker)]] = level_code("given", "equivalent")
+            for field, near_levels in NEAR_LEVELS.items():
+                near = _among(field, near_levels)[codes[field]] & ~swapped
+                if field in SLIP_ONLY:
+                    near &= family_slip
+                two_names = near & ordinary_spellings(freq[field], spellings[field])
+                codes[field] = np.where(two_names, level_code(field, "different"), codes[field]).astype(
+                    np.int8
+                )
+        weights: dict[str, npt.NDArray[np.float64]] = {}
+        for field in FIELDS:
+            table, code = self.tables[field], codes[field]
+            weight = table[code]
+            if field in _TF_SOURCES:
+                adjustment = self.adjustment(field, freq[field])
+                adjusted = weight + adjustment
+                if field in BOUNDED_BY_EXACT:
+                    # A partial agreement is worth no more than the exact one (less the offset of a level
+                    # drawing on the same pool of names), for the query's value, and for a both-sides level
+                    # the record's too.
+                    exact_weight = table[level_code(field, _SAME_VALUE_LEVELS[field])]
+                    exact = exact_weight + adjustment
+                    if field in BOTH_SIDES_LEVELS and spellings is not None:
+                        both_exact = np.minimum(
+                            exact, exact_weight + self.adjustment(field, spellings[field])
+                        )
+                        exact = np.where(_among(field, BOTH_SIDES_LEVELS[field])[code], both_exact, exact)
+                    capped = np.minimum(weight, exact + self.offsets[field][code])
+                    weight = np.where(_among(field, BOUNDED_BY_EXACT[field])[code], capped, weight)
+                weight = np.where(_among(field, TF_LEVELS[field])[code], adjusted, weight)
+            weights[field] = weight
+        self._cap_full_name(weights, codes, freq["name"])
+        self._cap_household(weights, codes)
+        return codes, weights
+
+    def _cap_full_name(
+        self,
+        weights: dict[str, npt.NDArray[np.float64]],
+        codes: Mapping[str, npt.NDArray[Any]],
+        name_frequency: npt.NDArray[np.float64],
+    ) -> None:
+        """Given and surname both exact: worth no more than the frequency of the full name itself.
+
+        Names are not independent (families, fashions, and in Wales a handful of surnames), so a common
+        pairing such as Ffion Jones is far more frequent than tf(Ffion) x tf(Jones). The surname weight
+        absorbs the difference, keeping the explanation per field.
+        """
+        exact = (codes["given"] == level_code("given", "exact")) & (
+            codes["family"] == level_code("family", "exact")
+        )
+        cap = self.full_name_bits - _log2(np.maximum(name_frequency, self.floor))
+        over = weights["given"] + weights["family"] - cap
+        over[np.isnan(over)] = 0.0
+        weights["family"] = np.where(exact & (over > 0), weights["family"] - over, weights["family"])
+
+    def _cap_household(
+        self, weights: dict[str, npt.NDArray[np.float64]], codes: Mapping[str, npt.NDArray[Any]]
+    ) -> None:
+        """Address weight after capping surname + address agreement at what a shared household is worth.
+
+        Fellegi-Sunter multiplies the surname and address evidence as if independent, but siblings share
+        both: among non-matching pairs, "same surname at the same address" happens about
+        `household_children` times per child, not tf(surname) x tf(postcode). Without the cap a rare
+        surname plus a small postcode outweighs a different given name and date of birth, and siblings get
+        merged.
+        """
+        family = _among("family", HOUSEHOLD_LEVELS["family"])[codes["family"]]
+        address = _among("address", HOUSEHOLD_LEVELS["address"])[codes["address"]]
+        over = weights["family"] + weights["address"] - self.household_cap
+        weights["address"] = np.where(
+            family & address & (over > 0), weights["address"] - over, weights["address"]
+        )
+
+
 def score(
     levels: pl.DataFrame,
     model: MatchModel,
@@ -233,61 +395,27 @@ def score(
     the pairs' `tf_*_value` columns. Either way a pair whose names were swapped has no given, surname or
     full-name frequency. `spellings` (per pair, from `TermFrequencies.record_spellings` gathered by the
     pairs' reference rows) turns a near given name or surname between two ordinary spellings into
-    "different" (see `SLIP_RARITY`); the levels returned are the levels weighed. Computed in numpy, in the
-    order (and so to the bit) of the polars expressions it replaced: log2 as ln/ln 2, the total by polars.
+    "different" (see `SLIP_RARITY`); the levels returned are the levels weighed. The weights are
+    `Weighing.weigh`'s, in numpy (log2 as ln/ln 2, to the bit of the polars expressions it replaced); the
+    total by polars.
     """
-    prior = model.prior_bits(tf.size)
-    tables = weight_tables(model, tf)
-    freq = dict(_pair_frequencies(levels, tf) if frequencies is None else frequencies)
-    swapped = levels["names_swapped"].to_numpy()
-    for name in ("given", "family", "name"):
-        freq[name] = np.where(swapped, np.nan, freq[name])
+    weighing = Weighing.of(model, tf)
+    freq = _pair_frequencies(levels, tf) if frequencies is None else frequencies
     codes = {field: levels[field].to_numpy() for field in FIELDS}
+    known_as = None if spellings is None else _known_as_lookup(tf, freq["given_id"], spellings)
+    codes, weights = weighing.weigh(
+        codes,
+        levels["names_swapped"].to_numpy(),
+        levels["family_slip"].to_numpy() if spellings is not None else None,
+        freq,
+        spellings,
+        known_as,
+    )
     if spellings is not None:
-        # A known-as pair the reference itself holds (first name and preferred name of its records) is an
-        # equivalent name, like the pairs of the name table.
-        weaker = np.flatnonzero((codes["given"] > level_code("given", "equivalent")) & ~swapped)
-        query_name = freq["given_id"][weaker]
-        known_as = tf.known_as_pair(query_name, spellings["given1_id"][weaker]) | tf.known_as_pair(
-            query_name, spellings["pref_given1_id"][weaker]
-        )
-        codes["given"] = codes["given"].astype(np.int8, copy=True)
-        codes["given"][weaker[known_as]] = level_code("given", "equivalent")
-        for field, near_levels in NEAR_LEVELS.items():
-            near = np.isin(codes[field], [level_code(field, lv) for lv in near_levels]) & ~swapped
-            if field in SLIP_ONLY:
-                near &= levels[f"{field}_slip"].to_numpy()
-            two_names = near & ordinary_spellings(freq[field], spellings[field])
-            codes[field] = np.where(two_names, level_code(field, "different"), codes[field]).astype(np.int8)
         levels = levels.with_columns(
             *(pl.Series(field, codes[field], dtype=pl.Int8) for field in NEAR_LEVELS)
         )
-    weights: dict[str, npt.NDArray[np.float64]] = {}
-    for field in FIELDS:
-        table = tables[field]
-        weight = table[codes[field]]
-        if field in _TF_SOURCES:
-            adjustment = _adjustment(tf, model, field, freq[field])
-            conditions = [np.isin(codes[field], [level_code(field, lv) for lv in TF_LEVELS[field]])]
-            choices = [weight + adjustment]
-            if field in BOUNDED_BY_EXACT:
-                exact_weight = table[level_code(field, _SAME_VALUE_LEVELS[field])]
-                exact = exact_weight + adjustment
-                both_sides = {level_code(field, lv) for lv in BOTH_SIDES_LEVELS.get(field, ())}
-                # Only fields with a both-sides level read the record's share (a pass over every pair).
-                both_exact = (
-                    np.minimum(exact, exact_weight + _adjustment(tf, model, field, spellings[field]))
-                    if both_sides and spellings is not None
-                    else exact
-                )
-                for code, offset in exact_offsets(model, field).items():
-                    conditions.append(codes[field] == code)
-                    bound = both_exact if code in both_sides else exact
-                    choices.append(np.minimum(weight, bound + offset))
-            weight = np.select(conditions, choices, weight)
-        weights[field] = weight
-    _cap_full_name(weights, codes, freq["name"], model)
-    _cap_household(weights, codes, model, tf.size)
+    prior = weighing.prior
     # The total and probability as polars expressions: `sum_horizontal` does not add left to right, and
     # the weights should stay bit-identical to the previous code's (ties are then decided the same way).
     weighted = levels.with_columns(
@@ -299,15 +427,20 @@ def score(
     )
 
 
-def _adjustment(
-    tf: TermFrequencies, model: MatchModel, field: str, shares: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """Term-frequency adjustment in bits for values with these reference shares (0 where NaN: unknown)."""
-    adjustment: npt.NDArray[np.float64] = np.clip(
-        math.log2(tf.mean[field]) - _log2(np.maximum(shares, model.tf_floor)), TF_MIN_BITS, TF_MAX_BITS
-    )
-    adjustment[np.isnan(adjustment)] = 0.0
-    return adjustment
+def _known_as_lookup(
+    tf: TermFrequencies, given_ids: npt.NDArray[np.float64], spellings: Mapping[str, npt.NDArray[np.float64]]
+) -> Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]]:
+    """Whether the pairs at some rows pair the query's given name with one of the record's forms as a
+    known-as pair the reference holds (by the names' numbers, `TermFrequencies.given_ids`)."""
+
+    def known_as(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        query_name = given_ids[rows]
+        found: npt.NDArray[np.bool_] = tf.known_as_pair(
+            query_name, spellings["given1_id"][rows]
+        ) | tf.known_as_pair(query_name, spellings["pref_given1_id"][rows])
+        return found
+
+    return known_as
 
 
 def _log2(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -366,52 +499,12 @@ def _pair_frequencies(levels: pl.DataFrame, tf: TermFrequencies) -> dict[str, np
     return _frequency_columns(levels.select(value for _, value in _TF_SOURCES.values()), tf)
 
 
-def _cap_full_name(
-    weights: dict[str, npt.NDArray[np.float64]],
-    codes: Mapping[str, npt.NDArray[Any]],
-    name_frequency: npt.NDArray[np.float64],
-    model: MatchModel,
-) -> None:
-    """Given and surname both exact: worth no more than the frequency of the full name itself.
-
-    Names are not independent (families, fashions, and in Wales a handful of surnames), so a common
-    pairing such as Ffion Jones is far more frequent than tf(Ffion) x tf(Jones). The surname weight
-    absorbs the difference, keeping the explanation per field.
-    """
-    m_both = math.log2(model.fields["given"].m[0] * model.fields["family"].m[0])
-    exact = (codes["given"] == level_code("given", "exact")) & (
-        codes["family"] == level_code("family", "exact")
-    )
-    cap = m_both - _log2(np.maximum(name_frequency, model.tf_floor))
-    over = weights["given"] + weights["family"] - cap
-    over[np.isnan(over)] = 0.0
-    weights["family"] = np.where(exact & (over > 0), weights["family"] - over, weights["family"])
-
-
-def _cap_household(
-    weights: dict[str, npt.NDArray[np.float64]],
-    codes: Mapping[str, npt.NDArray[Any]],
-    model: MatchModel,
-    reference_size: int,
-) -> None:
-    """Address weight after capping surname + address agreement at what a shared household is worth.
-
-    Fellegi-Sunter multiplies the surname and address evidence as if independent, but siblings share
-    both: among non-matching pairs, "same surname at the same address" happens about `household_children`
-    times per child, not tf(surname) x tf(postcode). Without the cap a rare surname plus a small postcode
-    outweighs a different given name and date of birth, and siblings get merged.
-    """
-    family = [level_code("family", lv) for lv in ("exact", "partial", "former")]
-    address = [level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")]
-    m_family = model.fields["family"].m[0]
-    m_address = model.fields["address"].m[0]
-    cap = math.log2(m_family * m_address * model.population(reference_size) / model.household_children)
-    shared = np.isin(codes["family"], family) & np.isin(codes["address"], address)
-    over = weights["family"] + weights["address"] - cap
-    weights["address"] = np.where(shared & (over > 0), weights["address"] - over, weights["address"])
-
-
-def probability(weight: pl.Expr) -> pl.Expr:
+@overload
+def probability(weight: pl.Expr) -> pl.Expr: ...
+@overload
+def probability(weight: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+def probability(weight: Any) -> Any:
+    """Match probability of a match weight in bits: one formula for a polars column and a numpy array."""
     return 1.0 / (1.0 + (2.0 ** (-weight.clip(-60.0, 60.0))))
 
 

@@ -13,40 +13,25 @@ still written twice and why.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jellyfish
+import numpy as np
+import numpy.typing as npt
 
 from app.core import identifiers
 from app.matching import normalise
 from app.matching.frames import SEXES
 from app.matching.names import given_groups
-from app.matching.params import FIELD_LEVELS, FIELDS, TF_LEVELS, MatchModel, level_code
+from app.matching.params import FIELDS, MatchModel
 from app.matching.rules import SWAP_CLEARS, compare_levels
-from app.matching.score import (
-    BOTH_SIDES_LEVELS,
-    BOUNDED_BY_EXACT,
-    NEAR_LEVELS,
-    SLIP_ONLY,
-    SLIP_RARITY,
-    TF_MAX_BITS,
-    TF_MIN_BITS,
-    TermFrequencies,
-    exact_offsets,
-    weight_tables,
-)
+from app.matching.score import TermFrequencies, Weighing, probability
 
 Canonical = dict[str, Any]
-_AREA = re.compile(r"^([A-Z]+)")
-_LN2 = math.log(2)
-_CODE = {
-    field: {level: level_code(field, level) for level in levels} for field, levels in FIELD_LEVELS.items()
-}
+_AREA = re.compile(normalise.POSTCODE_AREA)
 
 
 # --- Normalisation of one record ------------------------------------------------------------------------
@@ -56,23 +41,13 @@ def _tokens(folded: str | None) -> list[str]:
     return folded.split(" ") if folded else []
 
 
-def _phonetic(token: str | None) -> str | None:
-    return jellyfish.metaphone(token) or None if token else None
-
-
 def _sounds(tokens: list[str]) -> set[str]:
     """Metaphone codes of name tokens: the blocking keys `frames` builds from name parts."""
-    return {code for token in tokens if (code := _phonetic(token)) is not None}
+    return {code for token in tokens if (code := normalise.phonetic(token)) is not None}
 
 
 def _first(values: list[str]) -> str | None:
     return values[0] if values else None
-
-
-def _as_date(value: Any) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
 
 
 def _newline_split(values: list[str]) -> list[str]:
@@ -110,7 +85,7 @@ def canonical_record(record: Mapping[str, Any]) -> Canonical:
         area = found.group(1) if found else None
     raw_sex = record.get("sex")
     sex = str(getattr(raw_sex, "value", raw_sex)).upper().strip() if raw_sex is not None else None
-    dob = _as_date(record.get("date_of_birth"))
+    dob = normalise.as_date(record.get("date_of_birth"))
     given1, pref_given1 = _first(given_tokens), _first(pref_tokens)
     given_c1, given_c2 = given_groups(given1)
     pref_c1, pref_c2 = given_groups(pref_given1)
@@ -148,8 +123,8 @@ def canonical_record(record: Mapping[str, Any]) -> Canonical:
         "pref_c1": pref_c1,
         "pref_c2": pref_c2,
         "name_keys": sorted(given_sounds | family_sounds | groups),
-        "given_ph": _phonetic(given1),
-        "family_ph": _phonetic(family_compact),
+        "given_ph": normalise.phonetic(given1),
+        "family_ph": normalise.phonetic(family_compact),
     }
 
 
@@ -186,20 +161,6 @@ def compare_pair(q: Mapping[str, Any], r: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- Weights --------------------------------------------------------------------------------------------
 
-_TF_VALUE = {"given": "tf_given_value", "family": "tf_family_value", "address": "tf_postcode_value"}
-_TF_CODES = {field: frozenset(level_code(field, lv) for lv in levels) for field, levels in TF_LEVELS.items()}
-_BOUNDED_CODES = {f: frozenset(level_code(f, lv) for lv in levels) for f, levels in BOUNDED_BY_EXACT.items()}
-_EXACT_CODE = {field: level_code(field, "exact") for field in BOUNDED_BY_EXACT}
-_NEAR_CODES = {f: frozenset(level_code(f, lv) for lv in levels) for f, levels in NEAR_LEVELS.items()}
-_EQUIVALENT = level_code("given", "equivalent")
-_BOTH_SIDES_CODES = {
-    f: frozenset(level_code(f, lv) for lv in levels) for f, levels in BOTH_SIDES_LEVELS.items()
-}
-_HOUSEHOLD_FAMILY = frozenset(level_code("family", lv) for lv in ("exact", "partial", "former"))
-_HOUSEHOLD_ADDRESS = frozenset(
-    level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")
-)
-
 
 @dataclass(frozen=True)
 class Frequencies:
@@ -233,107 +194,86 @@ class Frequencies:
         return cls(values, {f: math.log2(m) for f, m in tf.mean.items()}, full_names, tf.size, known_as)
 
 
-def _bits(share: float, floor: float) -> float:
-    # ln/ln2 rather than log2: the batch path's polars `log(2)` computes it that way, to the last bit.
-    return math.log(max(share, floor)) / _LN2
-
-
 @dataclass(frozen=True)
 class Scorer:
-    """`score.score` for one pair at a time: the model's weight tables and the reference's frequencies,
-    with the constants of the caps worked out once."""
+    """`score.score` for one query's candidates: the same `score.Weighing`, fed from dicts (the reference's
+    frequencies looked up per value rather than joined per column)."""
 
-    model: MatchModel
+    weighing: Weighing
     frequencies: Frequencies
-    tables: dict[str, list[float]]
-    prior: float
-    m_both: float
-    household_cap: float
-    exact_offsets: dict[str, dict[int, float]]
 
     @classmethod
     def of(cls, model: MatchModel, tf: TermFrequencies) -> Scorer:
-        m_family, m_address = model.fields["family"].m[0], model.fields["address"].m[0]
-        return cls(
-            model,
-            Frequencies.of(tf),
-            {field: table.tolist() for field, table in weight_tables(model, tf).items()},
-            model.prior_bits(tf.size),
-            math.log2(model.fields["given"].m[0] * m_family),
-            math.log2(m_family * m_address * model.population(tf.size) / model.household_children),
-            {field: exact_offsets(model, field) for field in BOUNDED_BY_EXACT},
-        )
+        return cls(Weighing.of(model, tf), Frequencies.of(tf))
 
-    def _record_adjustment(self, field: str, forms: Sequence[str | None]) -> float:
-        """The term-frequency adjustment of the rarer of the record's forms (as `score.score` takes it from
-        `TermFrequencies.record_spellings`: a form the reference lacks counts as share 0)."""
+    def _rarer_form(self, field: str, forms: Sequence[str | None]) -> float:
+        """The reference share of the rarer of the record's forms, as `TermFrequencies.record_spellings`
+        takes it: a form the reference lacks counts as share 0; NaN where the record has no form."""
         held = [self.frequencies.values[field].get(form, 0.0) for form in forms if form is not None]
-        if not held:
-            return 0.0
-        bits = self.frequencies.mean_bits[field] - _bits(min(held), self.model.tf_floor)
-        return min(max(bits, TF_MIN_BITS), TF_MAX_BITS)
+        return min(held) if held else math.nan
+
+    def score_all(self, pairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Each pair's levels (`compare_pair`) with weight_<field>, prior, match_weight and match_probability,
+        as `score.score` gives them; the levels returned are the levels weighed."""
+        if not pairs:
+            return []
+        freq, nan = self.frequencies, math.nan
+        given, family, postcode = freq.values["given"], freq.values["family"], freq.values["address"]
+        shares = {
+            "given": np.array([given.get(p["tf_given_value"], nan) for p in pairs]),
+            "family": np.array([family.get(p["tf_family_value"], nan) for p in pairs]),
+            "address": np.array([postcode.get(p["tf_postcode_value"], nan) for p in pairs]),
+            "name": np.array(
+                [freq.full_names.get((p["tf_given_value"], p["tf_family_value"]), nan) for p in pairs]
+            ),
+        }
+        spellings = {
+            field: np.array([self._rarer_form(field, p[f"record_{field}_forms"]) for p in pairs])
+            for field in ("given", "family")
+        }
+
+        def known_as(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+            return np.array(
+                [
+                    any(
+                        (pairs[i]["tf_given_value"], form) in freq.known_as
+                        for form in pairs[i]["record_given_forms"]
+                        if form is not None
+                    )
+                    for i in rows.tolist()
+                ],
+                dtype=bool,
+            )
+
+        codes, weights = self.weighing.weigh(
+            {field: np.array([p[field] for p in pairs], dtype=np.int8) for field in FIELDS},
+            np.array([p["names_swapped"] for p in pairs], dtype=bool),
+            np.array([p["family_slip"] for p in pairs], dtype=bool),
+            shares,
+            spellings,
+            known_as,
+        )
+        prior = self.weighing.prior
+        # Added left to right, field by field, then the prior.
+        total = np.zeros(len(pairs))
+        for field in FIELDS:
+            total = total + weights[field]
+        total = total + prior
+        levels = {field: codes[field].tolist() for field in FIELDS}
+        weighed = {f"weight_{field}": weights[field].tolist() for field in FIELDS}
+        totals, probabilities = total.tolist(), probability(total).tolist()
+        return [
+            {
+                **pair,
+                **{field: levels[field][i] for field in FIELDS},
+                **{name: values[i] for name, values in weighed.items()},
+                "prior": prior,
+                "match_weight": totals[i],
+                "match_probability": probabilities[i],
+            }
+            for i, pair in enumerate(pairs)
+        ]
 
     def score(self, levels: Mapping[str, Any]) -> dict[str, Any]:
-        """The levels with weight_<field>, prior, match_weight and match_probability, as `score.score`."""
-        freq, floor = self.frequencies, self.model.tf_floor
-        levels = dict(levels)
-        if not levels["names_swapped"]:
-            name = levels["tf_given_value"]
-            if levels["given"] > _EQUIVALENT and any(
-                (name, form) in freq.known_as for form in levels["record_given_forms"] if form is not None
-            ):
-                levels["given"] = _EQUIVALENT
-            for field, forms in (("given", "record_given_forms"), ("family", "record_family_forms")):
-                if levels[field] in _NEAR_CODES[field] and (
-                    field not in SLIP_ONLY or levels[f"{field}_slip"]
-                ):
-                    shares = freq.values[field]
-                    query = shares.get(levels[_TF_VALUE[field]], 0.0)
-                    held = [shares.get(form, 0.0) for form in levels[forms] if form is not None]
-                    record = min(held) if held else 0.0
-                    if min(query, record) * SLIP_RARITY > max(query, record):
-                        levels[field] = _CODE[field]["different"]
-        weights: dict[str, float] = {}
-        for field in FIELDS:
-            code = levels[field]
-            weight = self.tables[field][code]
-            if field in _TF_VALUE and (code in _TF_CODES[field] or code in _BOUNDED_CODES.get(field, ())):
-                share = freq.values[field].get(levels[_TF_VALUE[field]])
-                adjustment = 0.0
-                if share is not None:
-                    adjustment = min(
-                        max(freq.mean_bits[field] - _bits(share, floor), TF_MIN_BITS), TF_MAX_BITS
-                    )
-                if code in _TF_CODES[field]:
-                    weight = weight + adjustment
-                else:
-                    exact = self.tables[field][_EXACT_CODE[field]] + adjustment
-                    if code in _BOTH_SIDES_CODES.get(field, ()):
-                        exact = min(exact, self.tables[field][_EXACT_CODE[field]] + self._record_adjustment(
-                            field, levels[f"record_{field}_forms"]
-                        ))  # fmt: skip
-                    weight = min(weight, exact + self.exact_offsets[field][code])
-            weights[field] = weight
-        exact_names = (
-            levels["given"] == _CODE["given"]["exact"] and levels["family"] == _CODE["family"]["exact"]
-        )
-        name_share = freq.full_names.get((levels["tf_given_value"], levels["tf_family_value"]))
-        if exact_names and name_share is not None:
-            over = weights["given"] + weights["family"] - (self.m_both - _bits(name_share, floor))
-            if over > 0:
-                weights["family"] = weights["family"] - over
-        if levels["family"] in _HOUSEHOLD_FAMILY and levels["address"] in _HOUSEHOLD_ADDRESS:
-            over = weights["family"] + weights["address"] - self.household_cap
-            if over > 0:
-                weights["address"] = weights["address"] - over
-        total = 0.0
-        for field in FIELDS:
-            total += weights[field]
-        total += self.prior
-        return {
-            **levels,
-            **{f"weight_{field}": weights[field] for field in FIELDS},
-            "prior": self.prior,
-            "match_weight": total,
-            "match_probability": 1.0 / (1.0 + 2.0 ** (-min(max(total, -60.0), 60.0))),
-        }
+        """One pair (`score_all` of one)."""
+        return self.score_all([levels])[0]
