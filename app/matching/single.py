@@ -194,6 +194,11 @@ class Frequencies:
         return cls(values, {f: math.log2(m) for f, m in tf.mean.items()}, full_names, tf.size, known_as)
 
 
+# The integer columns of a compared pair that `Scorer` weighs: the levels, then the swap and slip flags.
+_LEVELLED = (*FIELDS, "names_swapped", "family_slip")
+_WEIGHT_NAMES = tuple(f"weight_{field}" for field in FIELDS)
+
+
 @dataclass(frozen=True)
 class Scorer:
     """`score.score` for one query's candidates: the same `score.Weighing`, fed from dicts (the reference's
@@ -219,18 +224,21 @@ class Scorer:
             return []
         freq, nan = self.frequencies, math.nan
         given, family, postcode = freq.values["given"], freq.values["family"], freq.values["address"]
-        shares = {
-            "given": np.array([given.get(p["tf_given_value"], nan) for p in pairs]),
-            "family": np.array([family.get(p["tf_family_value"], nan) for p in pairs]),
-            "address": np.array([postcode.get(p["tf_postcode_value"], nan) for p in pairs]),
-            "name": np.array(
-                [freq.full_names.get((p["tf_given_value"], p["tf_family_value"]), nan) for p in pairs]
-            ),
-        }
-        spellings = {
-            field: np.array([self._rarer_form(field, p[f"record_{field}_forms"]) for p in pairs])
-            for field in ("given", "family")
-        }
+        # One array per kind of value, a column per input (each np.array call costs more than its rows).
+        floats = np.array(
+            [
+                (
+                    given.get(p["tf_given_value"], nan),
+                    family.get(p["tf_family_value"], nan),
+                    postcode.get(p["tf_postcode_value"], nan),
+                    freq.full_names.get((p["tf_given_value"], p["tf_family_value"]), nan),
+                    self._rarer_form("given", p["record_given_forms"]),
+                    self._rarer_form("family", p["record_family_forms"]),
+                )
+                for p in pairs
+            ]
+        ).T
+        ints = np.array([[p[field] for field in _LEVELLED] for p in pairs], dtype=np.int8).T
 
         def known_as(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
             return np.array(
@@ -246,11 +254,11 @@ class Scorer:
             )
 
         codes, weights = self.weighing.weigh(
-            {field: np.array([p[field] for p in pairs], dtype=np.int8) for field in FIELDS},
-            np.array([p["names_swapped"] for p in pairs], dtype=bool),
-            np.array([p["family_slip"] for p in pairs], dtype=bool),
-            shares,
-            spellings,
+            {field: ints[i] for i, field in enumerate(FIELDS)},
+            ints[-2].astype(bool),
+            ints[-1].astype(bool),
+            {"given": floats[0], "family": floats[1], "address": floats[2], "name": floats[3]},
+            {"given": floats[4], "family": floats[5]},
             known_as,
         )
         prior = self.weighing.prior
@@ -259,20 +267,18 @@ class Scorer:
         for field in FIELDS:
             total = total + weights[field]
         total = total + prior
-        levels = {field: codes[field].tolist() for field in FIELDS}
-        weighed = {f"weight_{field}": weights[field].tolist() for field in FIELDS}
+        levels = [codes[field].tolist() for field in FIELDS]
+        weighed = [weights[field].tolist() for field in FIELDS]
         totals, probabilities = total.tolist(), probability(total).tolist()
-        return [
-            {
-                **pair,
-                **{field: levels[field][i] for field in FIELDS},
-                **{name: values[i] for name, values in weighed.items()},
-                "prior": prior,
-                "match_weight": totals[i],
-                "match_probability": probabilities[i],
-            }
-            for i, pair in enumerate(pairs)
-        ]
+        out = []
+        for i, pair in enumerate(pairs):
+            scored = dict(pair)
+            for field, level, weight, name in zip(FIELDS, levels, weighed, _WEIGHT_NAMES, strict=True):
+                scored[field] = level[i]
+                scored[name] = weight[i]
+            scored.update(prior=prior, match_weight=totals[i], match_probability=probabilities[i])
+            out.append(scored)
+        return out
 
     def score(self, levels: Mapping[str, Any]) -> dict[str, Any]:
         """One pair (`score_all` of one)."""
