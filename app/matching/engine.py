@@ -12,6 +12,7 @@ are the same child on either side -> one-to-one assignment -> thresholds, margin
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +28,7 @@ from app.matching.compare import compare
 from app.matching.params import DEFAULT_MODEL, FIELD_LEVELS, FIELDS, MatchModel, level_code
 from app.matching.score import SLIP_RARITY, TermFrequencies, score, weight_for_probability
 
+logger = logging.getLogger(__name__)
 REF_ROW = "ref_row"
 _GIVEN_DIFFERENT = level_code("given", "different")
 _NHS_DIFFERENT = level_code("nhs", "disagree")
@@ -51,6 +53,16 @@ _STRONG_AGREEMENT = {
     "dob": [level_code("dob", "exact")],
     "address": [level_code("address", lv) for lv in ("postcode_and_house", "postcode", "house_and_street")],
 }
+# A child who moved within the postcode district, for the unclaimed-record rule when the given name and
+# birth date agree outright (the surname may differ: a step-family's, a double-barrelled one dropped).
+_SAME_DISTRICT = [*_NEAR_ADDRESS, level_code("address", "district")]
+# Birth dates moved by these many days make a control for that rule: no keying slip shifts a date so (a
+# day either side, day and month swapped, one part wrong are the slips), so a free record in the row's
+# district with its given name and a shifted birth date is there by chance alone.
+_CONTROL_SHIFTS = (-29, -23, -17, -13, 13, 17, 23, 29)
+# The rule holds in a round only while chance explains at most this share of what it would send to review
+# (the review queue's target: at least 80% of it true links).
+_MOVED_CHANCE_SHARE = 0.2
 _ADDRESS_DIFFERENT = level_code("address", "different")
 _EXACT = level_code("given", "exact")
 
@@ -427,6 +439,43 @@ def _decide(
     return _outcomes(health, education, out, model)
 
 
+def moves_explain(health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFrame) -> bool:
+    """Whether, in this round, a row left without a record whose given name and birth date a free record in
+    its postcode district shares is mostly a child who moved (and changed surname), not a namesake.
+
+    Counted on the round's own lists and registers, because the answer is a base rate that differs between
+    populations: where families move and take new surnames often, such pairs are nearly all the child;
+    at the size of Wales with few such moves, namesakes outnumber them. The control is the same count with
+    the birth dates shifted by weeks (`_CONTROL_SHIFTS`): what chance alone puts there.
+    """
+    left = out.filter(~pl.col("assigned").fill_null(False))[ROW]
+    taken = out.filter(pl.col("assigned").fill_null(False))[REF_ROW]
+    rows = (
+        health[left].select(pl.col("given1").alias("g"), "dob", pl.col("pc_district").alias("d")).drop_nulls()
+    )
+    free = education.with_row_index(REF_ROW).filter(~pl.col(REF_ROW).is_in(taken.implode()))
+    keys = (
+        pl.concat(
+            [
+                free.select(pl.col(name).alias("g"), "dob", pl.col("pc_district").alias("d"))
+                for name in ("given1", "pref_given1")
+            ]
+        )
+        .drop_nulls()
+        .unique()
+    )
+
+    def sharing(shift: int) -> int:
+        shifted = rows.with_columns(pl.col("dob") + pl.duration(days=shift))
+        return shifted.join(keys, on=["g", "dob", "d"], how="semi").height
+
+    observed = sharing(0)
+    chance = sum(sharing(shift) for shift in _CONTROL_SHIFTS) / len(_CONTROL_SHIFTS)
+    holds = observed > 0 and chance <= _MOVED_CHANCE_SHARE * observed
+    logger.info("moved-nearby review rule", extra={"observed": observed, "chance": chance, "holds": holds})
+    return holds
+
+
 def _closest_to_unclaimed(chosen: pl.DataFrame, assigned: pl.DataFrame) -> pl.DataFrame:
     """Rows left without a record whose best candidate no row holds, the closest to each record (rows tied
     at the closest all: a board's and a GP practice's identical rows of one child): column `unclaimed`."""
@@ -492,8 +541,19 @@ def _outcomes(
         & (strong >= 2)
         # Another LA's record only with homes within one postcode sector (`_NEAR_ADDRESS`): a child at
         # school across the border.
-        & (pl.col("record_in_row_la").fill_null(False) | pl.col("address").is_in(_NEAR_ADDRESS))
-        & (p >= t.unclaimed_review)
+        & (
+            (pl.col("record_in_row_la").fill_null(False) | pl.col("address").is_in(_NEAR_ADDRESS))
+            & (p >= t.unclaimed_review)
+            # Given name and birth date exactly, homes in one postcode district: a move and a new surname
+            # explain the rest, whatever the weight (tuning variants, 100k: 126 such rows the child, 4 not;
+            # decision 0017).
+            | (
+                pl.col("given").is_in(_STRONG_AGREEMENT["given"])
+                & pl.col("dob").is_in(_STRONG_AGREEMENT["dob"])
+                & pl.col("address").is_in(_SAME_DISTRICT)
+                & pl.lit(moves_explain(health, education, out))
+            )
+        )
     )
     # A record of another LA's register whose home is in another postcode area: at the size of Wales a
     # child of the same name and birthday elsewhere is likelier than a family that moved that far with

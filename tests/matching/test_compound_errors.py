@@ -56,7 +56,7 @@ class TestBlockingKeepsCompoundPairs:
 HEALTH_NEW_HOME = child("Ffion", "Evans", "2016-06-28", postcode="CF14 3AB", line="7 Heol Isaf")
 SCHOOL_OLD_HOME = child("Ffion", "Morgan", "2016-06-28", postcode="CF10 1AA", line="12 Heol y Bont")
 FAR_HOME = {"lines": ["3 Ffordd Las"], "postcode": "LL55 4RD", "town": "Bangor"}
-CARDIFF, GWYNEDD = "W06000015", "W06000002"
+CARDIFF, GWYNEDD, VALE = "W06000015", "W06000002", "W06000014"
 
 
 def linked(
@@ -86,6 +86,20 @@ class TestUnclaimedRecordGoesToReview:
     def test_not_another_las_record_beyond_the_postcode_sector(self) -> None:
         # Another LA's register in the same postcode area is where namesakes are found at scale.
         assert linked([HEALTH_NEW_HOME], [SCHOOL_OLD_HOME], GWYNEDD, CARDIFF)["outcome"][0] == "unmatched"
+
+    # Moved across the LA border within the postcode district, and a new surname; names as common as
+    # the background's.
+    MOVED = child("Seren", "Price", "2016-06-28", postcode="CF14 3AB", line="7 Heol Isaf")
+    ACROSS_THE_BORDER = child("Seren", "Morgan", "2016-06-28", postcode="CF14 9ZZ", line="40 Heol Hir")
+
+    def test_another_las_record_in_the_same_postcode_district_when_name_and_birth_date_agree(self) -> None:
+        # The given name and the birth date agree outright: an officer looks, though the weight is low.
+        row = linked([self.MOVED], [self.ACROSS_THE_BORDER], VALE, CARDIFF).row(0, named=True)
+        assert (row["outcome"], row["education_id"], row["reason"]) == ("possible", 101, "unclaimed_record")
+
+    def test_not_another_las_record_in_the_district_on_a_birth_date_a_day_out(self) -> None:
+        health = {**self.MOVED, "date_of_birth": "2016-06-29"}
+        assert linked([health], [self.ACROSS_THE_BORDER], VALE, CARDIFF)["outcome"][0] == "unmatched"
 
     def test_not_when_another_row_holds_the_record(self) -> None:
         holder = child("Ffion", "Morgan", "2016-06-28", postcode="CF10 1AA", line="12 Heol y Bont")
