@@ -194,8 +194,23 @@ def build_reference(frame: pl.DataFrame, max_block: int) -> dict[str, ReferenceK
     return {p.name: ReferenceKeys.build(long_parts, p, max_block) for p in PASSES}
 
 
-def candidate_pairs(query: pl.DataFrame, reference: dict[str, ReferenceKeys]) -> pl.DataFrame:
-    """Unique (row, ref_row) pairs over all passes, as UInt32 row positions in the two frames, in order."""
+# Candidate pairs one query row may bring to scoring. On ordinary lists a row has a few (about 6 on average
+# at 100k children, at most a few dozen); each key may still hold up to `max_block` reference records, and a
+# list row may offer dozens of keys, so without this a contrived row reaches thousands and one list holds a
+# worker for minutes (decision 0018, "Bounded work per list row"). Work per row past blocking is then at
+# most this many pairs, each compared on bounded token lists (`frames.MAX_NAME_TOKENS`).
+MAX_PAIRS_PER_ROW = 300
+
+_ROW_SHIFT = np.uint64(32)
+
+
+def candidate_pairs(
+    query: pl.DataFrame, reference: dict[str, ReferenceKeys], max_pairs: int = MAX_PAIRS_PER_ROW
+) -> pl.DataFrame:
+    """Unique (row, ref_row) pairs over all passes, as UInt32 row positions in the two frames, in order.
+
+    A row with more than `max_pairs` candidates keeps the `max_pairs` that the most passes found (see
+    `_capped`)."""
     # Each pair as one 64-bit number, row first: sorting and de-duplicating one integer array is far cheaper
     # than a two-column unique.
     pair = pl.col(ROW).cast(pl.UInt64) * _ROWS | pl.col("ref_row").cast(pl.UInt64)
@@ -203,20 +218,59 @@ def candidate_pairs(query: pl.DataFrame, reference: dict[str, ReferenceKeys]) ->
     found = [
         long_parts.keyed(p.query)
         .join(reference[p.name].as_frame(), on=KEY, how="inner")
-        .select(pair.alias("pair"))
+        .select(pair.alias("pair"))["pair"]
         for p in PASSES
         if len(reference[p.name].keys)  # a pass with no reference keys can find nothing
     ]
     if not found:
         return pl.DataFrame(schema={ROW: pl.UInt32, "ref_row": pl.UInt32})
     # Polars' sort is multi-threaded; equal neighbours are the pairs more than one pass found.
-    pairs = pl.concat(found)["pair"].sort().to_numpy()
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
+    pairs = _distinct_sorted(pl.concat(found).sort().to_numpy())
+    per_row = np.bincount((pairs >> _ROW_SHIFT).astype(np.int64), minlength=query.height)
+    if len(pairs) and per_row.max() > max_pairs:
+        pairs = _capped(pairs, [f.to_numpy() for f in found], per_row > max_pairs, max_pairs)
     return pl.DataFrame(
         {
             # Sorted by row (then ref_row): flagged so, a caller's sort by row costs nothing.
-            ROW: pl.Series(ROW, (pairs >> np.uint64(32)).astype(np.uint32)).set_sorted(),
+            ROW: pl.Series(ROW, (pairs >> _ROW_SHIFT).astype(np.uint32)).set_sorted(),
             "ref_row": (pairs & np.uint64(_ROWS - 1)).astype(np.uint32),
         },
         schema={ROW: pl.UInt32, "ref_row": pl.UInt32},
     )
+
+
+def _distinct_sorted(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """A sorted array without its repeats."""
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
+
+
+def _capped(
+    pairs: npt.NDArray[np.uint64],
+    by_pass: list[npt.NDArray[np.uint64]],
+    over: npt.NDArray[np.bool_],
+    max_pairs: int,
+) -> npt.NDArray[np.uint64]:
+    """`pairs` (sorted, distinct) with each row marked `over` cut to the `max_pairs` pairs found by the most
+    passes, then the lowest reference rows.
+
+    A child's own record shares a key with the row in nearly every pass (birth date with names, home with
+    names, home with birth date, names with two date parts), a record that merely shares one common token
+    with a contrived row in one or two. Only rows over the cap are ranked, so every other row keeps
+    exactly the pairs it had, and a row's pairs never depend on other rows.
+    """
+    # Each pass counted once per pair (a pair may share several keys within one pass).
+    hits = np.concatenate(
+        [_distinct_sorted(np.sort(found[over[(found >> _ROW_SHIFT).astype(np.int64)]])) for found in by_pass]
+    )
+    hits.sort()
+    starts = np.flatnonzero(np.concatenate(([True], hits[1:] != hits[:-1])))
+    ranked, passes = hits[starts], np.diff(np.append(starts, len(hits)))
+    rows = ranked >> _ROW_SHIFT
+    # By row, then most passes, then lowest ref_row (the low bits of the pair, so the pair itself).
+    order = np.lexsort((ranked, -passes, rows))
+    ranked, rows = ranked[order], rows[order]
+    first_of_row = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+    rank = np.arange(len(rows)) - np.repeat(first_of_row, np.diff(np.append(first_of_row, len(rows))))
+    kept = np.concatenate([pairs[~over[(pairs >> _ROW_SHIFT).astype(np.int64)]], ranked[rank < max_pairs]])
+    kept.sort()
+    return kept

@@ -228,8 +228,15 @@ def _first_token(value: str) -> str | None:
     return found[0] if found else None
 
 
+# Tokens of one name field kept for matching. Names of real children have a few (a double-barrelled
+# surname, two or three middle names); a list may send 60 one-letter tokens in a 120-character field, and
+# every list comparison of a pair costs the product of the two records' token counts (decision 0018,
+# "Bounded work per list row"). Tokens past the cap are not compared and give no blocking key.
+MAX_NAME_TOKENS = 4
+
+
 def _split(folded: pl.Series) -> pl.Series:
-    return folded.str.split(" ").fill_null([])
+    return folded.str.split(" ").list.head(MAX_NAME_TOKENS).fill_null([])
 
 
 def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:

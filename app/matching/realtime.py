@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from app.matching.blocking import unplaced
+from app.matching.blocking import MAX_PAIRS_PER_ROW, unplaced
 from app.matching.engine import explain
 from app.matching.params import DEFAULT_MODEL, MatchModel, level_code
 from app.matching.score import TermFrequencies
@@ -190,10 +190,12 @@ class BlockIndex:
             return (value - _EPOCH).days & _MASK
         return int(value) & _MASK
 
-    def query_keys(self, record: Mapping[str, Any]) -> list[int]:
+    def query_keys(self, record: Mapping[str, Any]) -> tuple[list[int], list[int]]:
         """The record's keys in every pass: each combination of its part values, nulls and values the
-        reference never holds skipped (no reference key could contain them)."""
+        reference never holds skipped (no reference key could contain them); and how many keys each pass
+        gave, in `PASSES` order."""
         found: list[int] = []
+        counts: list[int] = []
         coded: dict[tuple[str, Any], int | None] = {}  # the same names recur in several passes
         for start, block_pass in zip(_PASS_STARTS, PASSES, strict=True):
             # Mixed part by part, so that combinations sharing their first parts share that work.
@@ -212,16 +214,32 @@ class BlockIndex:
                 if not keys:
                     break
             found.extend(keys)
-        return found
+            counts.append(len(keys))
+        return found, counts
 
-    def candidates(self, record: Mapping[str, Any]) -> npt.NDArray[np.uint32]:
-        """Reference rows sharing any blocking key with the record, ascending."""
-        keys = np.array(self.query_keys(record), dtype=np.uint64)
+    def candidates(
+        self, record: Mapping[str, Any], max_pairs: int = MAX_PAIRS_PER_ROW
+    ) -> npt.NDArray[np.uint32]:
+        """Reference rows sharing any blocking key with the record, ascending; past `max_pairs`, the
+        `max_pairs` that the most passes found, then the lowest rows (as batch `candidate_pairs`)."""
+        found, per_pass = self.query_keys(record)
+        keys = np.array(found, dtype=np.uint64)
         lo = np.searchsorted(self.keys, keys, side="left")
         hi = np.searchsorted(self.keys, keys, side="right")
         if not int((hi - lo).sum()):
             return np.empty(0, dtype=np.uint32)
-        return np.unique(np.concatenate([self.rows[a:b] for a, b in zip(lo, hi, strict=True) if b > a]))
+        rows = np.concatenate([self.rows[a:b] for a, b in zip(lo, hi, strict=True) if b > a])
+        distinct = np.unique(rows)
+        if len(distinct) <= max_pairs:
+            return distinct
+        # Each (pass, row) once, then the passes that found each row.
+        passes = np.repeat(np.repeat(np.arange(len(per_pass), dtype=np.uint64), per_pass), hi - lo)
+        distinct, found_by = np.unique(
+            np.unique(passes << np.uint64(32) | rows.astype(np.uint64)) & np.uint64(0xFFFFFFFF),
+            return_counts=True,
+        )
+        best = np.lexsort((distinct, -found_by))[:max_pairs]
+        return np.sort(distinct[best]).astype(np.uint32)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from app.core import identifiers
 from app.matching import normalise
-from app.matching.frames import SEXES
+from app.matching.frames import MAX_NAME_TOKENS, SEXES
 from app.matching.names import given_groups
 from app.matching.params import FIELDS, MatchModel
 from app.matching.rules import SWAP_CLEARS, compare_levels
@@ -38,7 +38,8 @@ _AREA = re.compile(normalise.POSTCODE_AREA)
 
 
 def _tokens(folded: str | None) -> list[str]:
-    return folded.split(" ") if folded else []
+    """A name field's tokens as `frames` keeps them: at most `MAX_NAME_TOKENS`."""
+    return folded.split(" ")[:MAX_NAME_TOKENS] if folded else []
 
 
 def _sounds(tokens: list[str]) -> set[str]:
