@@ -11,7 +11,6 @@ are the same child on either side -> one-to-one assignment -> thresholds, margin
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -253,6 +252,10 @@ def _same_child_pairs(
 
 
 _SLICE_ROWS = 50_000
+# A slice also ends at a row boundary once it holds this many pairs: an ordinary slice of 50,000 rows has
+# under a million (about 17 a row at 500k children), one of rows at `blocking.MAX_PAIRS_PER_ROW` would hold
+# 15 million, and a slice's scoring memory grows with its pairs.
+_SLICE_PAIRS = 2_000_000
 _SLICE_THREADS = 2
 _KEPT_COLUMNS = [
     ROW, REF_ROW, *FIELDS, *(f"weight_{f}" for f in FIELDS),
@@ -272,8 +275,7 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
     floor = weight_for_probability(model.thresholds.possible)
     frequencies = tf.row_frequencies(health)
     spellings = tf.record_spellings(education)
-    row_ends = np.searchsorted(pairs[ROW].to_numpy(), np.arange(0, health.height + _SLICE_ROWS, _SLICE_ROWS))
-    slices = [(int(a), int(b - a)) for a, b in itertools.pairwise(row_ends) if b > a]
+    slices = _slices(pairs[ROW].to_numpy(), health.height)
 
     def kept_of(at: tuple[int, int]) -> pl.DataFrame:
         scored = score_pairs(health, education, pairs.slice(*at), model, tf, frequencies, spellings)
@@ -289,6 +291,23 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
         pl.concat(kept) if kept else score_pairs(health, education, pairs, model, tf).select(_KEPT_COLUMNS)
     )
     return _decide(health, education, scored, model, tf)
+
+
+def _slices(rows: npt.NDArray[np.uint32], height: int) -> list[tuple[int, int]]:
+    """(offset, length) of consecutive runs of whole rows of `rows` (sorted): the rows of each block of
+    `_SLICE_ROWS` row positions, cut further where they hold more than `_SLICE_PAIRS` pairs."""
+    row_starts = np.searchsorted(rows, np.arange(height + 1))
+    slices = []
+    at = 0
+    while at < len(rows):
+        first = int(rows[at])
+        end = int(row_starts[min((first // _SLICE_ROWS + 1) * _SLICE_ROWS, height)])
+        if end - at > _SLICE_PAIRS:
+            # Back to the start of the row the pair budget runs out in, but past at least one row.
+            end = max(int(row_starts[int(rows[at + _SLICE_PAIRS])]), int(row_starts[first + 1]))
+        slices.append((at, end - at))
+        at = end
+    return slices
 
 
 def _best_of_rows(

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pytest
 
-from app.matching import frames
+from app.matching import engine, frames
 from app.matching.blocking import MAX_PAIRS_PER_ROW, ROW, build_reference, candidate_pairs
-from app.matching.engine import REF_ROW
+from app.matching.engine import REF_ROW, link
 from app.matching.frames import MAX_NAME_TOKENS, records_to_frame
 from app.matching.params import DEFAULT_MODEL
 from app.matching.realtime import EducationIndex
@@ -62,15 +63,17 @@ def _contrived(postcode: str = "CF10 1AB") -> dict[str, Any]:
     )
 
 
-def _per_row(pairs: pl.DataFrame) -> pl.Series:
-    return pairs.group_by(ROW).len()["len"]
+def _per_row(pairs: pl.DataFrame) -> npt.NDArray[np.uint32]:
+    """Candidate pairs of each row that has any."""
+    counts: npt.NDArray[np.uint32] = pairs.group_by(ROW).len()["len"].to_numpy()
+    return counts
 
 
 def test_a_contrived_row_keeps_at_most_the_cap(education: pl.DataFrame) -> None:
     health = records_to_frame([_contrived()] * 40, list(range(40)))
     pairs = candidate_pairs(health, build_reference(education, MAX_BLOCK))
     # Every row exceeds the cap (hundreds of records share a key with it) and is cut to it.
-    assert _per_row(pairs).to_list() == [MAX_PAIRS_PER_ROW] * 40
+    assert _per_row(pairs).tolist() == [MAX_PAIRS_PER_ROW] * 40
     unbounded = candidate_pairs(health, build_reference(education, MAX_BLOCK), max_pairs=10**9)
     assert _per_row(unbounded).min() > MAX_PAIRS_PER_ROW
     assert pairs.join(unbounded, on=[ROW, REF_ROW], how="anti").is_empty()
@@ -147,3 +150,27 @@ def test_ordinary_lists_are_blocked_and_compared_as_without_the_bounds(
     monkeypatch.setattr(frames, "MAX_NAME_TOKENS", 10**6)
     assert frame(population.health_records).equals(health)
     assert frame(population.education_records).equals(education)
+
+
+def test_scoring_slices_end_at_rows_within_the_pair_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "_SLICE_ROWS", 4)
+    monkeypatch.setattr(engine, "_SLICE_PAIRS", 10)
+    # Rows 0..9 with 0, 3, 12, 1, ... pairs, in blocks of rows 0-3, 4-7, 8-9; row 2 alone is over the
+    # budget and is a slice of its own.
+    counts = [0, 3, 12, 1, 5, 5, 2, 0, 9, 4]
+    rows = np.repeat(np.arange(len(counts), dtype=np.uint32), counts)
+    slices = engine._slices(rows, len(counts))
+    assert slices == [(0, 3), (3, 12), (15, 1), (16, 10), (26, 2), (28, 9), (37, 4)]
+    assert [np.unique(rows[a : a + n]).tolist() for a, n in slices] == [[1], [2], [3], [4, 5], [6], [8], [9]]
+    # Without the pair budget, the blocks of rows as before.
+    monkeypatch.setattr(engine, "_SLICE_PAIRS", 10**9)
+    assert engine._slices(rows, len(counts)) == [(0, 16), (16, 12), (28, 13)]
+
+
+def test_link_decides_the_same_whatever_the_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    population = generate(PopulationConfig(children=1_500, seed=99))
+    health = records_to_frame(population.health_records, list(range(len(population.health_records))))
+    education = records_to_frame(population.education_records, list(range(len(population.education_records))))
+    whole = link(health, education)
+    monkeypatch.setattr(engine, "_SLICE_PAIRS", 500)
+    assert link(health, education).equals(whole)
