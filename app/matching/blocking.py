@@ -4,7 +4,9 @@ Several passes, each a key built on both sides, are unioned. Each pass is meant 
 failure of the others (see docs/decisions/0002-matching.md): the query side (health) varies its date of
 birth (exact, +-1 day, day/month swapped) and both sides offer every name part, so swapped, moved,
 changed or half-missing names still share a key. A key shared by more than `max_block` reference records
-is skipped in that pass: it identifies no one, and other passes still carry the true pair.
+is skipped in that pass: it identifies no one, and other passes still carry the true pair. A query row keeps
+at most `MAX_PAIRS_PER_ROW` candidates, those the most passes found (decision 0018): a row offering dozens of
+keys would otherwise collect every record sharing any one of them.
 """
 
 from __future__ import annotations
