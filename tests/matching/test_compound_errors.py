@@ -5,6 +5,7 @@ Each test is one compound error from `app.synthetic.compound`, built by hand, an
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import polars as pl
@@ -100,6 +101,33 @@ class TestUnclaimedRecordGoesToReview:
     def test_not_another_las_record_in_the_district_on_a_birth_date_a_day_out(self) -> None:
         health = {**self.MOVED, "date_of_birth": "2016-06-29"}
         assert linked([health], [self.ACROSS_THE_BORDER], VALE, CARDIFF)["outcome"][0] == "unmatched"
+
+    def test_not_in_a_round_where_chance_explains_such_pairs(self) -> None:
+        # Every day of two years has a Seren on a register in the district: a row's namesake on its own
+        # birthday is no likelier than on a date weeks away, so the round's control turns the rule off.
+        start = dt.date(2015, 1, 1)
+        register = [
+            child(
+                "Seren",
+                "Hughes",
+                (start + dt.timedelta(days=n)).isoformat(),
+                postcode="CF14 9ZZ",
+                line=f"{n} Heol",
+            )
+            for n in range(730)
+        ]
+        rows = [
+            child(
+                "Seren",
+                "Price",
+                (start + dt.timedelta(days=n)).isoformat(),
+                postcode="CF14 3AB",
+                line="7 Heol Isaf",
+            )
+            for n in range(100, 700, 60)
+        ]
+        out = linked(rows, register, VALE, CARDIFF)
+        assert "unclaimed_record" not in out["reason"].to_list()
 
     def test_not_when_another_row_holds_the_record(self) -> None:
         holder = child("Ffion", "Morgan", "2016-06-28", postcode="CF10 1AA", line="12 Heol y Bont")
