@@ -12,9 +12,9 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.core.db import make_engine, make_session_factory
+from app.core.jose_adapter import KeyAlg, public_jwk
 from app.core.migrate import upgrade
 from app.partners import service as partners_service
-from app.security.jose_adapter import KeyAlg, public_jwk
 
 ADMIN_DSN = os.environ.get("CME_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -30,7 +30,7 @@ from benchdb import ADMIN_DSN, fresh_database, plain_dsn, register_new_key
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.core.identifiers import normalise_postcode
-from app.security.jose_adapter import sign_compact
+from app.core.jose_adapter import sign_compact
 from app.security.jws import SUBMISSION_TYP
 from app.security.tokens import TOKEN_TYP
 from app.submissions.service import HEALTH_COLUMNS

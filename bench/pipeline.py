@@ -56,12 +56,12 @@ from realtime import AUDIENCE, TOKEN_LIFETIME_SECONDS
 from app.core.config import get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.gc_pause import gc_paused
+from app.core.jose_adapter import sign_compact
 from app.matching.engine import link
 from app.matching.frames import records_to_frame
 from app.partners import service as partners_service
 from app.partners.models import PartnerKind
 from app.partners.schemas import PartnerCreate
-from app.security.jose_adapter import sign_compact
 from app.security.jws import SUBMISSION_TYP
 from app.security.tokens import TOKEN_TYP
 from app.synthetic.population import PopulationConfig, SyntheticPopulation, generate

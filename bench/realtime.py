@@ -36,11 +36,11 @@ from sqlalchemy import insert
 
 from app.core.db import make_engine, make_session_factory
 from app.core.identifiers import normalise_postcode
+from app.core.jose_adapter import sign_compact
 from app.matching import repository as matching_repository
 from app.matching.params import DEFAULT_MODEL
 from app.matching.realtime import EducationIndex
 from app.matching.service import RealtimeIndex, rows_to_frame
-from app.security.jose_adapter import sign_compact
 from app.security.tokens import TOKEN_TYP
 from app.submissions import repository as submissions_repository
 from app.submissions.models import EducationChild, Submission

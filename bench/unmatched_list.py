@@ -76,7 +76,7 @@ from pipeline import (
 
 from app.cme.domain import identity_key
 from app.core.csa import is_compulsory_school_age
-from app.security.jose_adapter import sign_compact
+from app.core.jose_adapter import sign_compact
 from app.security.jws import SUBMISSION_TYP
 
 SENDER, LA, AS_OF = "W11000023", "W06000001", dt.date(2025, 4, 30)

@@ -97,3 +97,9 @@ def test_jobs_import_no_observer() -> None:
     """The worker is told of each run by an observer the top wires to the metrics, so the metrics may read
     the job table without a loop between the two domains."""
     assert not any(_under(name, ("app.observability",)) for name in _domain_imports("jobs"))
+
+
+def test_partners_import_no_security() -> None:
+    """The registry checks a key with the JOSE primitives of `app.core`; security authenticates with the
+    registry. An edge back from partners to security would make the two one package."""
+    assert not any(_under(name, ("app.security",)) for name in _domain_imports("partners"))

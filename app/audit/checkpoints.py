@@ -28,10 +28,10 @@ from app.audit.models import AuditCheckpoint
 from app.audit.schemas import CheckpointPage, CheckpointRead
 from app.core.config import Settings
 from app.core.errors import InvalidCursor, ProblemError
+from app.core.jose_adapter import KeyAlg, parse_compact, thumbprint, verify_signature
 from app.jobs import daily
 from app.jobs.worker import Handler, JobContext
 from app.security.caller import Caller
-from app.security.jose_adapter import KeyAlg, parse_compact, thumbprint, verify_signature
 from app.security.jws import RECEIPT_TYP
 from app.security.service_key import ServiceSigner, load_or_create_service_signer
 

@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.core.db import make_engine, make_session_factory
+from app.core.jose_adapter import KeyAlg
+from app.core.keyfiles import generate_key_files
 from app.partners import service
 from app.partners.exceptions import InvalidPartner
 from app.partners.models import PartnerKind, PartnerStatus
 from app.partners.schemas import PartnerCreate, PartnerKeyRead, PartnerRead
-from app.security.jose_adapter import KeyAlg
-from app.security.keyfiles import generate_key_files
 
 T = TypeVar("T")
 

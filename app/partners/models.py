@@ -11,7 +11,7 @@ from sqlalchemy import Boolean, Enum, ForeignKey, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import Base, JSONType, UTCDateTime
-from app.security.jose_adapter import KeyAlg
+from app.core.jose_adapter import KeyAlg
 
 
 class PartnerKind(StrEnum):

@@ -9,8 +9,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.jose_adapter import KeyAlg
 from app.partners.models import Partner, PartnerKey, PartnerKind, PartnerStatus
-from app.security.jose_adapter import KeyAlg
 
 
 class SigningKeyStatus(NamedTuple):

@@ -8,8 +8,8 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.core.jose_adapter import KeyAlg
 from app.partners.models import PartnerKind, PartnerStatus
-from app.security.jose_adapter import KeyAlg
 
 # Official identifiers: ONS GSS codes for LAs (W06) and health boards (W11), NHS Wales ODS codes for GP
 # practices, Welsh Government school numbers (LA number + establishment number) for independent schools.

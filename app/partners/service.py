@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.core.jose_adapter import InvalidKey, KeyAlg, validate_public_jwk
 from app.partners import repository
 from app.partners.exceptions import (
     InvalidPartner,
@@ -27,8 +28,6 @@ from app.partners.exceptions import (
 from app.partners.models import Partner, PartnerKey, PartnerKind, PartnerStatus
 from app.partners.repository import SigningKeyStatus
 from app.partners.schemas import AREA_KINDS, KID_PATTERN, PartnerCreate, SeedFile
-from app.security.exceptions import InvalidKey
-from app.security.jose_adapter import KeyAlg, validate_public_jwk
 
 _ALG_FOR_KTY = {"EC": KeyAlg.ES256, "RSA": KeyAlg.RS512}
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from app.core.config import get_settings
 from app.core.errors import ProblemError
-from app.security.jose_adapter import PrivateKey, sign_compact
-from app.security.keyfiles import load_private_key
+from app.core.jose_adapter import PrivateKey, sign_compact
+from app.core.keyfiles import load_private_key
 from app.security.roles import OfficerRole
 from app.security.tokens import TOKEN_TYP
 

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.core.errors import Unauthorized
+from app.core.jose_adapter import CompactJws, KeyAlg, parse_compact, verify_signature
 from app.partners import service as partners_service
 from app.partners.models import PartnerStatus
 from app.partners.repository import SigningKeyStatus
-from app.security.jose_adapter import CompactJws, KeyAlg, parse_compact, verify_signature
 
 SUBMISSION_TYP = "cme-submission+jws"
 RECEIPT_TYP = "cme-receipt+jws"

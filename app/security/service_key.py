@@ -13,8 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, Request
 
-from app.security.exceptions import InvalidKey
-from app.security.jose_adapter import KeyAlg, public_jwk, sign_compact, thumbprint
+from app.core.jose_adapter import InvalidKey, KeyAlg, public_jwk, sign_compact, thumbprint
 
 
 class ServiceSigner:

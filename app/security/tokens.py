@@ -19,13 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from app.core import strict_json
 from app.core.config import Settings
 from app.core.errors import Overloaded, Unauthorized
+from app.core.jose_adapter import CompactJws, parse_compact, verify_signature
 from app.core.logging import note_partner
 from app.core.lru import LruCache
 from app.partners import service as partners_service
 from app.partners.models import PartnerKind
 from app.partners.repository import SigningKeyStatus
 from app.security.caller import Caller
-from app.security.jose_adapter import CompactJws, parse_compact, verify_signature
 from app.security.jws import require_usable, verify_parsed
 from app.security.replay import JtiBurn, JtiBurner
 from app.security.roles import OfficerRole

@@ -17,10 +17,10 @@ import httpx
 
 from app.audit.checkpoints import signed_claims
 from app.core.errors import ProblemError
+from app.core.jose_adapter import sign_compact
+from app.core.keyfiles import load_private_key
 from app.security.commands import bearer_token
-from app.security.jose_adapter import sign_compact
 from app.security.jws import RECEIPT_TYP, SUBMISSION_TYP
-from app.security.keyfiles import load_private_key
 from app.submissions import partner_cli
 from app.submissions.schemas import SubmissionKind
 from app.synthetic.population import PopulationConfig, generate

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from app.core.config import get_settings
 from app.core.errors import ProblemError, ProblemItem
-from app.security.jose_adapter import compact_shape_problem
+from app.core.jose_adapter import compact_shape_problem
 from app.submissions import csv_input
 from app.submissions.schemas import (
     EheRegisterSubmission,

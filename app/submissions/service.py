@@ -30,11 +30,11 @@ from app.core.errors import (
     validation_items,
 )
 from app.core.gc_pause import gc_paused
+from app.core.jose_adapter import compact_shape_problem, strip_surrounding_whitespace
 from app.jobs import service as jobs_service
 from app.observability import metrics
 from app.partners import repository as partners_repository
 from app.security.caller import Caller
-from app.security.jose_adapter import compact_shape_problem, strip_surrounding_whitespace
 from app.security.jws import RECEIPT_TYP, SUBMISSION_TYP, VerifiedJws, verify_jws
 from app.security.service_key import ServiceSigner
 from app.submissions import repository

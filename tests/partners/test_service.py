@@ -9,11 +9,11 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.core.config import wales_reference
+from app.core.jose_adapter import KeyAlg
 from app.partners import service
 from app.partners.exceptions import InvalidPartner, KeyAlreadyExists
 from app.partners.models import PartnerKind
 from app.partners.schemas import PartnerCreate
-from app.security.jose_adapter import KeyAlg
 from tests.support.keys import new_key
 
 NOW = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)

@@ -15,11 +15,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.jose_adapter import b64url_encode
 from app.jobs.worker import Worker
 from app.main import create_app
 from app.partners import service as partners_service
 from app.partners.models import PartnerKey, PartnerKind, PartnerStatus
-from app.security.jose_adapter import b64url_encode
 from app.security.models import SeenJti
 from app.wiring.jobs import default_ticks
 from tests.security.conftest import FAILS_AFTER_AUTH, WHOAMI, add_test_routes

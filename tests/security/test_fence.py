@@ -25,7 +25,7 @@ def test_only_the_adapter_imports_python_jose() -> None:
             )  # fmt: skip
             if any(name == "jose" or name.startswith("jose.") for name in names):
                 importers.add(path.relative_to(APP_ROOT).as_posix())
-    assert importers == {"security/jose_adapter.py"}
+    assert importers == {"core/jose_adapter.py"}
 
 
 def test_authenticated_router_denies_routes_that_do_not_ask_for_the_caller(app: FastAPI) -> None:

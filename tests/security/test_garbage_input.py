@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.core.jose_adapter import b64url_encode
 from app.partners.models import PartnerKind
-from app.security.jose_adapter import b64url_encode
 from app.security.jws import SUBMISSION_TYP
 from app.security.tokens import TOKEN_TYP
 from tests.support.partners import TestPartner, create_partner

@@ -13,17 +13,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.orm import Session
 
 from app.core.errors import Unauthorized
-from app.partners.models import PartnerKind
-from app.security.exceptions import InvalidKey
-from app.security.jose_adapter import (
+from app.core.jose_adapter import (
     MAX_HEADER_SEGMENT_BYTES,
     CompactJws,
+    InvalidKey,
     KeyAlg,
     public_jwk,
     thumbprint,
     validate_public_jwk,
     verify_signature,
 )
+from app.partners.models import PartnerKind
 from app.security.jws import SUBMISSION_TYP, verify_jws
 from tests.support.keys import b64url, new_key, sign_compact
 from tests.support.partners import TestPartner, create_partner

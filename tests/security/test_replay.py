@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import READS_WAIT_FOR_FLUSH
 from app.core.db import make_engine, make_session_factory
+from app.core.jose_adapter import KeyAlg, public_jwk, thumbprint
 from app.core.migrate import upgrade
 from app.partners import service as partners_service
 from app.partners.models import Partner, PartnerKind, PartnerStatus
-from app.security.jose_adapter import KeyAlg, public_jwk, thumbprint
 from app.security.models import SeenJti
 from app.security.replay import JtiBurn, PostgresJtiBurner, burn_jti, purge_expired
 

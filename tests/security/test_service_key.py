@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
-from app.security.jose_adapter import thumbprint
+from app.core.jose_adapter import thumbprint
 from app.security.service_key import load_or_create_service_signer
 
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.security.jose_adapter import compact_shape_problem, strip_surrounding_whitespace
+from app.core.jose_adapter import compact_shape_problem, strip_surrounding_whitespace
 from app.submissions.models import Submission
 from tests.submissions.conftest import child, payload, pupil
 from tests.submissions.test_intake import JOSE, count, send

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from app.security.jose_adapter import public_jwk, thumbprint
+from app.core.jose_adapter import public_jwk, thumbprint
 
 Alg = Literal["ES256", "RS512"]
 OMIT: Any = object()

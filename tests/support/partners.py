@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from app.core.jose_adapter import KeyAlg
 from app.partners import service as partners_service
 from app.partners.models import PartnerKind, PartnerStatus
 from app.partners.schemas import PartnerCreate
-from app.security.jose_adapter import KeyAlg
 from tests.support.keys import Alg, TestKey, new_key
 
 PILOT_LAS = ("W06000001", "W06000002")

@@ -25,9 +25,15 @@ from jose.backends.base import Key as JoseKey
 from jose.exceptions import JOSEError
 
 from app.core import strict_json
-from app.core.errors import Unauthorized
+from app.core.errors import ProblemError, Unauthorized
 from app.core.lru import LruCache
-from app.security.exceptions import InvalidKey
+
+
+class InvalidKey(ProblemError):
+    """A key offered for registration or signing is not one we accept (type, curve, size, private part)."""
+
+    status, slug, title = 422, "invalid-key", "Key not acceptable"
+
 
 MAX_HEADER_SEGMENT_BYTES = 4096
 # Header parameters we understand; anything else (jku, x5u, jwk, x5c, crit, b64, zip, ...) is refused.

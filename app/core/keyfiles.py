@@ -10,8 +10,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.security.exceptions import InvalidKey, KeyFileExists
-from app.security.jose_adapter import KeyAlg, PrivateKey, alg_for_private_key, public_jwk, thumbprint
+from app.core.errors import ProblemError
+from app.core.jose_adapter import InvalidKey, KeyAlg, PrivateKey, alg_for_private_key, public_jwk, thumbprint
+
+
+class KeyFileExists(ProblemError):
+    """Key files of this partner and kid are already there (an earlier run wrote them): never overwritten."""
+
+    status, slug, title = 409, "key-file-exists", "Key files with this id already exist"
+
 
 _RSA_BITS = 3072
 
