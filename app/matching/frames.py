@@ -42,6 +42,46 @@ RAW_COLUMNS: dict[str, pl.DataType] = {
 SEXES = frozenset({"F", "M"})
 
 
+def sex_reading(value: Any) -> str | None:
+    """The sex a record gives, as compared: F or M (an enum's value, case and spaces ignored), else None."""
+    if value is None:
+        return None
+    sex = str(getattr(value, "value", value)).upper().strip()
+    return sex if sex in SEXES else None
+
+
+# --- What each canonical column is made of ---------------------------------------------------------------
+# Read by `canonicalise` (a column at a time) and by `single.canonical_record` (one record), each with its
+# own few primitives (split, first, slice, concatenate), so the two cannot disagree on a derivation.
+
+# Name fields folded (`normalise.person_name`) and kept as tokens, at most `MAX_NAME_TOKENS`.
+TOKENS = {
+    "given_tokens": "given_name",
+    "middle_tokens": "middle_names",
+    "family_tokens": "family_name",
+    "pref_tokens": "preferred_given_name",
+}
+# Surnames folded and compacted (spaces removed): compared whole.
+COMPACT = {"family": "family_name", "pref_family": "preferred_family_name"}
+# The first token of a token column.
+FIRSTS = {"given1": "given_tokens", "pref_given1": "pref_tokens", "middle1": "middle_tokens"}
+# `given_alt`, every given-type token other than the first: middle names, second given names, the rest of a
+# preferred name (a name moved between "given" and "middle" is found here). Token column, first index kept.
+GIVEN_ALT = (("given_tokens", 1), ("middle_tokens", 0), ("pref_tokens", 1))
+DATE_PARTS = {"dob_y": "year", "dob_m": "month", "dob_d": "day"}
+POSTCODE_PARTS = ("pc_sector", "pc_district", "pc_area")  # `normalise.postcode_parts`, in its order
+# Given-name identity groups (`names.given_groups`): <prefix>_c1 and <prefix>_c2 of a first token.
+GROUPED = {"given": "given1", "pref": "pref_given1"}
+GROUP_KEYS = tuple(f"{prefix}_c{i}" for prefix in GROUPED for i in (1, 2))
+# Blocking name keys: the metaphone of every token of these parts, and "=" + each identity group. Keeping
+# all parts (given, middle, preferred, former, family) is what lets blocking survive swapped names, a
+# dropped half of a double-barrelled surname, a changed surname and a middle name moved.
+NAME_KEY_PARTS = (
+    "given_tokens", "middle_tokens", "pref_tokens", "former_given", "family_tokens", "former_family", "family",
+)  # fmt: skip
+PHONETIC = {"given_ph": "given1", "family_ph": "family"}
+
+
 _NAME_FIELDS = (
     "given_name",
     "middle_names",
@@ -244,13 +284,7 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
     s = pl.String()
     folded = {
         name: _map_unique(raw[name], normalise.person_name, s)
-        for name in (
-            "given_name",
-            "middle_names",
-            "family_name",
-            "preferred_given_name",
-            "preferred_family_name",
-        )
+        for name in (*TOKENS.values(), *COMPACT.values())
     }
     address_text = raw["address_lines"].list.join("\n")
     postcode = _map_unique(raw["postcode"], identifiers.normalise_postcode, s)
@@ -259,44 +293,37 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
             "id": raw["id"],
             "register": raw["register"],
             "la": raw["la"],
-            "given_tokens": _split(folded["given_name"]),
-            "middle_tokens": _split(folded["middle_names"]),
-            "family_tokens": _split(folded["family_name"]),
-            "pref_tokens": _split(folded["preferred_given_name"]),
+            **{column: _split(folded[name]) for column, name in TOKENS.items()},
             "former_given": _map_elements(raw["former_given_names"], _first_token),
             "former_family": _map_elements(raw["former_family_names"], normalise.compact),
-            "family": folded["family_name"].str.replace_all(" ", "", literal=True),
-            "pref_family": folded["preferred_family_name"].str.replace_all(" ", "", literal=True),
+            **{
+                column: folded[name].str.replace_all(" ", "", literal=True)
+                for column, name in COMPACT.items()
+            },
             "dob": raw["date_of_birth"],
             "postcode": postcode,
             "house_no": _map_unique(address_text, normalise.house_number_in_text, s),
             "street": _street_keys(raw["address_lines"]),
-            "sex": raw["sex"].str.to_uppercase().str.strip_chars(),
+            "sex": _map_unique(raw["sex"], sex_reading, s),
             "nhs": _map_unique(raw["nhs_number"], identifiers.nhs_digits, s),
         }
     )
     frame = frame.with_columns(
-        given1=pl.col("given_tokens").list.first(),
-        pref_given1=pl.col("pref_tokens").list.first(),
-        middle1=pl.col("middle_tokens").list.first(),
-        # Every given-type token other than the first: middle names, second given names, the rest of a
-        # preferred name. A name moved between "given" and "middle" is found here.
-        given_alt=pl.concat_list(
-            pl.col("given_tokens").list.slice(1), pl.col("middle_tokens"), pl.col("pref_tokens").list.slice(1)
-        ),
-        sex=pl.when(pl.col("sex").is_in(sorted(SEXES))).then(pl.col("sex")),
-        dob_y=pl.col("dob").dt.year().cast(pl.Int32),
-        dob_m=pl.col("dob").dt.month().cast(pl.Int8),
-        dob_d=pl.col("dob").dt.day().cast(pl.Int8),
+        *(pl.col(tokens).list.first().alias(column) for column, tokens in FIRSTS.items()),
+        given_alt=pl.concat_list(pl.col(tokens).list.slice(start) for tokens, start in GIVEN_ALT),
+        **{
+            column: getattr(pl.col("dob").dt, part)().cast(_DATE_DTYPES[part])
+            for column, part in DATE_PARTS.items()
+        },
     )
-    outward = frame["postcode"].str.split(" ").list.first()
+    distinct, codes = _codes(frame["postcode"])
+    parts = [normalise.postcode_parts(postcode) for postcode in distinct.to_list()]
     frame = frame.with_columns(
-        pc_sector=frame["postcode"].str.slice(0, frame["postcode"].str.len_chars() - 2),
-        pc_district=outward,
-        pc_area=outward.str.extract(normalise.POSTCODE_AREA),
+        pl.Series(column, [part[i] for part in parts], dtype=s).gather(codes)
+        for i, column in enumerate(POSTCODE_PARTS)
     )
     groups = {}
-    for column, prefix in (("given1", "given"), ("pref_given1", "pref")):
+    for prefix, column in GROUPED.items():
         distinct, codes = _codes(frame[column])
         found = [given_groups(name) for name in distinct.to_list()]
         for i in (0, 1):
@@ -304,14 +331,11 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
     frame = frame.with_columns(**groups)
     return frame.with_columns(
         name_keys=_name_keys(frame),
-        given_ph=_map_unique(frame["given1"], normalise.phonetic, s),
-        family_ph=_map_unique(frame["family"], normalise.phonetic, s),
+        **{column: _map_unique(frame[name], normalise.phonetic, s) for column, name in PHONETIC.items()},
     )
 
 
-_NAME_PARTS = (
-    "given_tokens", "middle_tokens", "pref_tokens", "former_given", "family_tokens", "former_family", "family",
-)  # fmt: skip
+_DATE_DTYPES: dict[str, pl.DataType] = {"year": pl.Int32(), "month": pl.Int8(), "day": pl.Int8()}
 
 
 def _long(frame: pl.DataFrame, column: str) -> pl.DataFrame:
@@ -358,18 +382,13 @@ def _street_keys(address_lines: pl.Series) -> pl.Series:
 
 
 def _name_keys(frame: pl.DataFrame) -> pl.Series:
-    """Blocking keys from name parts: the metaphone of each token plus given-name identity groups.
-
-    Keeping all parts (given, middle, family, preferred, former) is what lets blocking survive swapped
-    names, a dropped half of a double-barrelled surname, a changed surname and a middle name moved;
-    metaphone runs once per distinct token.
-    """
-    tokens = pl.concat([_long(frame, part) for part in _NAME_PARTS])
+    """Blocking keys from name parts (`NAME_KEY_PARTS`, `GROUP_KEYS`); metaphone runs once per distinct token."""
+    tokens = pl.concat([_long(frame, part) for part in NAME_KEY_PARTS])
     phonetic = tokens.with_columns(_map_unique(tokens[_VALUE], normalise.phonetic, pl.String()))
     groups = pl.concat(
         [
             frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW), ("=" + pl.col(c)).alias(_VALUE))
-            for c in ("given_c1", "given_c2", "pref_c1", "pref_c2")
+            for c in GROUP_KEYS
         ]
     )
     return _per_record(frame.height, pl.concat([phonetic, groups]))

@@ -2,8 +2,9 @@
 
 The batch pipeline pays a fixed cost per polars operation, which is nothing over a million pairs and
 nearly all of the time for one query record (~100 ms for a one-row frame). Here the query record is
-normalised with the `normalise`/`names` functions into a dict keyed like the canonical frame's columns (so
-a canonical frame row, `frame.to_dicts()`, is a valid input too); each candidate pair is compared by the
+normalised by the recipe `frames.canonicalise` reads (its tables, the `normalise`/`names` cleaners) into a
+dict keyed like the canonical frame's columns (so a canonical frame row, `frame.to_dicts()`, is a valid
+input too); each candidate pair is compared by the
 comparison rules of `rules.py`, compiled to plain Python (the batch path reads the same rules as polars
 expressions), and weighed with the same weight tables, term-frequency adjustments and caps as `link`.
 Parity: tests/matching/test_realtime_parity.py (pair by pair against the batch engine on a synthetic
@@ -14,7 +15,6 @@ still written twice and why.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,14 +24,26 @@ import numpy.typing as npt
 
 from app.core import identifiers
 from app.matching import normalise
-from app.matching.frames import MAX_NAME_TOKENS, SEXES
+from app.matching.frames import (
+    COMPACT,
+    DATE_PARTS,
+    FIRSTS,
+    GIVEN_ALT,
+    GROUP_KEYS,
+    GROUPED,
+    MAX_NAME_TOKENS,
+    NAME_KEY_PARTS,
+    PHONETIC,
+    POSTCODE_PARTS,
+    TOKENS,
+    sex_reading,
+)
 from app.matching.names import given_groups
 from app.matching.params import FIELDS, MatchModel
 from app.matching.rules import SWAP_CLEARS, compare_levels
 from app.matching.score import TermFrequencies, Weighing, probability
 
 Canonical = dict[str, Any]
-_AREA = re.compile(normalise.POSTCODE_AREA)
 
 
 # --- Normalisation of one record ------------------------------------------------------------------------
@@ -40,11 +52,6 @@ _AREA = re.compile(normalise.POSTCODE_AREA)
 def _tokens(folded: str | None) -> list[str]:
     """A name field's tokens as `frames` keeps them: at most `MAX_NAME_TOKENS`."""
     return folded.split(" ")[:MAX_NAME_TOKENS] if folded else []
-
-
-def _sounds(tokens: list[str]) -> set[str]:
-    """Metaphone codes of name tokens: the blocking keys `frames` builds from name parts."""
-    return {code for token in tokens if (code := normalise.phonetic(token)) is not None}
 
 
 def _first(values: list[str]) -> str | None:
@@ -56,77 +63,56 @@ def _newline_split(values: list[str]) -> list[str]:
     return [part for part in "\n".join(values).split("\n") if part != ""]
 
 
+def _parts(value: list[str] | str | None) -> list[str]:
+    return value if isinstance(value, list) else [value] if value is not None else []
+
+
 def canonical_record(record: Mapping[str, Any]) -> Canonical:
-    """A submission-shaped record -> the canonical frame's columns for it, as `records_to_frame` builds them."""
+    """A submission-shaped record -> the canonical frame's columns for it, as `records_to_frame` builds them
+    (what each column is made of: the tables of `frames`)."""
     address = record.get("address") or {}
     former = record.get("former_names") or []
-    given = normalise.person_name(record.get("given_name"))
-    family = normalise.person_name(record.get("family_name"))
-    pref_family = normalise.person_name(record.get("preferred_family_name"))
-    given_tokens = _tokens(given)
-    middle_tokens = _tokens(normalise.person_name(record.get("middle_names")))
-    pref_tokens = _tokens(normalise.person_name(record.get("preferred_given_name")))
-    former_given = [
-        token
-        for name in _newline_split([f.get("given_name") or "" for f in former])
-        if (token := _first(normalise.tokens(name))) is not None
-    ]
-    former_family = [
-        compact
-        for name in _newline_split([f.get("family_name") or "" for f in former])
-        if (compact := normalise.compact(name)) is not None
-    ]
+    folded = {name: normalise.person_name(record.get(name)) for name in (*TOKENS.values(), *COMPACT.values())}
     address_lines = "\n".join(_newline_split(list(address.get("lines") or []))).split("\n")
     postcode = identifiers.normalise_postcode(address.get("postcode"))
-    sector, district, area = None, None, None
-    if postcode is not None:
-        district = postcode.split(" ")[0]
-        sector = postcode[: len(postcode) - 2]
-        found = _AREA.match(district)
-        area = found.group(1) if found else None
-    raw_sex = record.get("sex")
-    sex = str(getattr(raw_sex, "value", raw_sex)).upper().strip() if raw_sex is not None else None
     dob = normalise.as_date(record.get("date_of_birth"))
-    given1, pref_given1 = _first(given_tokens), _first(pref_tokens)
-    given_c1, given_c2 = given_groups(given1)
-    pref_c1, pref_c2 = given_groups(pref_given1)
-    family_compact = family.replace(" ", "") if family else None
-    given_sounds = _sounds([*given_tokens, *middle_tokens, *pref_tokens, *former_given])
-    family_sounds = _sounds([*_tokens(family), *former_family, *([family_compact] if family_compact else [])])
-    groups = {"=" + g for g in (given_c1, given_c2, pref_c1, pref_c2) if g is not None}
-    return {
-        "given_tokens": given_tokens,
-        "middle_tokens": middle_tokens,
-        "family_tokens": _tokens(family),
-        "pref_tokens": pref_tokens,
-        "former_given": former_given,
-        "former_family": former_family,
-        "family": family_compact,
-        "pref_family": pref_family.replace(" ", "") if pref_family else None,
-        "dob": dob,
-        "postcode": postcode,
-        "house_no": normalise.house_number(address_lines),
-        "street": normalise.street_key(address_lines),
-        "sex": sex if sex in SEXES else None,
-        "nhs": identifiers.nhs_digits(record.get("nhs_number")),
-        "given1": given1,
-        "pref_given1": pref_given1,
-        "middle1": _first(middle_tokens),
-        "given_alt": [*given_tokens[1:], *middle_tokens, *pref_tokens[1:]],
-        "dob_y": dob.year if dob else None,
-        "dob_m": dob.month if dob else None,
-        "dob_d": dob.day if dob else None,
-        "pc_sector": sector,
-        "pc_district": district,
-        "pc_area": area,
-        "given_c1": given_c1,
-        "given_c2": given_c2,
-        "pref_c1": pref_c1,
-        "pref_c2": pref_c2,
-        "name_keys": sorted(given_sounds | family_sounds | groups),
-        "given_ph": normalise.phonetic(given1),
-        "family_ph": normalise.phonetic(family_compact),
+    v: Canonical = {column: _tokens(folded[name]) for column, name in TOKENS.items()}
+    v.update(
+        former_given=[
+            token
+            for name in _newline_split([f.get("given_name") or "" for f in former])
+            if (token := _first(normalise.tokens(name))) is not None
+        ],
+        former_family=[
+            compact
+            for name in _newline_split([f.get("family_name") or "" for f in former])
+            if (compact := normalise.compact(name)) is not None
+        ],
+        dob=dob,
+        postcode=postcode,
+        house_no=normalise.house_number(address_lines),
+        street=normalise.street_key(address_lines),
+        sex=sex_reading(record.get("sex")),
+        nhs=identifiers.nhs_digits(record.get("nhs_number")),
+    )
+    for column, name in COMPACT.items():
+        surname = folded[name]
+        v[column] = surname.replace(" ", "") if surname else None
+    for column, tokens in FIRSTS.items():
+        v[column] = _first(v[tokens])
+    v["given_alt"] = [token for tokens, start in GIVEN_ALT for token in v[tokens][start:]]
+    for column, part in DATE_PARTS.items():
+        v[column] = getattr(dob, part) if dob else None
+    v.update(zip(POSTCODE_PARTS, normalise.postcode_parts(postcode), strict=True))
+    for prefix, column in GROUPED.items():
+        v[f"{prefix}_c1"], v[f"{prefix}_c2"] = given_groups(v[column])
+    sounds = {
+        code for part in NAME_KEY_PARTS for token in _parts(v[part]) if (code := normalise.phonetic(token))
     }
+    v["name_keys"] = sorted(sounds | {"=" + v[key] for key in GROUP_KEYS if v[key] is not None})
+    for column, name in PHONETIC.items():
+        v[column] = normalise.phonetic(v[name])
+    return v
 
 
 # --- Comparison of one pair -----------------------------------------------------------------------------
