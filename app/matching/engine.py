@@ -55,6 +55,8 @@ _STRONG_AGREEMENT = {
 # A child who moved within the postcode district, for the unclaimed-record rule when the given name and
 # birth date agree outright (the surname may differ: a step-family's, a double-barrelled one dropped).
 _SAME_DISTRICT = [*_NEAR_ADDRESS, level_code("address", "district")]
+# Homes in different postcode districts of one postcode area.
+_OTHER_DISTRICT = [level_code("address", "area")]
 # Birth dates moved by these many days make a control for that rule: no keying slip shifts a date so (a
 # day either side, day and month swapped, one part wrong are the slips), so a free record in the row's
 # district with its given name and a shifted birth date is there by chance alone.
@@ -237,10 +239,15 @@ def _same_child_pairs(
     # snapshot, passed as `register`) are two children, however alike; twins called Ioan and Iwan are
     # told apart this way. (Education rows are exempt: a child can sit on two schools' rolls.)
     if not registered_names:
-        # Two health lists placing the child in different postcode areas leave only name and birth date to
-        # say "one child listed twice", and a namesake on no register says the same; such a claim must
-        # clear the match threshold by the margin, as any other uncorroborated close call must.
-        apart = pl.col("address") == level_code("address", "different")
+        # Two health lists placing the child in different postcode areas, or sent to two LAs with homes in
+        # different postcode districts, leave only name and birth date to say "one child listed twice", and
+        # a namesake on no register says the same; such a claim must clear the match threshold by the
+        # margin, as any other uncorroborated close call must.
+        las = frame["la"]
+        two_las = (las.gather(pairs[ROW]) != las.gather(pairs[REF_ROW])).fill_null(False)
+        apart = (pl.col("address") == level_code("address", "different")) | (
+            pl.col("address").is_in(_OTHER_DISTRICT) & pl.lit(two_las)
+        )
         clear = (
             weight_for_probability(threshold or model.thresholds.same_child) + model.thresholds.margin_bits
         )

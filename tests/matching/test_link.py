@@ -26,6 +26,13 @@ def outcome_of(health: list[dict[str, Any]], education: list[dict[str, Any]]) ->
     return link(*frames(health, education))
 
 
+def _two_lists(health: list[dict[str, Any]], las: list[str], education: list[dict[str, Any]]) -> pl.DataFrame:
+    """`link` with each health row on its own list, sent to the LA given for it."""
+    health_frame, education_frame = frames(health, education)
+    lists = pl.Series([f"W9{i:04d}@2025-04-30" for i in range(len(health))])
+    return link(health_frame.with_columns(register=lists, la=pl.Series(las)), education_frame)
+
+
 def assert_matched(health_record: dict[str, Any], education_record: dict[str, Any] = TRUE) -> None:
     out = outcome_of([health_record], [education_record])
     row = out.row(0, named=True)
@@ -146,6 +153,22 @@ class TestTraps:
         out = outcome_of([here, elsewhere], [here])
         assert out.select("outcome", "education_id").row(0) == ("matched", 101)
         assert out.select("outcome", "reason").row(1) == ("unmatched", "candidate_taken")
+
+    def test_namesake_on_another_las_list_in_another_district_does_not_share_the_record(self) -> None:
+        """Same name and birth date on a list sent to another LA, at a home in another postcode district of
+        the same area: at the size of Wales such namesakes outnumber one child on two LAs' lists."""
+        here = child("Nia", "Bowen", "2015-06-01", postcode="CF10 1AA")
+        next_door_la = child("Nia", "Bowen", "2015-06-01", postcode="CF62 4JD", line="3 Heol Sant Andras")
+        out = _two_lists([here, next_door_la], ["W06000015", "W06000014"], [here])
+        assert out.select("outcome", "education_id").row(0) == ("matched", 101)
+        assert out.select("outcome", "reason").row(1) == ("unmatched", "candidate_taken")
+
+    def test_one_child_on_two_lists_of_one_la_in_two_districts_shares_the_record(self) -> None:
+        """The same rows sent to one LA: a board's list keeps an old home, the practice's has the new one."""
+        here = child("Nia", "Bowen", "2015-06-01", postcode="CF10 1AA")
+        moved = child("Nia", "Bowen", "2015-06-01", postcode="CF62 4JD", line="3 Heol Sant Andras")
+        out = _two_lists([here, moved], ["W06000015", "W06000015"], [here])
+        assert out.select("outcome", "education_id").rows() == [("matched", 101), ("matched", 101)]
 
     def test_placeholder_names_are_no_evidence(self) -> None:
         """Two different children written "Unknown" (a system that had to fill the field): the placeholder
