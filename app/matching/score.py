@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, overload
 
 import numpy as np
@@ -69,8 +68,8 @@ def ordinary_spellings(
 ) -> npt.NDArray[np.bool_]:
     """Neither spelling is `SLIP_RARITY` times rarer than the other (shares NaN where the reference does
     not hold the value: rare). A record holding two forms counts by its rarer one."""
-    query = np.where(np.isnan(query_share), 0.0, query_share)
-    record = np.where(np.isnan(record_share), 0.0, record_share)
+    # fmax: NaN as 0 (a share is never negative).
+    query, record = np.fmax(query_share, 0.0), np.fmax(record_share, 0.0)
     ordinary: npt.NDArray[np.bool_] = np.minimum(query, record) * SLIP_RARITY > np.maximum(query, record)
     return ordinary
 
@@ -220,26 +219,71 @@ def weight_tables(model: MatchModel, tf: TermFrequencies) -> dict[str, npt.NDArr
     return tables
 
 
-@cache
-def _among(field: str, levels: tuple[str, ...]) -> npt.NDArray[np.bool_]:
-    """Per level code of `field`, whether it is one of `levels` (indexed by codes: `np.isin` without its
-    cost on a few pairs)."""
-    among = np.zeros(len(FIELD_LEVELS[field]) + 1, dtype=bool)
-    among[[level_code(field, level) for level in levels]] = True
-    return among
-
-
-def _by_code(field: str, values: Mapping[int, float]) -> npt.NDArray[np.float64]:
-    table = np.zeros(len(FIELD_LEVELS[field]) + 1)
-    table[list(values)] = list(values.values())
-    return table
-
-
 # The levels of surname and address that siblings share (see `Weighing.weigh`, the household cap).
 HOUSEHOLD_LEVELS: dict[str, tuple[str, ...]] = {
     "family": ("exact", "partial", "former"),
     "address": ("postcode_and_house", "postcode", "house_and_street"),
 }
+
+
+# `Weighing.weigh` takes and gives the pairs' level codes and weights as one 2-D array each, a row per field
+# in `WEIGHED` order, and the shares as a row per `SHARES` entry: one numpy call covers several fields (a
+# real-time query weighs ~6 pairs, where each call's fixed cost is nearly all of its cost). The fields each
+# step reads lead the order, so that a slice, not a copy, holds them.
+WEIGHED: tuple[str, ...] = ("given", "family", "address", "dob", "middle", "sex", "nhs")
+# The query's shares: the full name's, then the term-frequency fields' (rows `_TF_ROWS` of `freq[1:]`).
+SHARES: tuple[str, ...] = ("name", *_TF_SOURCES)
+# The record's (`TermFrequencies.record_spellings`).
+SPELLINGS: tuple[str, ...] = tuple(_RECORD_SPELLINGS)
+
+
+def _leading(fields: Iterable[str]) -> slice:
+    """The rows of `fields`, which must lead `WEIGHED` in the same order."""
+    fields = tuple(fields)
+    if WEIGHED[: len(fields)] != fields:
+        raise ValueError(f"{fields} do not lead {WEIGHED}")
+    return slice(0, len(fields))
+
+
+if sorted(WEIGHED) != sorted(FIELDS) or WEIGHED[_leading(NEAR_LEVELS)] != SPELLINGS:
+    raise ValueError("WEIGHED must hold every field, the record's spellings those of the near levels")
+_NEAR_ROWS = _leading(NEAR_LEVELS)
+_TF_ROWS = _leading(_TF_SOURCES)
+_BOTH_ROWS = _leading(BOTH_SIDES_LEVELS)
+_ROW = {field: at for at, field in enumerate(WEIGHED)}
+_GIVEN, _FAMILY, _ADDRESS = _ROW["given"], _ROW["family"], _ROW["address"]
+# The near fields a slip must have flagged (`SLIP_ONLY`).
+_SLIP_ONLY_ROWS = [_ROW[field] for field in NEAR_LEVELS if field in SLIP_ONLY]
+_NEAR_DIFFERENT = np.array([[level_code(field, "different")] for field in NEAR_LEVELS], dtype=np.int8)
+# The shares a swapped pair lacks (its names were read across): the full name's and the names'.
+_NAME_SHARES = np.array([[share in ("name", "given", "family")] for share in SHARES])
+_EQUIVALENT = level_code("given", "equivalent")
+_GIVEN_EXACT, _FAMILY_EXACT = level_code("given", "exact"), level_code("family", "exact")
+# Per-(field, level code) tables are flattened, (row, code) at `_STARTS[row] + code`: one gather looks up
+# every field's codes.
+_SIZES = [len(FIELD_LEVELS[field]) + 1 for field in WEIGHED]
+_STARTS: npt.NDArray[np.int64] = np.cumsum([0, *_SIZES[:-1]]).reshape(-1, 1)
+
+
+def _flat(values: Mapping[str, Mapping[int, float]], default: float) -> npt.NDArray[np.float64]:
+    """A per-(field, level code) table, flattened: `values` by field and code, `default` elsewhere."""
+    table = np.full(sum(_SIZES), default)
+    for field, by_code in values.items():
+        for code, value in by_code.items():
+            table[_STARTS[_ROW[field], 0] + code] = value
+    return table
+
+
+def _among(levels: Mapping[str, tuple[str, ...]]) -> npt.NDArray[np.bool_]:
+    """Per (field, level code), flattened: whether it is one of the field's `levels`."""
+    by_code = {field: {level_code(field, level): 1.0 for level in names} for field, names in levels.items()}
+    return _flat(by_code, 0.0).astype(bool)
+
+
+_NEAR = _among(NEAR_LEVELS)
+_BOTH_SIDES = _among(BOTH_SIDES_LEVELS)
+_TF = _among(TF_LEVELS)
+_HOUSEHOLD = _among(HOUSEHOLD_LEVELS)
 
 
 @dataclass(frozen=True)
@@ -248,11 +292,15 @@ class Weighing:
     definition of every weight, adjustment and cap, run by the batch scorer (`score`, over all pairs) and
     the one-record scorer (`single.Scorer`, over one query's candidates)."""
 
-    tables: dict[str, npt.NDArray[np.float64]]
-    mean_bits: dict[str, float]
+    # log2(m/u) per (field, level code), flattened (`weight_tables`).
+    weights: npt.NDArray[np.float64]
+    # log2 of the mean frequency per term-frequency field, then per both-sides field (a column).
+    mean_bits: npt.NDArray[np.float64]
     floor: float
-    # Per field, per level code: `exact_offsets` (0 for the levels it does not bound).
-    offsets: dict[str, npt.NDArray[np.float64]]
+    # Per term-frequency field, the exact level's weight (0 for the address, which has no capped level).
+    exact: npt.NDArray[np.float64]
+    # Per (field, level code), flattened: `exact_offsets`, +inf for the levels it does not cap.
+    offsets: npt.NDArray[np.float64]
     full_name_bits: float
     household_cap: float
     prior: float
@@ -260,93 +308,89 @@ class Weighing:
     @classmethod
     def of(cls, model: MatchModel, tf: TermFrequencies) -> Weighing:
         m_family, m_address = model.fields["family"].m[0], model.fields["address"].m[0]
+        tables = weight_tables(model, tf)
+        means = [math.log2(tf.mean[field]) for field in (*_TF_SOURCES, *BOTH_SIDES_LEVELS)]
+        exact = [
+            tables[field][level_code(field, _SAME_VALUE_LEVELS[field])]
+            if field in _SAME_VALUE_LEVELS
+            else 0.0
+            for field in _TF_SOURCES
+        ]
         return cls(
-            weight_tables(model, tf),
-            {field: math.log2(tf.mean[field]) for field in _TF_SOURCES},
+            np.concatenate([tables[field] for field in WEIGHED]),
+            np.array(means).reshape(-1, 1),
             model.tf_floor,
-            {field: _by_code(field, exact_offsets(model, field)) for field in BOUNDED_BY_EXACT},
+            np.array(exact).reshape(-1, 1),
+            _flat({field: exact_offsets(model, field) for field in BOUNDED_BY_EXACT}, math.inf),
             math.log2(model.fields["given"].m[0] * m_family),
             math.log2(m_family * m_address * model.population(tf.size) / model.household_children),
             model.prior_bits(tf.size),
         )
 
-    def adjustment(self, field: str, shares: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Term-frequency adjustment in bits for values with these reference shares (0 where NaN: unknown)."""
-        # np.clip's exact result, without its overhead (a real-time query weighs a handful of pairs).
-        unclipped = self.mean_bits[field] - _log2(np.maximum(shares, self.floor))
-        adjustment: npt.NDArray[np.float64] = np.minimum(np.maximum(unclipped, TF_MIN_BITS), TF_MAX_BITS)
-        adjustment[np.isnan(adjustment)] = 0.0
-        return adjustment
-
     def weigh(
         self,
-        codes: Mapping[str, npt.NDArray[Any]],
+        codes: npt.NDArray[np.integer[Any]],
         swapped: npt.NDArray[np.bool_],
         family_slip: npt.NDArray[np.bool_] | None,
-        shares: Mapping[str, npt.NDArray[np.float64]],
-        spellings: Mapping[str, npt.NDArray[np.float64]] | None,
+        shares: npt.NDArray[np.float64],
+        spellings: npt.NDArray[np.float64] | None,
         known_as: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]] | None,
-    ) -> tuple[dict[str, npt.NDArray[Any]], dict[str, npt.NDArray[np.float64]]]:
-        """(levels weighed, weight per field) of pairs with these comparison levels.
+    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+        """(levels weighed, weights) of pairs with these comparison levels (`codes`): a row per field.
 
-        `shares`: per pair, the reference share of the query's given name, surname, postcode and full name
-        (NaN where the reference lacks it); a pair whose names were swapped has none of the names'.
-        `spellings`: per pair, the share of the rarer of the record's forms
-        (`TermFrequencies.record_spellings`). With it, `family_slip` and `known_as` (whether the query's
-        given name and one of the record's forms are a known-as pair the reference holds, for the pairs at
-        the rows given), a known-as pair is read as "equivalent" and a near given name or surname between
-        two ordinary spellings as "different" (see `SLIP_RARITY`); without it the levels stand.
+        `shares`: a row per `SHARES` entry, per pair the reference share of the query's full name, given
+        name, surname and postcode (NaN where the reference lacks it); a pair whose names were swapped has
+        none of the names'. `spellings`: a row per `SPELLINGS` entry, per pair the share of the rarer of
+        the record's forms (`TermFrequencies.record_spellings`). With it, `family_slip` and `known_as`
+        (whether the query's given name and one of the record's forms are a known-as pair the reference
+        holds, for the pairs at the rows given), a known-as pair is read as "equivalent" and a near given
+        name or surname between two ordinary spellings as "different" (see `SLIP_RARITY`); without it the
+        levels stand.
         """
-        freq = dict(shares)
-        for name in ("given", "family", "name"):
-            freq[name] = np.where(swapped, np.nan, freq[name])
-        codes = dict(codes)
+        kept = ~swapped
+        freq = np.where(_NAME_SHARES & swapped, np.nan, shares)
+        levels = codes.astype(np.int8)  # a copy: the levels weighed are changed below
         if spellings is not None:
             assert known_as is not None and family_slip is not None
             # A known-as pair the reference itself holds (first name and preferred name of its records) is
             # an equivalent name, like the pairs of the name table.
-            weaker = np.nonzero((codes["given"] > level_code("given", "equivalent")) & ~swapped)[0]
-            codes["given"] = codes["given"].astype(np.int8, copy=True)
-            codes["given"][weaker[known_as(weaker)]] = level_code("given", "equivalent")
-            for field, near_levels in NEAR_LEVELS.items():
-                near = _among(field, near_levels)[codes[field]] & ~swapped
-                if field in SLIP_ONLY:
-                    near &= family_slip
-                two_names = near & ordinary_spellings(freq[field], spellings[field])
-                codes[field] = np.where(two_names, level_code(field, "different"), codes[field]).astype(
-                    np.int8
-                )
-        weights: dict[str, npt.NDArray[np.float64]] = {}
-        for field in FIELDS:
-            table, code = self.tables[field], codes[field]
-            weight = table[code]
-            if field in _TF_SOURCES:
-                adjustment = self.adjustment(field, freq[field])
-                adjusted = weight + adjustment
-                if field in BOUNDED_BY_EXACT:
-                    # A partial agreement is worth no more than the exact one (less the offset of a level
-                    # drawing on the same pool of names), for the query's value, and for a both-sides level
-                    # the record's too.
-                    exact_weight = table[level_code(field, _SAME_VALUE_LEVELS[field])]
-                    exact = exact_weight + adjustment
-                    if field in BOTH_SIDES_LEVELS and spellings is not None:
-                        both_exact = np.minimum(
-                            exact, exact_weight + self.adjustment(field, spellings[field])
-                        )
-                        exact = np.where(_among(field, BOTH_SIDES_LEVELS[field])[code], both_exact, exact)
-                    capped = np.minimum(weight, exact + self.offsets[field][code])
-                    weight = np.where(_among(field, BOUNDED_BY_EXACT[field])[code], capped, weight)
-                weight = np.where(_among(field, TF_LEVELS[field])[code], adjusted, weight)
-            weights[field] = weight
-        self._cap_full_name(weights, codes, freq["name"])
-        self._cap_household(weights, codes)
-        return codes, weights
+            given = levels[_GIVEN]
+            weaker = np.nonzero((given > _EQUIVALENT) & kept)[0]
+            given[weaker[known_as(weaker)]] = _EQUIVALENT
+            names = levels[_NEAR_ROWS]
+            near = _NEAR[names + _STARTS[_NEAR_ROWS]] & kept
+            for row in _SLIP_ONLY_ROWS:
+                near[row] &= family_slip
+            near &= ordinary_spellings(freq[1:][_NEAR_ROWS], spellings)
+            np.copyto(names, _NEAR_DIFFERENT, where=near)
+        at = levels + _STARTS
+        weights = self.weights[at]
+        # log2 of the shares, once for the full-name cap and the term-frequency adjustments (and those of
+        # the record's names, for a both-sides level).
+        values = freq if spellings is None else np.concatenate((freq, spellings[_BOTH_ROWS]))
+        logs = _log2(np.maximum(values, self.floor))
+        # np.clip's exact result, without its overhead; 0 where the share is unknown.
+        adjustments = self.mean_bits[: len(logs) - 1] - logs[1:]
+        adjustments = np.minimum(np.maximum(adjustments, TF_MIN_BITS), TF_MAX_BITS)
+        adjustments[np.isnan(adjustments)] = 0.0
+        adjustment = adjustments[_TF_ROWS]
+        tf_at, weight = at[_TF_ROWS], weights[_TF_ROWS]
+        adjusted = weight + adjustment
+        # A partial agreement is worth no more than the exact one (less the offset of a level drawing on
+        # the same pool of names), for the query's value, and for a both-sides level the record's too.
+        exact = self.exact + adjustment
+        if spellings is not None:
+            both_exact = self.exact[_BOTH_ROWS] + adjustments[len(_TF_SOURCES) :]
+            both = exact[_BOTH_ROWS]
+            np.copyto(both, np.minimum(both, both_exact), where=_BOTH_SIDES[tf_at[_BOTH_ROWS]])
+        np.minimum(weight, exact + self.offsets[tf_at], out=weight)
+        np.copyto(weight, adjusted, where=_TF[tf_at])
+        self._cap_full_name(weights, levels, logs[0])
+        self._cap_household(weights, at)
+        return levels, weights
 
     def _cap_full_name(
-        self,
-        weights: dict[str, npt.NDArray[np.float64]],
-        codes: Mapping[str, npt.NDArray[Any]],
-        name_frequency: npt.NDArray[np.float64],
+        self, weights: npt.NDArray[np.float64], codes: npt.NDArray[np.int8], name_log: npt.NDArray[np.float64]
     ) -> None:
         """Given and surname both exact: worth no more than the frequency of the full name itself.
 
@@ -354,17 +398,12 @@ class Weighing:
         pairing such as Ffion Jones is far more frequent than tf(Ffion) x tf(Jones). The surname weight
         absorbs the difference, keeping the explanation per field.
         """
-        exact = (codes["given"] == level_code("given", "exact")) & (
-            codes["family"] == level_code("family", "exact")
-        )
-        cap = self.full_name_bits - _log2(np.maximum(name_frequency, self.floor))
-        over = weights["given"] + weights["family"] - cap
-        over[np.isnan(over)] = 0.0
-        weights["family"] = np.where(exact & (over > 0), weights["family"] - over, weights["family"])
+        exact = (codes[_GIVEN] == _GIVEN_EXACT) & (codes[_FAMILY] == _FAMILY_EXACT)
+        # NaN where the reference lacks the full name: not over.
+        over = weights[_GIVEN] + weights[_FAMILY] - (self.full_name_bits - name_log)
+        np.subtract(weights[_FAMILY], over, out=weights[_FAMILY], where=exact & (over > 0))
 
-    def _cap_household(
-        self, weights: dict[str, npt.NDArray[np.float64]], codes: Mapping[str, npt.NDArray[Any]]
-    ) -> None:
+    def _cap_household(self, weights: npt.NDArray[np.float64], at: npt.NDArray[np.int64]) -> None:
         """Address weight after capping surname + address agreement at what a shared household is worth.
 
         Fellegi-Sunter multiplies the surname and address evidence as if independent, but siblings share
@@ -373,12 +412,9 @@ class Weighing:
         surname plus a small postcode outweighs a different given name and date of birth, and siblings get
         merged.
         """
-        family = _among("family", HOUSEHOLD_LEVELS["family"])[codes["family"]]
-        address = _among("address", HOUSEHOLD_LEVELS["address"])[codes["address"]]
-        over = weights["family"] + weights["address"] - self.household_cap
-        weights["address"] = np.where(
-            family & address & (over > 0), weights["address"] - over, weights["address"]
-        )
+        family, address = _HOUSEHOLD[at[_FAMILY]], _HOUSEHOLD[at[_ADDRESS]]
+        over = weights[_FAMILY] + weights[_ADDRESS] - self.household_cap
+        np.subtract(weights[_ADDRESS], over, out=weights[_ADDRESS], where=family & address & (over > 0))
 
 
 def score(
@@ -401,25 +437,24 @@ def score(
     """
     weighing = Weighing.of(model, tf)
     freq = _pair_frequencies(levels, tf) if frequencies is None else frequencies
-    codes = {field: levels[field].to_numpy() for field in FIELDS}
     known_as = None if spellings is None else _known_as_lookup(tf, freq["given_id"], spellings)
     codes, weights = weighing.weigh(
-        codes,
+        np.stack([levels[field].to_numpy() for field in WEIGHED]),
         levels["names_swapped"].to_numpy(),
         levels["family_slip"].to_numpy() if spellings is not None else None,
-        freq,
-        spellings,
+        np.stack([freq[share] for share in SHARES]),
+        None if spellings is None else np.stack([spellings[field] for field in SPELLINGS]),
         known_as,
     )
     if spellings is not None:
         levels = levels.with_columns(
-            *(pl.Series(field, codes[field], dtype=pl.Int8) for field in NEAR_LEVELS)
+            *(pl.Series(field, codes[_ROW[field]], dtype=pl.Int8) for field in NEAR_LEVELS)
         )
     prior = weighing.prior
     # The total and probability as polars expressions: `sum_horizontal` does not add left to right, and
     # the weights should stay bit-identical to the previous code's (ties are then decided the same way).
     weighted = levels.with_columns(
-        *(pl.Series(f"weight_{field}", weights[field], dtype=pl.Float64) for field in FIELDS)
+        *(pl.Series(f"weight_{field}", weights[_ROW[field]], dtype=pl.Float64) for field in FIELDS)
     )
     total = pl.sum_horizontal([f"weight_{f}" for f in FIELDS]) + prior
     return weighted.with_columns(prior=pl.lit(prior), match_weight=total).with_columns(

@@ -41,7 +41,7 @@ from app.matching.frames import (
 from app.matching.names import given_groups
 from app.matching.params import FIELDS, MatchModel
 from app.matching.rules import SWAP_CLEARS, compare_levels
-from app.matching.score import TermFrequencies, Weighing, probability
+from app.matching.score import SHARES, WEIGHED, TermFrequencies, Weighing, probability
 
 Canonical = dict[str, Any]
 
@@ -182,8 +182,22 @@ class Frequencies:
 
 
 # The integer columns of a compared pair that `Scorer` weighs: the levels, then the swap and slip flags.
-_LEVELLED = (*FIELDS, "names_swapped", "family_slip")
-_WEIGHT_NAMES = tuple(f"weight_{field}" for field in FIELDS)
+_LEVELLED = (*WEIGHED, "names_swapped", "family_slip")
+# `Weighing.weigh`'s rows in `FIELDS` order.
+_IN_FIELDS_ORDER = [WEIGHED.index(field) for field in FIELDS]
+# What `Scorer.score_all` adds to or sets in a compared pair, in order.
+_SCORED = (*FIELDS, *(f"weight_{field}" for field in FIELDS), "prior", "match_weight", "match_probability")
+
+
+def _rarer_form(shares: Mapping[str, float], forms: tuple[str | None, str | None]) -> float:
+    """The reference share of the rarer of a record's two forms, as `TermFrequencies.record_spellings`
+    takes it: a form the reference lacks counts as share 0; NaN where the record has no form."""
+    first, second = forms
+    if first is None:
+        return math.nan if second is None else shares.get(second, 0.0)
+    if second is None:
+        return shares.get(first, 0.0)
+    return min(shares.get(first, 0.0), shares.get(second, 0.0))
 
 
 @dataclass(frozen=True)
@@ -198,12 +212,6 @@ class Scorer:
     def of(cls, model: MatchModel, tf: TermFrequencies) -> Scorer:
         return cls(Weighing.of(model, tf), Frequencies.of(tf))
 
-    def _rarer_form(self, field: str, forms: Sequence[str | None]) -> float:
-        """The reference share of the rarer of the record's forms, as `TermFrequencies.record_spellings`
-        takes it: a form the reference lacks counts as share 0; NaN where the record has no form."""
-        held = [self.frequencies.values[field].get(form, 0.0) for form in forms if form is not None]
-        return min(held) if held else math.nan
-
     def score_all(self, pairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Each pair's levels (`compare_pair`) with weight_<field>, prior, match_weight and match_probability,
         as `score.score` gives them; the levels returned are the levels weighed."""
@@ -211,16 +219,20 @@ class Scorer:
             return []
         freq, nan = self.frequencies, math.nan
         given, family, postcode = freq.values["given"], freq.values["family"], freq.values["address"]
-        # One array per kind of value, a column per input (each np.array call costs more than its rows).
+        full_names = freq.full_names
+        # One array per kind of value, a row per input (each np.array call costs more than its rows):
+        # `score.SHARES`, then `score.SPELLINGS`.
         floats = np.array(
             [
                 (
-                    given.get(p["tf_given_value"], nan),
-                    family.get(p["tf_family_value"], nan),
+                    full_names.get(
+                        (query_given := p["tf_given_value"], query_family := p["tf_family_value"]), nan
+                    ),
+                    given.get(query_given, nan),
+                    family.get(query_family, nan),
                     postcode.get(p["tf_postcode_value"], nan),
-                    freq.full_names.get((p["tf_given_value"], p["tf_family_value"]), nan),
-                    self._rarer_form("given", p["record_given_forms"]),
-                    self._rarer_form("family", p["record_family_forms"]),
+                    _rarer_form(given, p["record_given_forms"]),
+                    _rarer_form(family, p["record_family_forms"]),
                 )
                 for p in pairs
             ]
@@ -241,29 +253,33 @@ class Scorer:
             )
 
         codes, weights = self.weighing.weigh(
-            {field: ints[i] for i, field in enumerate(FIELDS)},
+            ints[: len(WEIGHED)],
             ints[-2].astype(bool),
             ints[-1].astype(bool),
-            {"given": floats[0], "family": floats[1], "address": floats[2], "name": floats[3]},
-            {"given": floats[4], "family": floats[5]},
+            floats[: len(SHARES)],
+            floats[len(SHARES) :],
             known_as,
         )
+        codes, weights = codes[_IN_FIELDS_ORDER], weights[_IN_FIELDS_ORDER]
         prior = self.weighing.prior
         # Added left to right, field by field, then the prior.
         total = np.zeros(len(pairs))
-        for field in FIELDS:
-            total = total + weights[field]
-        total = total + prior
-        levels = [codes[field].tolist() for field in FIELDS]
-        weighed = [weights[field].tolist() for field in FIELDS]
-        totals, probabilities = total.tolist(), probability(total).tolist()
+        for weight in weights:
+            total += weight
+        total += prior
         out = []
-        for i, pair in enumerate(pairs):
+        for pair, levels, weighed, match_weight, match_probability in zip(
+            pairs,
+            codes.T.tolist(),
+            weights.T.tolist(),
+            total.tolist(),
+            probability(total).tolist(),
+            strict=True,
+        ):
             scored = dict(pair)
-            for field, level, weight, name in zip(FIELDS, levels, weighed, _WEIGHT_NAMES, strict=True):
-                scored[field] = level[i]
-                scored[name] = weight[i]
-            scored.update(prior=prior, match_weight=totals[i], match_probability=probabilities[i])
+            scored.update(
+                zip(_SCORED, (*levels, *weighed, prior, match_weight, match_probability), strict=True)
+            )
             out.append(scored)
         return out
 
