@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import getitem
 from typing import Any
 
 import numpy as np
@@ -64,10 +65,6 @@ class _Pass:
     reference: Callable[[], tuple[pl.Expr, ...]]
 
 
-def _one(column: str) -> Callable[[Mapping[str, Any]], list[Any]]:
-    return lambda record: [record[column]]
-
-
 def _groups_expr() -> pl.Expr:
     return pl.concat_list("given_c1", "given_c2", "pref_c1", "pref_c2")
 
@@ -80,7 +77,7 @@ def _names_and(
     *dates: str,
 ) -> tuple[Callable[[Mapping[str, Any]], tuple[list[Any], ...]], Callable[[], tuple[pl.Expr, ...]]]:
     return (
-        lambda r: (_given_groups(r), _family_keys(r), *(_one(d)(r) for d in dates)),
+        lambda r: (_given_groups(r), _family_keys(r), *([r[d]] for d in dates)),
         lambda: (_groups_expr(), _family_expr(), *(pl.col(d) for d in dates)),
     )
 
@@ -112,6 +109,13 @@ def _fmix(key: int) -> int:
     key ^= key >> 33
     key = (key * _FMIX_2) & _MASK
     return key ^ (key >> 33)
+
+
+def _number(value: Any) -> int:
+    """A date or whole-number key part as the reference's keys hold it (dates as day numbers)."""
+    if isinstance(value, dt.date):
+        return (value - _EPOCH).days & _MASK
+    return int(value) & _MASK
 
 
 # A key starts from its pass, itself mixed, and folds each part in with the finaliser. The pass must be
@@ -183,36 +187,25 @@ class BlockIndex:
         order = np.argsort(keys, kind="stable")
         return cls(keys[order], np.concatenate(all_rows)[order], vocabulary)
 
-    def _code(self, part: str, value: Any) -> int | None:
-        if part in _STRING_PARTS:
-            return self.vocabulary.get(value)
-        if isinstance(value, dt.date):
-            return (value - _EPOCH).days & _MASK
-        return int(value) & _MASK
-
     def query_keys(self, record: Mapping[str, Any]) -> tuple[list[int], list[int]]:
         """The record's keys in every pass: each combination of its part values, nulls and values the
         reference never holds skipped (no reference key could contain them); and how many keys each pass
         gave, in `PASSES` order."""
+        vocabulary = self.vocabulary
         found: list[int] = []
         counts: list[int] = []
-        coded: dict[tuple[str, Any], int | None] = {}  # the same names recur in several passes
         for start, block_pass in zip(_PASS_STARTS, PASSES, strict=True):
-            # Mixed part by part, so that combinations sharing their first parts share that work.
-            keys = [start]
-            for part, values in zip(block_pass.parts, block_pass.query(record), strict=True):
-                codes = set()
-                for value in values:
-                    if value is None:
-                        continue
-                    code = coded.get((part, value), -1)
-                    if code == -1:
-                        code = coded[(part, value)] = self._code(part, value)
-                    if code is not None:
-                        codes.add(code)
+            coded = [
+                {code for value in values if (code := vocabulary.get(value)) is not None}
+                if part in _STRING_PARTS
+                else {_number(value) for value in values if value is not None}
+                for part, values in zip(block_pass.parts, block_pass.query(record), strict=True)
+            ]
+            # Mixed part by part, so that combinations sharing their first parts share that work (no key,
+            # nothing to mix, where a part has no value).
+            keys = [start] if all(coded) else []
+            for codes in coded:
                 keys = [_fmix(key ^ code) for key in keys for code in codes]
-                if not keys:
-                    break
             found.extend(keys)
             counts.append(len(keys))
         return found, counts
@@ -224,12 +217,13 @@ class BlockIndex:
         `max_pairs` that the most passes found, then the lowest rows (as batch `candidate_pairs`)."""
         found, per_pass = self.query_keys(record)
         keys = np.array(found, dtype=np.uint64)
-        lo = np.searchsorted(self.keys, keys, side="left")
-        hi = np.searchsorted(self.keys, keys, side="right")
-        if not int((hi - lo).sum()):
+        lo, hi = self.keys.searchsorted(keys, side="left"), self.keys.searchsorted(keys, side="right")
+        # A few keys find rows: plain Python over them costs less than numpy's calls.
+        held = [self.rows[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True) if b > a]
+        if not held:
             return np.empty(0, dtype=np.uint32)
-        rows = np.concatenate([self.rows[a:b] for a, b in zip(lo, hi, strict=True) if b > a])
-        distinct = np.unique(rows)
+        rows = np.concatenate(held)
+        distinct = np.array(sorted(set(rows.tolist())), dtype=np.uint32)
         if len(distinct) <= max_pairs:
             return distinct
         # Each (pass, row) once, then the passes that found each row.
@@ -304,10 +298,8 @@ class CodedColumns:
         return cls(tuple(frame.columns), codes, tuple(values))
 
     def rows(self, at: npt.NDArray[np.uint32]) -> list[dict[str, Any]]:
-        return [
-            {name: values[code] for name, values, code in zip(self.names, self.values, row, strict=True)}
-            for row in self.codes[at].tolist()
-        ]
+        names, values = self.names, self.values
+        return [dict(zip(names, map(getitem, values, row), strict=True)) for row in self.codes[at].tolist()]
 
 
 @dataclass(frozen=True)
