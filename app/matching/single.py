@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -182,7 +183,7 @@ class Frequencies:
 
 
 # The integer columns of a compared pair that `Scorer` weighs: the levels, then the swap and slip flags.
-_LEVELLED = (*WEIGHED, "names_swapped", "family_slip")
+_LEVELLED = itemgetter(*WEIGHED, "names_swapped", "family_slip")
 # `Weighing.weigh`'s rows in `FIELDS` order.
 _IN_FIELDS_ORDER = [WEIGHED.index(field) for field in FIELDS]
 # What `Scorer.score_all` adds to or sets in a compared pair, in order.
@@ -237,7 +238,8 @@ class Scorer:
                 for p in pairs
             ]
         ).T
-        ints = np.array([[p[field] for field in _LEVELLED] for p in pairs], dtype=np.int8).T
+        ints = np.array(list(map(_LEVELLED, pairs)), dtype=np.int8).T
+        swapped, family_slip = ints[len(WEIGHED) :].astype(bool)
 
         def known_as(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
             return np.array(
@@ -254,8 +256,8 @@ class Scorer:
 
         codes, weights = self.weighing.weigh(
             ints[: len(WEIGHED)],
-            ints[-2].astype(bool),
-            ints[-1].astype(bool),
+            swapped,
+            family_slip,
             floats[: len(SHARES)],
             floats[len(SHARES) :],
             known_as,
@@ -278,7 +280,7 @@ class Scorer:
         ):
             scored = dict(pair)
             scored.update(
-                zip(_SCORED, (*levels, *weighed, prior, match_weight, match_probability), strict=True)
+                zip(_SCORED, levels + weighed + [prior, match_weight, match_probability], strict=True)
             )
             out.append(scored)
         return out
