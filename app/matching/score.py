@@ -347,22 +347,26 @@ class Weighing:
         name or surname between two ordinary spellings as "different" (see `SLIP_RARITY`); without it the
         levels stand.
         """
+        # Steps whose mask holds for no pair are skipped: a real-time query's few pairs seldom need them
+        # all, and the numpy calls cost the same however few elements they touch.
         kept = ~swapped
-        freq = np.where(_NAME_SHARES & swapped, np.nan, shares)
+        freq = np.where(_NAME_SHARES & swapped, np.nan, shares) if np.count_nonzero(swapped) else shares
         levels = codes.astype(np.int8)  # a copy: the levels weighed are changed below
         if spellings is not None:
             assert known_as is not None and family_slip is not None
             # A known-as pair the reference itself holds (first name and preferred name of its records) is
             # an equivalent name, like the pairs of the name table.
             given = levels[_GIVEN]
-            weaker = np.nonzero((given > _EQUIVALENT) & kept)[0]
-            given[weaker[known_as(weaker)]] = _EQUIVALENT
+            weaker = ((given > _EQUIVALENT) & kept).nonzero()[0]
+            if weaker.size:
+                given[weaker[known_as(weaker)]] = _EQUIVALENT
             names = levels[_NEAR_ROWS]
             near = _NEAR[names + _STARTS[_NEAR_ROWS]] & kept
-            for row in _SLIP_ONLY_ROWS:
-                near[row] &= family_slip
-            near &= ordinary_spellings(freq[1:][_NEAR_ROWS], spellings)
-            np.copyto(names, _NEAR_DIFFERENT, where=near)
+            if np.count_nonzero(near):
+                for row in _SLIP_ONLY_ROWS:
+                    near[row] &= family_slip
+                near &= ordinary_spellings(freq[1:][_NEAR_ROWS], spellings)
+                np.copyto(names, _NEAR_DIFFERENT, where=near)
         at = levels + _STARTS
         weights = self.weights[at]
         # log2 of the shares, once for the full-name cap and the term-frequency adjustments (and those of
@@ -379,10 +383,11 @@ class Weighing:
         # A partial agreement is worth no more than the exact one (less the offset of a level drawing on
         # the same pool of names), for the query's value, and for a both-sides level the record's too.
         exact = self.exact + adjustment
-        if spellings is not None:
+        both_sides = _BOTH_SIDES[tf_at[_BOTH_ROWS]]
+        if spellings is not None and np.count_nonzero(both_sides):
             both_exact = self.exact[_BOTH_ROWS] + adjustments[len(_TF_SOURCES) :]
             both = exact[_BOTH_ROWS]
-            np.copyto(both, np.minimum(both, both_exact), where=_BOTH_SIDES[tf_at[_BOTH_ROWS]])
+            np.copyto(both, np.minimum(both, both_exact), where=both_sides)
         np.minimum(weight, exact + self.offsets[tf_at], out=weight)
         np.copyto(weight, adjusted, where=_TF[tf_at])
         self._cap_full_name(weights, levels, logs[0])
@@ -399,9 +404,10 @@ class Weighing:
         absorbs the difference, keeping the explanation per field.
         """
         exact = (codes[_GIVEN] == _GIVEN_EXACT) & (codes[_FAMILY] == _FAMILY_EXACT)
-        # NaN where the reference lacks the full name: not over.
-        over = weights[_GIVEN] + weights[_FAMILY] - (self.full_name_bits - name_log)
-        np.subtract(weights[_FAMILY], over, out=weights[_FAMILY], where=exact & (over > 0))
+        if np.count_nonzero(exact):
+            # NaN where the reference lacks the full name: not over.
+            over = weights[_GIVEN] + weights[_FAMILY] - (self.full_name_bits - name_log)
+            np.subtract(weights[_FAMILY], over, out=weights[_FAMILY], where=exact & (over > 0))
 
     def _cap_household(self, weights: npt.NDArray[np.float64], at: npt.NDArray[np.int64]) -> None:
         """Address weight after capping surname + address agreement at what a shared household is worth.
@@ -412,9 +418,10 @@ class Weighing:
         surname plus a small postcode outweighs a different given name and date of birth, and siblings get
         merged.
         """
-        family, address = _HOUSEHOLD[at[_FAMILY]], _HOUSEHOLD[at[_ADDRESS]]
-        over = weights[_FAMILY] + weights[_ADDRESS] - self.household_cap
-        np.subtract(weights[_ADDRESS], over, out=weights[_ADDRESS], where=family & address & (over > 0))
+        household = _HOUSEHOLD[at[_FAMILY]] & _HOUSEHOLD[at[_ADDRESS]]
+        if np.count_nonzero(household):
+            over = weights[_FAMILY] + weights[_ADDRESS] - self.household_cap
+            np.subtract(weights[_ADDRESS], over, out=weights[_ADDRESS], where=household & (over > 0))
 
 
 def score(
