@@ -184,8 +184,10 @@ class Frequencies:
 
 # The integer columns of a compared pair that `Scorer` weighs: the levels, then the swap and slip flags.
 _LEVELLED = itemgetter(*WEIGHED, "names_swapped", "family_slip")
+# The query's values whose reference shares it is weighed by.
+_QUERY_VALUES = itemgetter("tf_given_value", "tf_family_value", "tf_postcode_value")
 # `Weighing.weigh`'s rows in `FIELDS` order.
-_IN_FIELDS_ORDER = [WEIGHED.index(field) for field in FIELDS]
+_IN_FIELDS_ORDER = np.array([WEIGHED.index(field) for field in FIELDS])
 # What `Scorer.score_all` adds to or sets in a compared pair, in order.
 _SCORED = (*FIELDS, *(f"weight_{field}" for field in FIELDS), "prior", "match_weight", "match_probability")
 
@@ -223,15 +225,21 @@ class Scorer:
         full_names = freq.full_names
         # One array per kind of value, a row per input (each np.array call costs more than its rows):
         # `score.SHARES`, then `score.SPELLINGS`.
+        # A query's pairs share its values: each looked up once.
+        queried: dict[tuple[str | None, str | None, str | None], tuple[float, float, float, float]] = {}
+        for p in pairs:
+            values = (query_given, query_family, query_postcode) = _QUERY_VALUES(p)
+            if values not in queried:
+                queried[values] = (
+                    full_names.get((query_given, query_family), nan),
+                    given.get(query_given, nan),
+                    family.get(query_family, nan),
+                    postcode.get(query_postcode, nan),
+                )
         floats = np.array(
             [
                 (
-                    full_names.get(
-                        (query_given := p["tf_given_value"], query_family := p["tf_family_value"]), nan
-                    ),
-                    given.get(query_given, nan),
-                    family.get(query_family, nan),
-                    postcode.get(p["tf_postcode_value"], nan),
+                    *queried[_QUERY_VALUES(p)],
                     _rarer_form(given, p["record_given_forms"]),
                     _rarer_form(family, p["record_family_forms"]),
                 )
