@@ -233,7 +233,7 @@ HOUSEHOLD_LEVELS: dict[str, tuple[str, ...]] = {
 WEIGHED: tuple[str, ...] = ("given", "family", "address", "dob", "middle", "sex", "nhs")
 # The query's shares: the full name's, then the term-frequency fields' (rows `_TF_ROWS` of `freq[1:]`).
 SHARES: tuple[str, ...] = ("name", *_TF_SOURCES)
-# The record's (`TermFrequencies.record_spellings`).
+# The record's (`TermFrequencies.record_spellings`), after them when known.
 SPELLINGS: tuple[str, ...] = tuple(_RECORD_SPELLINGS)
 
 
@@ -255,8 +255,10 @@ _GIVEN, _FAMILY, _ADDRESS = _ROW["given"], _ROW["family"], _ROW["address"]
 # The near fields a slip must have flagged (`SLIP_ONLY`).
 _SLIP_ONLY_ROWS = [_ROW[field] for field in NEAR_LEVELS if field in SLIP_ONLY]
 _NEAR_DIFFERENT = np.array([[level_code(field, "different")] for field in NEAR_LEVELS], dtype=np.int8)
-# The shares a swapped pair lacks (its names were read across): the full name's and the names'.
-_NAME_SHARES = np.array([[share in ("name", "given", "family")] for share in SHARES])
+# The shares a swapped pair lacks (its names were read across): the query's full name's and names'.
+_NAME_SHARES = np.array(
+    [[share in ("name", "given", "family")] for share in SHARES] + [[False]] * len(SPELLINGS)
+)
 _EQUIVALENT = level_code("given", "equivalent")
 _GIVEN_EXACT, _FAMILY_EXACT = level_code("given", "exact"), level_code("family", "exact")
 # Per-(field, level code) tables are flattened, (row, code) at `_STARTS[row] + code`: one gather looks up
@@ -333,15 +335,15 @@ class Weighing:
         swapped: npt.NDArray[np.bool_],
         family_slip: npt.NDArray[np.bool_] | None,
         shares: npt.NDArray[np.float64],
-        spellings: npt.NDArray[np.float64] | None,
         known_as: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]] | None,
     ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]]:
         """(levels weighed, weights) of pairs with these comparison levels (`codes`): a row per field.
 
         `shares`: a row per `SHARES` entry, per pair the reference share of the query's full name, given
-        name, surname and postcode (NaN where the reference lacks it); a pair whose names were swapped has
-        none of the names'. `spellings`: a row per `SPELLINGS` entry, per pair the share of the rarer of
-        the record's forms (`TermFrequencies.record_spellings`). With it, `family_slip` and `known_as`
+        name, surname and postcode (NaN where the reference lacks it; a pair whose names were swapped has
+        none of the names'); then, if the record's spellings are known, a row per `SPELLINGS` entry, per
+        pair the share of the rarer of the record's forms (`TermFrequencies.record_spellings`). With
+        those, `family_slip` and `known_as`
         (whether the query's given name and one of the record's forms are a known-as pair the reference
         holds, for the pairs at the rows given), a known-as pair is read as "equivalent" and a near given
         name or surname between two ordinary spellings as "different" (see `SLIP_RARITY`); without it the
@@ -350,9 +352,11 @@ class Weighing:
         # Steps whose mask holds for no pair are skipped: a real-time query's few pairs seldom need them
         # all, and the numpy calls cost the same however few elements they touch.
         kept = ~swapped
-        freq = np.where(_NAME_SHARES & swapped, np.nan, shares) if np.count_nonzero(swapped) else shares
+        spelled = len(shares) > len(SHARES)
+        if np.count_nonzero(swapped):
+            shares = np.where(_NAME_SHARES[: len(shares)] & swapped, np.nan, shares)
         levels = codes.astype(np.int8)  # a copy: the levels weighed are changed below
-        if spellings is not None:
+        if spelled:
             assert known_as is not None and family_slip is not None
             # A known-as pair the reference itself holds (first name and preferred name of its records) is
             # an equivalent name, like the pairs of the name table.
@@ -365,14 +369,15 @@ class Weighing:
             if np.count_nonzero(near):
                 for row in _SLIP_ONLY_ROWS:
                     near[row] &= family_slip
-                near &= ordinary_spellings(freq[1:][_NEAR_ROWS], spellings)
+                near &= ordinary_spellings(shares[1:][_NEAR_ROWS], shares[len(SHARES) :])
                 np.copyto(names, _NEAR_DIFFERENT, where=near)
         at = levels + _STARTS
         weights = self.weights[at]
         # log2 of the shares, once for the full-name cap and the term-frequency adjustments (and those of
-        # the record's names, for a both-sides level).
-        values = freq if spellings is None else np.concatenate((freq, spellings[_BOTH_ROWS]))
-        logs = _log2(np.maximum(values, self.floor))
+        # the record's names, for a both-sides level: its fields lead `SPELLINGS`, as they lead `WEIGHED`).
+        logs = _log2(
+            np.maximum(shares[: len(SHARES) + (len(BOTH_SIDES_LEVELS) if spelled else 0)], self.floor)
+        )
         # np.clip's exact result, without its overhead; 0 where the share is unknown.
         adjustments = self.mean_bits[: len(logs) - 1] - logs[1:]
         adjustments = np.minimum(np.maximum(adjustments, TF_MIN_BITS), TF_MAX_BITS)
@@ -384,7 +389,7 @@ class Weighing:
         # the same pool of names), for the query's value, and for a both-sides level the record's too.
         exact = self.exact + adjustment
         both_sides = _BOTH_SIDES[tf_at[_BOTH_ROWS]]
-        if spellings is not None and np.count_nonzero(both_sides):
+        if spelled and np.count_nonzero(both_sides):
             both_exact = self.exact[_BOTH_ROWS] + adjustments[len(_TF_SOURCES) :]
             both = exact[_BOTH_ROWS]
             np.copyto(both, np.minimum(both, both_exact), where=both_sides)
@@ -449,8 +454,10 @@ def score(
         np.stack([levels[field].to_numpy() for field in WEIGHED]),
         levels["names_swapped"].to_numpy(),
         levels["family_slip"].to_numpy() if spellings is not None else None,
-        np.stack([freq[share] for share in SHARES]),
-        None if spellings is None else np.stack([spellings[field] for field in SPELLINGS]),
+        np.stack(
+            [freq[share] for share in SHARES]
+            + ([] if spellings is None else [spellings[f] for f in SPELLINGS])
+        ),
         known_as,
     )
     if spellings is not None:

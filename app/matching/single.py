@@ -42,7 +42,7 @@ from app.matching.frames import (
 from app.matching.names import given_groups
 from app.matching.params import FIELDS, MatchModel
 from app.matching.rules import SWAP_CLEARS, compare_levels
-from app.matching.score import SHARES, WEIGHED, TermFrequencies, Weighing, probability
+from app.matching.score import WEIGHED, TermFrequencies, Weighing, probability
 
 Canonical = dict[str, Any]
 
@@ -266,8 +266,7 @@ class Scorer:
             ints[: len(WEIGHED)],
             swapped,
             family_slip,
-            floats[: len(SHARES)],
-            floats[len(SHARES) :],
+            floats,
             known_as,
         )
         codes, weights = codes[_IN_FIELDS_ORDER], weights[_IN_FIELDS_ORDER]
