@@ -69,7 +69,7 @@ FIRSTS = {"given1": "given_tokens", "pref_given1": "pref_tokens", "middle1": "mi
 # preferred name (a name moved between "given" and "middle" is found here). Token column, first index kept.
 GIVEN_ALT = (("given_tokens", 1), ("middle_tokens", 0), ("pref_tokens", 1))
 DATE_PARTS = {"dob_y": "year", "dob_m": "month", "dob_d": "day"}
-POSTCODE_PARTS = ("pc_sector", "pc_district", "pc_area")  # `normalise.postcode_parts`, in its order
+POSTCODE_PARTS = ("pc_sector", "pc_district", "pc_area")  # `identifiers.postcode_parts`, in its order
 # Given-name identity groups (`names.given_groups`): <prefix>_c1 and <prefix>_c2 of a first token.
 GROUPED = {"given": "given1", "pref": "pref_given1"}
 GROUP_KEYS = tuple(f"{prefix}_c{i}" for prefix in GROUPED for i in (1, 2))
@@ -317,7 +317,7 @@ def canonicalise(raw: pl.DataFrame) -> pl.DataFrame:
         },
     )
     distinct, codes = _codes(frame["postcode"])
-    parts = [normalise.postcode_parts(postcode) for postcode in distinct.to_list()]
+    parts = [identifiers.postcode_parts(postcode) for postcode in distinct.to_list()]
     frame = frame.with_columns(
         pl.Series(column, [part[i] for part in parts], dtype=s).gather(codes)
         for i, column in enumerate(POSTCODE_PARTS)

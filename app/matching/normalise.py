@@ -75,20 +75,6 @@ def street_key(lines: list[str]) -> str | None:
     return " ".join(sorted(words)) or None
 
 
-# A postcode's area: the letters its outward code starts with (CF of CF10).
-POSTCODE_AREA = r"^([A-Z]+)"
-_AREA = re.compile(POSTCODE_AREA)
-
-
-def postcode_parts(postcode: str | None) -> tuple[str | None, str | None, str | None]:
-    """(sector, district, area) of a normalised postcode: CF10 1, CF10, CF; all None for none."""
-    if postcode is None:
-        return None, None, None
-    district = postcode.split(" ")[0]
-    found = _AREA.match(district)
-    return postcode[: len(postcode) - 2], district, found.group(1) if found else None
-
-
 def phonetic(token: str | None) -> str | None:
     """Metaphone code of a name token (None for none or an empty code): a blocking key and a fuzzy level."""
     return jellyfish.metaphone(token) or None if token else None

@@ -104,7 +104,7 @@ def canonical_record(record: Mapping[str, Any]) -> Canonical:
     v["given_alt"] = [token for tokens, start in GIVEN_ALT for token in v[tokens][start:]]
     for column, part in DATE_PARTS.items():
         v[column] = getattr(dob, part) if dob else None
-    v.update(zip(POSTCODE_PARTS, normalise.postcode_parts(postcode), strict=True))
+    v.update(zip(POSTCODE_PARTS, identifiers.postcode_parts(postcode), strict=True))
     for prefix, column in GROUPED.items():
         v[f"{prefix}_c1"], v[f"{prefix}_c2"] = given_groups(v[column])
     sounds = {
