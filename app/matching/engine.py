@@ -61,6 +61,13 @@ _OTHER_DISTRICT = [level_code("address", "area")]
 # day either side, day and month swapped, one part wrong are the slips), so a free record in the row's
 # district with its given name and a shifted birth date is there by chance alone.
 _CONTROL_SHIFTS = (-29, -23, -17, -13, 13, 17, 23, 29)
+# The pairs that rule reads: given name and birth date outright, homes in one postcode district. Kept
+# through the possible floor, whatever their weight, so that the rule can find them (decision 0017).
+_MOVED_NEARBY = (
+    pl.col("given").is_in(_STRONG_AGREEMENT["given"])
+    & pl.col("dob").is_in(_STRONG_AGREEMENT["dob"])
+    & pl.col("address").is_in(_SAME_DISTRICT)
+)
 # The rule holds in a round only while chance explains at most this share of what it would send to review
 # (the review queue's target: at least 80% of it true links).
 _MOVED_CHANCE_SHARE = 0.2
@@ -289,7 +296,7 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
         scored = scored.select(_KEPT_COLUMNS)
         weights = scored["match_weight"].to_numpy()
         best = _best_of_rows(scored[ROW].to_numpy(), weights, scored[REF_ROW].to_numpy())
-        return scored.filter(pl.Series((weights >= floor) | best))
+        return scored.filter(pl.lit(pl.Series((weights >= floor) | best)) | _MOVED_NEARBY)
 
     kept = [kept_of(slices[0])] if slices else []
     with ThreadPoolExecutor(_SLICE_THREADS) as pool:
@@ -441,11 +448,18 @@ def _decide(
     also = _other_registrations(education, eligible, pairs_w, model, tf)
 
     ranked = scored.sort(["match_weight", REF_ROW], descending=[True, False])
+    # A row left without a record is shown its heaviest pair; where the round says moves explain the
+    # moved-nearby shape, a free record of that shape comes first (a sibling's record at the new home can
+    # outweigh the child's own at the old one).
+    moved = moves_explain(health, education, assigned)
+    left = ranked.join(assigned, on=ROW, how="anti")
+    if moved:
+        free_nearby = _MOVED_NEARBY & ~pl.col(REF_ROW).is_in(assigned[REF_ROW].implode())
+        left = left.sort(free_nearby, descending=True, maintain_order=True)
     chosen = pl.concat(
         [
             ranked.join(assigned, on=[ROW, REF_ROW], how="semi").with_columns(assigned=pl.lit(True)),
-            ranked.join(assigned, on=ROW, how="anti").group_by(ROW, maintain_order=True).first()
-            .with_columns(assigned=pl.lit(False)),
+            left.group_by(ROW, maintain_order=True).first().with_columns(assigned=pl.lit(False)),
         ],
         how="diagonal",
     )  # fmt: skip
@@ -462,10 +476,10 @@ def _decide(
         .join(_closest_to_unclaimed(chosen, assigned), on=ROW, how="left")
         .sort(ROW)
     )
-    return _outcomes(health, education, out, model)
+    return _outcomes(health, education, out, model, moved)
 
 
-def moves_explain(health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFrame) -> bool:
+def moves_explain(health: pl.DataFrame, education: pl.DataFrame, assigned: pl.DataFrame) -> bool:
     """Whether, in this round, a row left without a record whose given name and birth date a free record in
     its postcode district shares is mostly a child who moved (and changed surname), not a namesake.
 
@@ -474,8 +488,10 @@ def moves_explain(health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFra
     at the size of Wales with few such moves, namesakes outnumber them. The control is the same count with
     the birth dates shifted by weeks (`_CONTROL_SHIFTS`): what chance alone puts there.
     """
-    left = out.filter(~pl.col("assigned").fill_null(False))[ROW]
-    taken = out.filter(pl.col("assigned").fill_null(False))[REF_ROW]
+    left = pl.Series(np.arange(health.height, dtype=np.uint32)).filter(
+        ~pl.Series(np.arange(health.height, dtype=np.uint32)).is_in(assigned[ROW].implode())
+    )
+    taken = assigned[REF_ROW]
     rows = (
         health[left].select(pl.col("given1").alias("g"), "dob", pl.col("pc_district").alias("d")).drop_nulls()
     )
@@ -542,7 +558,7 @@ def _other_registrations(
 
 
 def _outcomes(
-    health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFrame, model: MatchModel
+    health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFrame, model: MatchModel, moved: bool
 ) -> pl.DataFrame:
     t = model.thresholds
     p = pl.col("match_probability")
@@ -573,12 +589,7 @@ def _outcomes(
             # Given name and birth date exactly, homes in one postcode district: a move and a new surname
             # explain the rest, whatever the weight (tuning variants, 100k: 126 such rows the child, 4 not;
             # decision 0017).
-            | (
-                pl.col("given").is_in(_STRONG_AGREEMENT["given"])
-                & pl.col("dob").is_in(_STRONG_AGREEMENT["dob"])
-                & pl.col("address").is_in(_SAME_DISTRICT)
-                & pl.lit(moves_explain(health, education, out))
-            )
+            | _MOVED_NEARBY & pl.lit(moved)
         )
     )
     # A record of another LA's register whose home is in another postcode area: at the size of Wales a

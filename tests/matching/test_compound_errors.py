@@ -129,6 +129,19 @@ class TestUnclaimedRecordGoesToReview:
         out = linked(rows, register, VALE, CARDIFF)
         assert "unclaimed_record" not in out["reason"].to_list()
 
+    OLD_HOME = child("Seren", "Morgan", "2016-06-28", postcode="CF14 9ZZ", line="40 Heol Hir")
+
+    def test_the_childs_own_record_though_a_namesakes_record_weighs_more(self) -> None:
+        # The girl moved within the district and took a new surname. A namesake of her new name and her
+        # birthday lives in Swansea: that record agrees on every name, so it outweighs her own (old home,
+        # old surname), but the namesake's own row holds it. Her own record, free and of the moved-nearby
+        # shape, is the one an officer is shown.
+        namesake = child("Seren", "Price", "2016-06-28", postcode="SA1 1AA", line="2 Heol Orllewin")
+        out = linked([self.MOVED, namesake], [{**namesake}, self.OLD_HOME], CARDIFF, CARDIFF)
+        assert out.select("outcome", "education_id").row(1) == ("matched", 101)
+        row = out.row(0, named=True)
+        assert (row["outcome"], row["education_id"], row["reason"]) == ("possible", 102, "unclaimed_record")
+
     def test_not_when_another_row_holds_the_record(self) -> None:
         holder = child("Ffion", "Morgan", "2016-06-28", postcode="CF10 1AA", line="12 Heol y Bont")
         out = linked([HEALTH_NEW_HOME, holder], [SCHOOL_OLD_HOME], CARDIFF, CARDIFF)
