@@ -296,7 +296,8 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
         scored = scored.select(_KEPT_COLUMNS)
         weights = scored["match_weight"].to_numpy()
         best = _best_of_rows(scored[ROW].to_numpy(), weights, scored[REF_ROW].to_numpy())
-        return scored.filter(pl.lit(pl.Series((weights >= floor) | best)) | _MOVED_NEARBY)
+        nearby = scored.select(_MOVED_NEARBY).to_series().to_numpy()
+        return scored.filter(pl.Series((weights >= floor) | best | nearby))
 
     kept = [kept_of(slices[0])] if slices else []
     with ThreadPoolExecutor(_SLICE_THREADS) as pool:
