@@ -450,8 +450,8 @@ def _decide(
 
     ranked = scored.sort(["match_weight", REF_ROW], descending=[True, False])
     # A row left without a record is shown its heaviest pair; where the round says moves explain the
-    # moved-nearby shape, a free record of that shape comes first (a sibling's record at the new home can
-    # outweigh the child's own at the old one).
+    # moved-nearby shape, a free record of that shape comes first (a namesake's record, held by the
+    # namesake's own row, can outweigh the child's own at the old home).
     moved = moves_explain(health, education, assigned)
     left = ranked.join(assigned, on=ROW, how="anti")
     if moved:
@@ -489,9 +489,8 @@ def moves_explain(health: pl.DataFrame, education: pl.DataFrame, assigned: pl.Da
     at the size of Wales with few such moves, namesakes outnumber them. The control is the same count with
     the birth dates shifted by weeks (`_CONTROL_SHIFTS`): what chance alone puts there.
     """
-    left = pl.Series(np.arange(health.height, dtype=np.uint32)).filter(
-        ~pl.Series(np.arange(health.height, dtype=np.uint32)).is_in(assigned[ROW].implode())
-    )
+    positions = pl.Series(np.arange(health.height, dtype=np.uint32))
+    left = positions.filter(~positions.is_in(assigned[ROW].implode()))
     taken = assigned[REF_ROW]
     rows = (
         health[left].select(pl.col("given1").alias("g"), "dob", pl.col("pc_district").alias("d")).drop_nulls()
