@@ -191,20 +191,13 @@ def plan_round(
     model: MatchModel,
     progress: Progress,
     registers: RegisterFrame = REGISTERS,
-    taken: frozenset[int] | None = None,
 ) -> RoundPlan:
-    """Load the lists and every register, link once, decide every row; reads only.
-
-    `taken`: the records an earlier round of the period gave (`repository.taken_in_period`), when the caller
-    has read them already.
-    """
+    """Load the lists and every register, link once, decide every row; reads only."""
     # The registers' frame is built (or found) on a second connection while the lists are read on the
     # first: the database sends both at once, and much of the frame building lets go of the GIL.
     with ThreadPoolExecutor(1) as pool, factory() as session:
         education = pool.submit(registers.get, factory)
-        if taken is None:
-            taken = frozenset(repository.taken_in_period(session, period))
-        return _plan(session, education, period, lists, model, progress, taken)
+        return _plan(session, education, period, lists, model, progress)
 
 
 def _plan(
@@ -214,7 +207,6 @@ def _plan(
     lists: Sequence[WaitingList],
     model: MatchModel,
     progress: Progress,
-    taken: frozenset[int],
 ) -> RoundPlan:
     started = time.perf_counter()
     ordered = canonical_order(lists)
@@ -234,6 +226,7 @@ def _plan(
         .sort("list_order", "record_index")
     )
     progress("load", 0, health_text.height)
+    taken = repository.taken_in_period(session, period)
     health = columns_to_frame(
         {**text_columns(health_text, la_column="recipient_la"), "register": health_text["source"]}
     )
@@ -520,45 +513,6 @@ class NotYet(Exception):
         self.until = until
 
 
-@dataclass(frozen=True, slots=True)
-class PlanKey:
-    """What a round's plan was computed from: while none of it changes, the plan is still the round's."""
-
-    period: str
-    lists: tuple[uuid.UUID, ...]
-    registers: str  # `repository.register_fingerprint`
-    model_hash: str
-    taken: frozenset[int]
-
-
-class PlannedAhead:
-    """The plan of a round computed during its quiet time, kept for the run of the job that writes it.
-
-    Once every expected list of a period is in, the round only waits for the quiet time, in case a GP
-    practice's list of the same batch is still on its way. Planning takes longer than that wait (most of a
-    round is reading and linking), so the round is planned at once and, if no list came meanwhile, written
-    when the quiet time is over: the wait and the planning overlap instead of adding up. A list that does
-    come changes the key, and the round is planned again with it. One per process; it holds one plan.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held: tuple[PlanKey, RoundPlan] | None = None
-
-    def keep(self, key: PlanKey, plan: RoundPlan) -> None:
-        with self._lock:
-            self._held = (key, plan)
-
-    def take(self, key: PlanKey) -> RoundPlan | None:
-        """The plan kept for `key`, if any; whatever is held goes either way."""
-        with self._lock:
-            held, self._held = self._held, None
-        return held[1] if held is not None and held[0] == key else None
-
-
-PLANNED = PlannedAhead()
-
-
 def match_health_list(
     factory: sessionmaker[Session],
     submission_id: uuid.UUID,
@@ -567,14 +521,10 @@ def match_health_list(
     job_id: uuid.UUID,
     now: Callable[[], dt.datetime],
     progress: Progress,
-    planned: PlannedAhead = PLANNED,
 ) -> dict[str, Any]:
     """Run the round of this list's period (or find the one that matched it); its summary for this list.
 
-    Raises `NotYet` while the round is not due, or another job is running it. During the quiet time (every
-    expected list in) the round is planned ahead, and written once the quiet time is over (`PlannedAhead`);
-    a plan made when the round was due is written as it is (a list that came meanwhile waits for the
-    period's next round, so a stream of lists cannot keep a round from ever being written).
+    Raises `NotYet` while the round is not due, or another job is running it.
     """
     with factory.begin() as session:
         found = _settled(session, submission_id)
@@ -583,28 +533,22 @@ def match_health_list(
         submission = repository.get_submission(session, submission_id)
         assert submission is not None  # _settled answered for a missing one
         period = period_of(submission.as_of)
-        waiting, due, complete = _due(session, period, timing)
-        ahead = now() < due
-        if ahead and not complete:
+        waiting = [WaitingList(*tuple(row)) for row in repository.waiting_lists(session, period)]
+        due = opens_at(
+            waiting,
+            repository.lists_received(session, period),
+            repository.expected_lists(session),
+            timing,
+        )
+        if now() < due:
             REGISTERS.warm(factory)  # the wait is time the registers' frame can be built in
             raise NotYet(due)
         if not repository.claim_period(session, period, job_id, now()):
             raise NotYet(now() + RETRY_CLAIMED)
         model = active_model(session, now())
-        key = _plan_key(session, period, waiting, model)
-        repository.set_submissions_status(session, list(key.lists), "matching")
+        repository.set_submissions_status(session, [w.submission_id for w in waiting], "matching")
     try:
-        plan = planned.take(key)
-        if plan is None:  # reads only: no write lock held
-            plan = plan_round(factory, period, waiting, model, progress, taken=key.taken)
-        if ahead:
-            with factory.begin() as session:
-                waiting, due, _ = _due(session, period, timing)
-                if _plan_key(session, period, waiting, active_model(session, now())) != key:
-                    raise NotYet(now())  # a list came (or a register changed) meanwhile: plan again
-                if now() < due:
-                    planned.keep(key, plan)
-                    raise NotYet(due)
+        plan = plan_round(factory, period, waiting, model, progress)  # reads only: no write lock held
         progress("store", 0, plan.outcomes.height)
         with factory() as session:
             if not repository.lock_period(session, period, job_id):
@@ -619,24 +563,6 @@ def match_health_list(
         raise
     logger.info("matching round finished", extra={"period": period, "round_id": str(plan.round_id)})
     return summaries[submission_id]
-
-
-def _due(session: Session, period: str, timing: RoundTiming) -> tuple[list[WaitingList], dt.datetime, bool]:
-    """The period's waiting lists, when their round may run, and whether every expected list is in."""
-    waiting = [WaitingList(*tuple(row)) for row in repository.waiting_lists(session, period)]
-    received = repository.lists_received(session, period)
-    expected = repository.expected_lists(session)
-    return waiting, opens_at(waiting, received, expected, timing), expected <= received
-
-
-def _plan_key(session: Session, period: str, waiting: Sequence[WaitingList], model: MatchModel) -> PlanKey:
-    return PlanKey(
-        period=period,
-        lists=tuple(sorted(w.submission_id for w in waiting)),
-        registers=repository.register_fingerprint(session),
-        model_hash=model.content_hash,
-        taken=frozenset(repository.taken_in_period(session, period)),
-    )
 
 
 def _settled(session: Session, submission_id: uuid.UUID) -> dict[str, Any] | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -150,88 +149,6 @@ def test_a_list_waits_for_the_rest_of_its_period_then_every_list_completes(
     assert {
         s.status for s in session.scalars(select(Submission).where(Submission.kind == "health_register"))
     } == {"matched"}
-
-
-class CountedPlans:
-    """`rounds.plan_round`, counting its calls."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.meanwhile: list[Callable[[], object]] = []  # run once each, while a round is being planned
-        self._plan = rounds.plan_round
-
-    def __call__(self, *args: Any, **kwargs: Any) -> rounds.RoundPlan:
-        self.calls += 1
-        while self.meanwhile:
-            self.meanwhile.pop()()
-        return self._plan(*args, **kwargs)
-
-
-@pytest.fixture
-def plans(monkeypatch: pytest.MonkeyPatch) -> CountedPlans:
-    counted = CountedPlans()
-    monkeypatch.setattr(rounds, "plan_round", counted)
-    return counted
-
-
-def test_the_round_is_planned_during_the_quiet_time_and_written_when_it_is_over(
-    pilot: Pilot, session: Session, engine: Engine, settings: Settings, plans: CountedPlans
-) -> None:
-    pilot.health_list(pilot.first, [GETHIN])
-    pilot.health_list(pilot.second, [NAMESAKE, OTHER])
-    # Every expected list is in: the first job plans the round at once but writes nothing in the quiet time.
-    assert worker(engine, settings, wait=3600, quiet=60).run_until_idle() == 2
-    assert plans.calls == 1
-    assert session.scalar(select(func.count()).select_from(MatchOutcome)) == 0
-    session.expire_all()
-    assert {j.stage for j in session.scalars(select(Job).where(Job.kind == "match_health_list"))} == {
-        rounds.WAITING
-    }
-
-    quiet_over = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=61)
-    worker(engine, settings, wait=3600, quiet=60, at=quiet_over).run_until_idle()
-    assert plans.calls == 1  # the plan made in the quiet time is the one written
-    found = decisions(session)
-    assert found[(PILOT_LA, 0)][0] == "matched" and found[(OTHER_PILOT_LA, 0)] == ("unmatched", None)
-    assert len(set(session.scalars(select(MatchRun.round_id)))) == 1
-
-
-def test_a_list_that_comes_in_the_quiet_time_is_in_the_round_planned_again(
-    pilot: Pilot, session: Session, engine: Engine, settings: Settings, plans: CountedPlans
-) -> None:
-    pilot.health_list(pilot.first, [GETHIN])
-    pilot.health_list(pilot.second, [NAMESAKE])
-    worker(engine, settings, wait=3600, quiet=60).run_until_idle()
-    assert plans.calls == 1
-    # A GP practice's list of the same batch arrives after the plan, within the quiet time.
-    practice = create_partner(session, "W97001", PartnerKind.gp_practice)
-    body = payload(practice.id, [OTHER], recipient=pilot.second.id)
-    assert send(pilot.client, practice, body).status_code == 201
-
-    quiet_over = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=61)
-    worker(engine, settings, wait=3600, quiet=60, at=quiet_over).run_until_idle()
-    assert plans.calls == 2
-    # The practice's row too, in the same round.
-    assert session.scalar(select(func.count()).select_from(MatchOutcome)) == 3
-    assert len(set(session.scalars(select(MatchRun.round_id)))) == 1
-    assert len(pilot.candidates(pilot.second)) == 2
-
-
-def test_a_list_that_comes_while_a_due_round_is_planned_waits_for_the_next_round(
-    pilot: Pilot, session: Session, engine: Engine, settings: Settings, plans: CountedPlans
-) -> None:
-    # Only one LA's list, and the wait is over: the round is due, not planned ahead. A list arriving while
-    # it is planned does not send it back to planning (a stream of lists could do that for ever): it is
-    # matched in the period's next round.
-    pilot.health_list(pilot.first, [GETHIN])
-    plans.meanwhile.append(lambda: pilot.health_list(pilot.second, [NAMESAKE]))
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=61)
-    worker(engine, settings, wait=60, at=later).run_until_idle()
-    assert plans.calls == 2
-    runs = session.scalars(select(MatchRun)).all()
-    assert len(runs) == 2 and len({r.round_id for r in runs}) == 2
-    found = decisions(session)
-    assert found[(PILOT_LA, 0)][0] == "matched" and found[(OTHER_PILOT_LA, 0)][0] == "possible"
 
 
 def test_a_list_waiting_past_the_configured_wait_is_matched_without_the_others(
