@@ -57,19 +57,26 @@ _STRONG_AGREEMENT = {
 _SAME_DISTRICT = [*_NEAR_ADDRESS, level_code("address", "district")]
 # Homes in different postcode districts of one postcode area.
 _OTHER_DISTRICT = [level_code("address", "area")]
-# Birth dates moved by these many days make a control for that rule: no keying slip shifts a date so (a
-# day either side, day and month swapped, one part wrong are the slips), so a free record in the row's
-# district with its given name and a shifted birth date is there by chance alone.
-_CONTROL_SHIFTS = (-29, -23, -17, -13, 13, 17, 23, 29)
-# The pairs that rule reads: given name and birth date outright, homes in one postcode district. Kept
-# through the possible floor, whatever their weight, so that the rule can find them (decision 0017).
-_MOVED_NEARBY = (
-    pl.col("given").is_in(_STRONG_AGREEMENT["given"])
-    & pl.col("dob").is_in(_STRONG_AGREEMENT["dob"])
-    & pl.col("address").is_in(_SAME_DISTRICT)
+# The control for those rules: a row's namesakes (same given name, same place, free records) born within
+# `_CONTROL_DAYS` of its birth date but more than `_SLIP_DAYS` away measure how many it has on any one day
+# by chance. No keying slip moves a date so far (a day either side, day and month swapped, one part wrong
+# are the slips), and the child's own record is not among them.
+_CONTROL_DAYS = 60
+_SLIP_DAYS = 3
+# The pairs the moved-child rules read: given name and birth date outright, and homes in one postcode
+# district (`_MOVED_NEARBY`) or the record on a register of the LA the row's list was sent to
+# (`_MOVED_IN_LA`). Kept through the possible floor, whatever their weight, so that the rules can find
+# them (decision 0017).
+_NAMED_ON_THE_DAY = pl.col("given").is_in(_STRONG_AGREEMENT["given"]) & pl.col("dob").is_in(
+    _STRONG_AGREEMENT["dob"]
 )
-# The rule holds in a round only while chance explains at most this share of what it would send to review
-# (the review queue's target: at least 80% of it true links).
+_MOVED_NEARBY = _NAMED_ON_THE_DAY & pl.col("address").is_in(_SAME_DISTRICT)
+_MOVED_IN_LA = _NAMED_ON_THE_DAY & pl.col("record_in_row_la").fill_null(False)
+# Each rule, where its control counts a move as staying (the column both frames hold), and whether the
+# control decides row by row (`moved_rows`; decision 0017).
+_MOVE_PLACES = {"pc_district": (_MOVED_NEARBY, False), "la": (_MOVED_IN_LA, True)}
+# A row's pair of a moved-child shape goes to review only while chance explains at most this share of such
+# a pair (the review queue's target: at least 80% of it true links).
 _MOVED_CHANCE_SHARE = 0.2
 _ADDRESS_DIFFERENT = level_code("address", "different")
 _EXACT = level_code("given", "exact")
@@ -291,21 +298,21 @@ def link(health: pl.DataFrame, education: pl.DataFrame, model: MatchModel | None
     spellings = tf.record_spellings(education)
     slices = _slices(pairs[ROW].to_numpy(), health.height)
 
-    def kept_of(at: tuple[int, int]) -> pl.DataFrame:
-        scored = score_pairs(health, education, pairs.slice(*at), model, tf, frequencies, spellings)
-        scored = scored.select(_KEPT_COLUMNS)
+    def kept_of(part: pl.DataFrame) -> pl.DataFrame:
+        scored = score_pairs(health, education, part, model, tf, frequencies, spellings)
+        scored = scored.select(_KEPT_COLUMNS).with_columns(
+            # Whether the record's register is the LA the row's list was sent to (null where either is unknown).
+            record_in_row_la=health["la"].gather(scored[ROW]) == education["la"].gather(scored[REF_ROW])
+        )
         weights = scored["match_weight"].to_numpy()
         best = _best_of_rows(scored[ROW].to_numpy(), weights, scored[REF_ROW].to_numpy())
-        nearby = scored.select(_MOVED_NEARBY).to_series().to_numpy()
-        return scored.filter(pl.Series((weights >= floor) | best | nearby))
+        moved = scored.select(pl.any_horizontal(r for r, _ in _MOVE_PLACES.values())).to_series().to_numpy()
+        return scored.filter(pl.Series((weights >= floor) | best | moved))
 
-    kept = [kept_of(slices[0])] if slices else []
+    kept = [kept_of(pairs.slice(*slices[0]))] if slices else [kept_of(pairs)]
     with ThreadPoolExecutor(_SLICE_THREADS) as pool:
-        kept += pool.map(kept_of, slices[1:])
-    scored = (
-        pl.concat(kept) if kept else score_pairs(health, education, pairs, model, tf).select(_KEPT_COLUMNS)
-    )
-    return _decide(health, education, scored, model, tf)
+        kept += pool.map(lambda at: kept_of(pairs.slice(*at)), slices[1:])
+    return _decide(health, education, pl.concat(kept), model, tf)
 
 
 def _slices(rows: npt.NDArray[np.uint32], height: int) -> list[tuple[int, int]]:
@@ -449,14 +456,19 @@ def _decide(
     also = _other_registrations(education, eligible, pairs_w, model, tf)
 
     ranked = scored.sort(["match_weight", REF_ROW], descending=[True, False])
-    # A row left without a record is shown its heaviest pair; where the round says moves explain the
-    # moved-nearby shape, a free record of that shape comes first (a namesake's record, held by the
+    # A row left without a record is shown its heaviest pair; where the round says moves explain one of
+    # the moved-child shapes, a free record of that shape comes first (a namesake's record, held by the
     # namesake's own row, can outweigh the child's own at the old home).
-    moved = moves_explain(health, education, assigned)
+    moved = pl.any_horizontal(
+        False,
+        *(
+            rule & pl.col(ROW).is_in(moved_rows(health, education, assigned, place, by_row).implode())
+            for place, (rule, by_row) in _MOVE_PLACES.items()
+        ),
+    )
     left = ranked.join(assigned, on=ROW, how="anti")
-    if moved:
-        free_nearby = _MOVED_NEARBY & ~pl.col(REF_ROW).is_in(assigned[REF_ROW].implode())
-        left = left.sort(free_nearby, descending=True, maintain_order=True)
+    free_moved = moved & ~pl.col(REF_ROW).is_in(assigned[REF_ROW].implode())
+    left = left.sort(free_moved, descending=True, maintain_order=True)
     chosen = pl.concat(
         [
             ranked.join(assigned, on=[ROW, REF_ROW], how="semi").with_columns(assigned=pl.lit(True)),
@@ -464,10 +476,6 @@ def _decide(
         ],
         how="diagonal",
     )  # fmt: skip
-    # Whether the record's register is the LA the row's list was sent to (null where either LA is unknown).
-    chosen = chosen.with_columns(
-        record_in_row_la=health["la"].gather(chosen[ROW]) == education["la"].gather(chosen[REF_ROW])
-    )
     out = (
         pl.DataFrame({ROW: np.arange(health.height, dtype=np.uint32)})
         .join(chosen, on=ROW, how="left")
@@ -480,42 +488,77 @@ def _decide(
     return _outcomes(health, education, out, model, moved)
 
 
-def moves_explain(health: pl.DataFrame, education: pl.DataFrame, assigned: pl.DataFrame) -> bool:
-    """Whether, in this round, a row left without a record whose given name and birth date a free record in
-    its postcode district shares is mostly a child who moved (and changed surname), not a namesake.
+def moved_rows(
+    health: pl.DataFrame, education: pl.DataFrame, assigned: pl.DataFrame, place: str, by_row: bool
+) -> pl.Series:
+    """The rows left without a record whose given name and birth date a free record in the same `place`
+    shares (a column both frames hold: the postcode district, the LA), where that record is likelier the
+    child, moved (and with a new surname), than a namesake: positions (`ROW`).
 
-    Counted on the round's own lists and registers, because the answer is a base rate that differs between
-    populations: where families move and take new surnames often, such pairs are nearly all the child;
-    at the size of Wales with few such moves, namesakes outnumber them. The control is the same count with
-    the birth dates shifted by weeks (`_CONTROL_SHIFTS`): what chance alone puts there.
+    An empirical-Bayes estimate on the round's own lists and registers, because the answer is a base rate
+    that differs between populations (where families move and take new surnames often, such pairs are
+    nearly all the child; at the size of Wales with few such moves, namesakes outnumber them) and between
+    names (a common name has more namesakes on any day). For each row, `chance` is the probability of a
+    namesake on its birthday by chance, from its namesakes born weeks away (`_CONTROL_DAYS`). The share of
+    rows that are moved children is what the rows sharing a birthday with a free namesake exceed chance
+    by, over all rows; a row's odds of being moved are that share against its own chance. With `by_row`
+    the rule holds for the rows where chance accounts for at most `_MOVED_CHANCE_SHARE`; without it, for
+    every such row once chance accounts for at most that share of them all (the district's rule, as
+    measured in session 7: a district holds few namesakes of any name, so one row's count says little).
     """
-    positions = pl.Series(np.arange(health.height, dtype=np.uint32))
+    positions = pl.Series(ROW, np.arange(health.height, dtype=np.uint32))
     left = positions.filter(~positions.is_in(assigned[ROW].implode()))
-    taken = assigned[REF_ROW]
+    day = pl.col("dob").cast(pl.Int32)
     rows = (
-        health[left].select(pl.col("given1").alias("g"), "dob", pl.col("pc_district").alias("d")).drop_nulls()
+        health[left]
+        .select(pl.col("given1").alias("g"), pl.col(place).alias("p"), day.alias("t"))
+        .with_columns(left)
+        .drop_nulls()
     )
-    free = education.with_row_index(REF_ROW).filter(~pl.col(REF_ROW).is_in(taken.implode()))
-    keys = (
+    free = education.with_row_index(REF_ROW).filter(~pl.col(REF_ROW).is_in(assigned[REF_ROW].implode()))
+    names = (
         pl.concat(
-            [
-                free.select(pl.col(name).alias("g"), "dob", pl.col("pc_district").alias("d"))
-                for name in ("given1", "pref_given1")
-            ]
+            [free.select(REF_ROW, pl.col(name).alias("g"), pl.col(place).alias("p"), day.alias("t"))
+             for name in ("given1", "pref_given1")]
         )
         .drop_nulls()
         .unique()
+    )  # fmt: skip
+    keys = pl.concat([rows.select("g", "p"), names.select("g", "p")]).unique().with_row_index("k")
+    span = 1 << 20  # more days than any birth date is from 1970
+    coded = names.join(keys, on=["g", "p"]).select(pl.col("k").cast(pl.Int64) * span + pl.col("t"))
+    records = np.sort(coded.to_series().to_numpy())
+    asked = rows.join(keys, on=["g", "p"], maintain_order="left")
+    at = (asked["k"].cast(pl.Int64) * span + asked["t"]).to_numpy()
+
+    def within(days: int) -> npt.NDArray[np.int64]:
+        found: npt.NDArray[np.int64] = np.searchsorted(records, at + days, "right") - np.searchsorted(
+            records, at - days, "left"
+        )
+        return found
+
+    seen = within(0) > 0
+    observed = int(seen.sum())
+    namesakes = within(_CONTROL_DAYS) - within(_SLIP_DAYS)
+    days = 2.0 * (_CONTROL_DAYS - _SLIP_DAYS)
+    expected = float((1.0 - np.exp(-namesakes / days)).sum())
+    if by_row:
+        # Half a namesake added to each row's count: none in four months is not no chance at all.
+        chance = 1.0 - np.exp(-(namesakes + 0.5) / days)
+        moved_share = max(observed - expected, 0.0) / max(len(at), 1)
+        holds = seen & (moved_share > 0) & (chance <= _MOVED_CHANCE_SHARE * (moved_share + chance))
+    else:
+        holds = seen & (observed > 0) & (expected <= _MOVED_CHANCE_SHARE * observed)
+    logger.info(
+        "moved-child review rule",
+        extra={
+            "place": place,
+            "observed": observed,
+            "chance": round(expected, 1),
+            "rows": int(holds.sum()),
+        },
     )
-
-    def sharing(shift: int) -> int:
-        shifted = rows.with_columns(pl.col("dob") + pl.duration(days=shift))
-        return shifted.join(keys, on=["g", "dob", "d"], how="semi").height
-
-    observed = sharing(0)
-    chance = sum(sharing(shift) for shift in _CONTROL_SHIFTS) / len(_CONTROL_SHIFTS)
-    holds = observed > 0 and chance <= _MOVED_CHANCE_SHARE * observed
-    logger.info("moved-nearby review rule", extra={"observed": observed, "chance": chance, "holds": holds})
-    return holds
+    return asked[ROW].filter(pl.Series(holds))
 
 
 def _closest_to_unclaimed(chosen: pl.DataFrame, assigned: pl.DataFrame) -> pl.DataFrame:
@@ -558,7 +601,7 @@ def _other_registrations(
 
 
 def _outcomes(
-    health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFrame, model: MatchModel, moved: bool
+    health: pl.DataFrame, education: pl.DataFrame, out: pl.DataFrame, model: MatchModel, moved: pl.Expr
 ) -> pl.DataFrame:
     t = model.thresholds
     p = pl.col("match_probability")
@@ -586,10 +629,10 @@ def _outcomes(
         & (
             (pl.col("record_in_row_la").fill_null(False) | pl.col("address").is_in(_NEAR_ADDRESS))
             & (p >= t.unclaimed_review)
-            # Given name and birth date exactly, homes in one postcode district: a move and a new surname
-            # explain the rest, whatever the weight (tuning variants, 100k: 126 such rows the child, 4 not;
-            # decision 0017).
-            | _MOVED_NEARBY & pl.lit(moved)
+            # Given name and birth date exactly, homes in one postcode district or the record in the row's
+            # LA, where the round's control says moves explain such pairs: a move and a new surname explain
+            # the rest, whatever the weight (decision 0017).
+            | moved
         )
     )
     # A record of another LA's register whose home is in another postcode area: at the size of Wales a

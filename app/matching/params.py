@@ -128,7 +128,7 @@ class MatchModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: str = "defaults-6"
+    version: str = "defaults-7"
     fields: dict[str, FieldParams] = Field(
         default_factory=lambda: {f: FieldParams(m=_DEFAULT_M[f], u=_DEFAULT_U[f]) for f in FIELDS}
     )

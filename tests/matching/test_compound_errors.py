@@ -129,6 +129,81 @@ class TestUnclaimedRecordGoesToReview:
         out = linked(rows, register, VALE, CARDIFF)
         assert "unclaimed_record" not in out["reason"].to_list()
 
+    # The same move and new surname to another postcode district of the LA (Cardiff's CF14 to its CF5).
+    OTHER_DISTRICT = child("Seren", "Morgan", "2016-06-28", postcode="CF5 2XY", line="40 Heol Hir")
+
+    def test_a_record_of_the_childs_la_in_another_district_when_name_and_birth_date_agree(self) -> None:
+        row = linked([self.MOVED], [self.OTHER_DISTRICT], CARDIFF, CARDIFF).row(0, named=True)
+        assert (row["outcome"], row["education_id"], row["reason"]) == ("possible", 101, "unclaimed_record")
+        assert row["match_probability"] < 0.2  # below the review floor: the rule, not the weight, sends it
+
+    def test_not_another_las_record_in_another_district(self) -> None:
+        assert linked([self.MOVED], [self.OTHER_DISTRICT], VALE, CARDIFF)["outcome"][0] == "unmatched"
+
+    def test_not_a_record_of_the_childs_la_in_a_round_where_chance_explains_such_pairs(self) -> None:
+        # Every day of two years has a Seren on a register of the LA: the round's control over the LA turns
+        # the rule off, as the district's does in the district.
+        start = dt.date(2015, 1, 1)
+        register = [
+            child(
+                "Seren",
+                "Hughes",
+                (start + dt.timedelta(days=n)).isoformat(),
+                postcode="CF5 2XY",
+                line=f"{n} Heol",
+            )
+            for n in range(730)
+        ]
+        rows = [
+            child(
+                "Seren",
+                "Price",
+                (start + dt.timedelta(days=n)).isoformat(),
+                postcode="CF14 3AB",
+                line="7 Heol",
+            )
+            for n in range(100, 700, 60)
+        ]
+        out = linked(rows, register, CARDIFF, CARDIFF)
+        assert "unclaimed_record" not in out["reason"].to_list()
+
+    def test_a_rare_name_in_the_la_goes_to_review_where_a_common_one_does_not_in_one_round(self) -> None:
+        # The LA's rule decides row by row: a Seren is born in the LA every day, so her namesake on her
+        # birthday is chance; Eirlys has no namesake for months around, so hers is likelier the child.
+        start = dt.date(2015, 1, 1)
+        register = [
+            child(
+                "Seren",
+                "Hughes",
+                (start + dt.timedelta(days=n)).isoformat(),
+                postcode="CF5 2XY",
+                line=f"{n} Heol",
+            )
+            for n in range(730)
+        ]
+        # Eirlys is no rare name on the register (its weight stays low), but none is born near her birthday.
+        register += [
+            child(
+                "Eirlys",
+                "Hughes",
+                (start + dt.timedelta(days=3 * n)).isoformat(),
+                postcode="CF5 2XY",
+                line=f"{n} Ffordd",
+            )
+            for n in range(100)
+        ]
+        register.append(child("Eirlys", "Morgan", "2016-06-28", postcode="CF5 2XY", line="40 Heol Hir"))
+        rows = [
+            child("Seren", "Price", "2016-03-01", postcode="CF14 3AB", line="7 Heol Isaf"),
+            child("Eirlys", "Price", "2016-06-28", postcode="CF14 3AB", line="7 Heol Isaf"),
+        ]
+        out = linked(rows, register, CARDIFF, CARDIFF)
+        assert out.select("outcome", "reason").rows() == [
+            ("unmatched", "below_threshold"),
+            ("possible", "unclaimed_record"),
+        ]
+        assert out["match_probability"][1] < 0.2  # the rule, not the weight
+
     OLD_HOME = child("Seren", "Morgan", "2016-06-28", postcode="CF14 9ZZ", line="40 Heol Hir")
 
     def test_the_childs_own_record_though_a_namesakes_record_weighs_more(self) -> None:

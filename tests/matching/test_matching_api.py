@@ -143,7 +143,7 @@ class TestHealthListRun:
         }
         assert by_index[1].education_la == OTHER_PILOT_LA
         assert by_index[0].register == "school_roll"
-        assert by_index[0].model_version == "defaults-6"
+        assert by_index[0].model_version == "defaults-7"
         assert levels(service.stored_explanation(session, by_index[0]))["dob"] == "exact"
         assert levels(service.stored_explanation(session, by_index[3]))["given"] == "different"
         assert by_index[3].review_status == "pending"
