@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
+import pytest
 
 from app.matching.blocking import ROW, build_reference, candidate_pairs
 from app.matching.engine import REF_ROW, explain, link
@@ -73,6 +74,19 @@ def linked(
     )
 
 
+def born_every(
+    days: int, given: str, family: str, postcode: str, line: str, count: int, first: int = 0
+) -> list[dict[str, Any]]:
+    """`count` children of one name at `postcode`, born every `days` days from 2015-01-01 + `first` days;
+    `line` takes the child's number (`{n}`)."""
+    start = dt.date(2015, 1, 1)
+    return [
+        child(given, family, (start + dt.timedelta(days=first + days * n)).isoformat(), postcode=postcode,
+              line=line.format(n=n))
+        for n in range(count)
+    ]  # fmt: skip
+
+
 class TestUnclaimedRecordGoesToReview:
     def test_stale_address_and_a_new_surname_on_a_record_of_the_childs_la(self) -> None:
         row = linked([HEALTH_NEW_HOME], [SCHOOL_OLD_HOME], CARDIFF, CARDIFF).row(0, named=True)
@@ -102,31 +116,18 @@ class TestUnclaimedRecordGoesToReview:
         health = {**self.MOVED, "date_of_birth": "2016-06-29"}
         assert linked([health], [self.ACROSS_THE_BORDER], VALE, CARDIFF)["outcome"][0] == "unmatched"
 
-    def test_not_in_a_round_where_chance_explains_such_pairs(self) -> None:
-        # Every day of two years has a Seren on a register in the district: a row's namesake on its own
-        # birthday is no likelier than on a date weeks away, so the round's control turns the rule off.
-        start = dt.date(2015, 1, 1)
-        register = [
-            child(
-                "Seren",
-                "Hughes",
-                (start + dt.timedelta(days=n)).isoformat(),
-                postcode="CF14 9ZZ",
-                line=f"{n} Heol",
-            )
-            for n in range(730)
-        ]
-        rows = [
-            child(
-                "Seren",
-                "Price",
-                (start + dt.timedelta(days=n)).isoformat(),
-                postcode="CF14 3AB",
-                line="7 Heol Isaf",
-            )
-            for n in range(100, 700, 60)
-        ]
-        out = linked(rows, register, VALE, CARDIFF)
+    # Every day of two years has a Seren on a register, in the row's district (another LA's register) or
+    # elsewhere in the row's LA: a row's namesake on its own birthday is no likelier than on a date weeks
+    # away, so the control turns the rule off, the district's in the district and the LA's in the LA.
+    @pytest.mark.parametrize(
+        ("register_postcode", "row_la"), [("CF14 9ZZ", VALE), ("CF5 2XY", CARDIFF)], ids=["district", "la"]
+    )
+    def test_not_in_a_round_where_chance_explains_such_pairs(
+        self, register_postcode: str, row_la: str
+    ) -> None:
+        register = born_every(1, "Seren", "Hughes", register_postcode, "{n} Heol", 730)
+        rows = born_every(60, "Seren", "Price", "CF14 3AB", "7 Heol Isaf", 10, first=100)
+        out = linked(rows, register, row_la, CARDIFF)
         assert "unclaimed_record" not in out["reason"].to_list()
 
     # The same move and new surname to another postcode district of the LA (Cardiff's CF14 to its CF5).
@@ -140,58 +141,12 @@ class TestUnclaimedRecordGoesToReview:
     def test_not_another_las_record_in_another_district(self) -> None:
         assert linked([self.MOVED], [self.OTHER_DISTRICT], VALE, CARDIFF)["outcome"][0] == "unmatched"
 
-    def test_not_a_record_of_the_childs_la_in_a_round_where_chance_explains_such_pairs(self) -> None:
-        # Every day of two years has a Seren on a register of the LA: the round's control over the LA turns
-        # the rule off, as the district's does in the district.
-        start = dt.date(2015, 1, 1)
-        register = [
-            child(
-                "Seren",
-                "Hughes",
-                (start + dt.timedelta(days=n)).isoformat(),
-                postcode="CF5 2XY",
-                line=f"{n} Heol",
-            )
-            for n in range(730)
-        ]
-        rows = [
-            child(
-                "Seren",
-                "Price",
-                (start + dt.timedelta(days=n)).isoformat(),
-                postcode="CF14 3AB",
-                line="7 Heol",
-            )
-            for n in range(100, 700, 60)
-        ]
-        out = linked(rows, register, CARDIFF, CARDIFF)
-        assert "unclaimed_record" not in out["reason"].to_list()
-
     def test_a_rare_name_in_the_la_goes_to_review_where_a_common_one_does_not_in_one_round(self) -> None:
         # The LA's rule decides row by row: a Seren is born in the LA every day, so her namesake on her
         # birthday is chance; Eirlys has no namesake for months around, so hers is likelier the child.
-        start = dt.date(2015, 1, 1)
-        register = [
-            child(
-                "Seren",
-                "Hughes",
-                (start + dt.timedelta(days=n)).isoformat(),
-                postcode="CF5 2XY",
-                line=f"{n} Heol",
-            )
-            for n in range(730)
-        ]
+        register = born_every(1, "Seren", "Hughes", "CF5 2XY", "{n} Heol", 730)
         # Eirlys is no rare name on the register (its weight stays low), but none is born near her birthday.
-        register += [
-            child(
-                "Eirlys",
-                "Hughes",
-                (start + dt.timedelta(days=3 * n)).isoformat(),
-                postcode="CF5 2XY",
-                line=f"{n} Ffordd",
-            )
-            for n in range(100)
-        ]
+        register += born_every(3, "Eirlys", "Hughes", "CF5 2XY", "{n} Ffordd", 100)
         register.append(child("Eirlys", "Morgan", "2016-06-28", postcode="CF5 2XY", line="40 Heol Hir"))
         rows = [
             child("Seren", "Price", "2016-03-01", postcode="CF14 3AB", line="7 Heol Isaf"),
